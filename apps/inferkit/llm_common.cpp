@@ -1,0 +1,62 @@
+#include "llm_common.hpp"
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <omp.h>
+
+#include "core/error.hpp"
+
+#ifndef IK_DEFAULT_MODEL
+#define IK_DEFAULT_MODEL ".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+#endif
+
+namespace ik::cli {
+
+void ModelFlags::add(CLI::App* c) {
+  c->add_option("-m,--model", model, "GGUF model file (default: SmolLM2-135M-Instruct from `make setup`)");
+  c->add_option("-c,--ctx", ctx, "context size in tokens (capped at the model's)")->check(CLI::Range(16, 1 << 20));
+  c->add_option("-t,--threads", threads, "CPU threads (0: all cores)")->check(CLI::Range(0, 1024));
+  c->add_flag("--reference", reference, "exact f32 math on dequantized weights (slow; the path tested against transformers)");
+}
+
+void SamplingFlags::add(CLI::App* c, float default_temp) {
+  opt.sampling.temperature = default_temp;
+  auto& s = opt.sampling;
+  c->add_option("-n,--max-tokens", opt.max_tokens, "tokens to generate (-1: until EOS or the context is full)")
+      ->check(CLI::Range(-1, 1 << 24));
+  c->add_option("--temp", s.temperature, "temperature (0: greedy)")->check(CLI::Range(0.0, 100.0));
+  c->add_option("--top-k", s.top_k, "keep the k most likely tokens (0: off)")->check(CLI::Range(0, 1 << 24));
+  c->add_option("--top-p", s.top_p, "nucleus sampling mass (1: off)")->check(CLI::Range(1e-6, 1.0));
+  c->add_option("--min-p", s.min_p, "drop tokens below min-p times the top probability (0: off)")->check(CLI::Range(0.0, 0.999));
+  c->add_option("--repeat-penalty", s.repeat_penalty, "penalty on recent tokens (1: off)")->check(CLI::Range(0.01, 100.0));
+  c->add_option("--repeat-last-n", s.repeat_last_n, "how many recent tokens the penalty sees")->check(CLI::Range(0, 1 << 20));
+  c->add_option("-s,--seed", s.seed, "random seed (same seed, same text)");
+  c->add_option("--stop", opt.stop, "stop string (repeatable)");
+  c->add_flag("--ignore-eos", [this](int64_t) { opt.stop_at_eos = false; }, "keep generating past end-of-sequence tokens");
+}
+
+std::string default_model_path() {
+  if (const char* env = std::getenv("INFERKIT_MODEL"); env && *env) return env;
+  for (const std::string base : {std::string("."), std::string(IK_SOURCE_DIR)}) {
+    const std::string p = base + "/" + IK_DEFAULT_MODEL;
+    if (std::filesystem::exists(p)) return p;
+  }
+  fail("no model given (-m) and the default model is missing: run `make setup` (or set INFERKIT_MODEL)");
+}
+
+LoadedModel load_model(const ModelFlags& f) {
+  if (f.threads > 0) omp_set_num_threads(f.threads);
+  const auto t0 = std::chrono::steady_clock::now();
+  LoadedModel lm;
+  const std::string path = f.model.empty() ? default_model_path() : f.model;
+  lm.file = std::make_shared<const io::GgufFile>(io::GgufFile::open(path));
+  lm.model = std::make_unique<llm::LlamaModel>(
+      llm::LlamaModel::from_gguf(lm.file, f.reference ? llm::WeightMode::Reference : llm::WeightMode::Fast));
+  lm.tokenizer = llm::Tokenizer::from_gguf(*lm.file);
+  lm.ctx = std::min<int64_t>(f.ctx, lm.model->config().n_ctx_train);
+  lm.load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return lm;
+}
+
+}  // namespace ik::cli

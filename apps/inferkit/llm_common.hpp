@@ -1,0 +1,40 @@
+#pragma once
+// Flags and loading shared by the LLM subcommands (generate, chat, run, bench, info).
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <string>
+
+#include "io/gguf.hpp"
+#include "llm/model/llama.hpp"
+#include "llm/runtime/session.hpp"
+#include "llm/tokenizer/tokenizer.hpp"
+
+namespace ik::cli {
+
+struct ModelFlags {
+  std::string model;     // empty: the default model
+  int64_t ctx = 4096;    // capped at the model's training context
+  int threads = 0;       // 0: all cores
+  bool reference = false;  // f32 math on dequantized weights
+  void add(CLI::App* c);
+};
+
+struct SamplingFlags {
+  llm::GenerateOptions opt;
+  void add(CLI::App* c, float default_temp);
+};
+
+// A loaded model with its tokenizer, ready for sessions.
+struct LoadedModel {
+  std::shared_ptr<const io::GgufFile> file;
+  std::unique_ptr<llm::LlamaModel> model;
+  llm::Tokenizer tokenizer;
+  int64_t ctx = 0;
+  double load_s = 0;
+};
+
+// The default model's path (INFERKIT_MODEL, else the set-up cache); throws with advice if absent.
+std::string default_model_path();
+LoadedModel load_model(const ModelFlags& f);
+
+}  // namespace ik::cli

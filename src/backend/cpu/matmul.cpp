@@ -1,0 +1,123 @@
+#include "backend/cpu/matmul.hpp"
+
+#include <cblas.h>
+#include <cmath>
+#include <cstring>
+#include <immintrin.h>
+#include <omp.h>
+
+#include "backend/cpu/quant_dot.hpp"
+#include "core/error.hpp"
+#include "core/fp16.hpp"
+
+namespace ik::backend {
+
+using io::DType;
+
+void quantize_q8_0(const float* x, void* out, int64_t n) {
+  auto* blocks = static_cast<BlockQ8_0*>(out);
+  for (int64_t b = 0; b < n / kQBlock; ++b) {
+    const float* xb = x + b * kQBlock;
+    float amax = 0;
+    for (int i = 0; i < kQBlock; ++i) amax = std::max(amax, std::fabs(xb[i]));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    blocks[b].d = f32_to_fp16(d);
+    for (int i = 0; i < kQBlock; ++i) blocks[b].qs[i] = int8_t(std::roundf(xb[i] * id));
+  }
+}
+
+WeightMatrix WeightMatrix::prepare(DType type, int64_t rows, int64_t cols, const void* data, Mode mode) {
+  WeightMatrix w;
+  w.rows = rows;
+  w.cols = cols;
+  const bool native = type == DType::F32 ||
+                      (mode == Mode::Fast && (type == DType::Q4_0 || type == DType::Q4_1 || type == DType::Q8_0));
+  if (native) {
+    w.type = type;
+    w.data = static_cast<const uint8_t*>(data);
+    w.row_bytes = io::row_bytes(type, cols);
+    return w;
+  }
+  // Convert once: to f32 for the reference path, to Q8_0 otherwise.
+  const size_t src_row = io::row_bytes(type, cols);
+  w.type = mode == Mode::Reference ? DType::F32 : DType::Q8_0;
+  if (w.type == DType::Q8_0)
+    IK_CHECK(cols % kQBlock == 0, "cannot convert a {}-column {} matrix to Q8_0", cols, io::dtype_name(type));
+  w.row_bytes = io::row_bytes(w.type, cols);
+  w.owned = std::make_shared<std::vector<uint8_t>>(w.row_bytes * size_t(rows));
+  const auto* src = static_cast<const uint8_t*>(data);
+  uint8_t* dst = w.owned->data();
+#pragma omp parallel
+  {
+    std::vector<float> row(cols);
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+      float* out = w.type == DType::F32 ? reinterpret_cast<float*>(dst + r * w.row_bytes) : row.data();
+      io::dequantize(type, src + r * src_row, out, cols);
+      if (w.type == DType::Q8_0) quantize_q8_0(row.data(), dst + r * w.row_bytes, cols);
+    }
+  }
+  w.data = dst;
+  return w;
+}
+
+void weight_row(const WeightMatrix& w, int64_t r, float* out) {
+  io::dequantize(w.type, w.data + r * w.row_bytes, out, w.cols);
+}
+
+static inline float dot_f32(const float* a, const float* b, int64_t k) {
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= k; i += 16) {
+    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
+  }
+  __m256 acc = _mm256_add_ps(acc0, acc1);
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  float sum = _mm_cvtss_f32(s);
+  for (; i < k; ++i) sum += a[i] * b[i];
+  return sum;
+}
+
+static void matmul_f32(const WeightMatrix& w, const float* x, float* y, int64_t m) {
+  const auto* W = reinterpret_cast<const float*>(w.data);
+  if (m == 1) {
+#pragma omp parallel for schedule(static)
+    for (int64_t n = 0; n < w.rows; ++n) y[n] = dot_f32(W + n * w.cols, x, w.cols);
+    return;
+  }
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(m), int(w.rows), int(w.cols), 1.0f, x,
+              int(w.cols), W, int(w.cols), 0.0f, y, int(w.rows));
+}
+
+static void matmul_quant(const WeightMatrix& w, const float* x, float* y, int64_t m, QuantDotFn dot) {
+  const int64_t nb = w.cols / kQBlock;
+  thread_local std::vector<ActQ8> xq;
+  xq.resize(size_t(m * nb));
+  for (int64_t i = 0; i < m; ++i) quantize_act_q8(x + i * w.cols, xq.data() + i * nb, w.cols);
+  const ActQ8* xqp = xq.data();
+  // Tiles of weight rows small enough to stay in L1 while every activation row passes over them.
+  const int64_t tile = 16;
+  const int64_t ntiles = (w.rows + tile - 1) / tile;
+#pragma omp parallel for schedule(static)
+  for (int64_t t = 0; t < ntiles; ++t) {
+    const int64_t n0 = t * tile, n1 = std::min(w.rows, n0 + tile);
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t n = n0; n < n1; ++n) y[i * w.rows + n] = dot(w.data + n * w.row_bytes, xqp + i * nb, nb);
+  }
+}
+
+void matmul(const WeightMatrix& w, const float* x, float* y, int64_t m) {
+  switch (w.type) {
+    case DType::F32: return matmul_f32(w, x, y, m);
+    case DType::Q4_0: return matmul_quant(w, x, y, m, quant_dot_q4_0());
+    case DType::Q4_1: return matmul_quant(w, x, y, m, quant_dot_q4_1());
+    case DType::Q8_0: return matmul_quant(w, x, y, m, quant_dot_q8_0());
+    default: fail("matmul: no kernel for {} (weights must be prepared first)", io::dtype_name(w.type));
+  }
+}
+
+}  // namespace ik::backend

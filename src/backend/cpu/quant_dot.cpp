@@ -1,0 +1,177 @@
+#include "backend/cpu/quant_dot.hpp"
+
+#include <cmath>
+#include <immintrin.h>
+
+#include "backend/cpu/cpu_features.hpp"
+#include "core/fp16.hpp"
+
+namespace ik::backend {
+
+// F16C conversion for the hot loops (x86-64-v3 baseline has it).
+static inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
+
+void quantize_act_q8(const float* x, ActQ8* out, int64_t k) {
+  for (int64_t b = 0; b < k / kQBlock; ++b) {
+    const float* xb = x + b * kQBlock;
+    __m256 amax = _mm256_setzero_ps();
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int i = 0; i < kQBlock; i += 8) amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, _mm256_loadu_ps(xb + i)));
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    const float maxabs = _mm_cvtss_f32(m4);
+    const float d = maxabs / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    int sum = 0;
+    for (int i = 0; i < kQBlock; ++i) {
+      const int q = int(std::nearbyint(xb[i] * id));
+      out[b].qs[i] = int8_t(q);
+      sum += q;
+    }
+    out[b].d = d;
+    out[b].s = d * float(sum);
+  }
+}
+
+// ---- scalar references ----------------------------------------------------------------
+
+float dot_q4_0_ref(const void* wv, const ActQ8* x, int64_t nb) {
+  const auto* w = static_cast<const BlockQ4_0*>(wv);
+  float acc = 0;
+  for (int64_t b = 0; b < nb; ++b) {
+    int s = 0;
+    for (int j = 0; j < 16; ++j) {
+      s += ((w[b].qs[j] & 0xf) - 8) * x[b].qs[j];
+      s += ((w[b].qs[j] >> 4) - 8) * x[b].qs[j + 16];
+    }
+    acc += fp16_to_f32(w[b].d) * x[b].d * float(s);
+  }
+  return acc;
+}
+
+float dot_q4_1_ref(const void* wv, const ActQ8* x, int64_t nb) {
+  const auto* w = static_cast<const BlockQ4_1*>(wv);
+  float acc = 0;
+  for (int64_t b = 0; b < nb; ++b) {
+    int s = 0;
+    for (int j = 0; j < 16; ++j) {
+      s += (w[b].qs[j] & 0xf) * x[b].qs[j];
+      s += (w[b].qs[j] >> 4) * x[b].qs[j + 16];
+    }
+    acc += fp16_to_f32(w[b].d) * x[b].d * float(s) + fp16_to_f32(w[b].m) * x[b].s;
+  }
+  return acc;
+}
+
+float dot_q8_0_ref(const void* wv, const ActQ8* x, int64_t nb) {
+  const auto* w = static_cast<const BlockQ8_0*>(wv);
+  float acc = 0;
+  for (int64_t b = 0; b < nb; ++b) {
+    int s = 0;
+    for (int j = 0; j < 32; ++j) s += w[b].qs[j] * x[b].qs[j];
+    acc += fp16_to_f32(w[b].d) * x[b].d * float(s);
+  }
+  return acc;
+}
+
+// ---- AVX2 -----------------------------------------------------------------------------
+
+static inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// 32 nibbles as unsigned bytes: low nibbles give elements 0..15, high nibbles 16..31.
+static inline __m256i unpack_nibbles(const uint8_t* qs) {
+  const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  const __m256i both = _mm256_set_m128i(_mm_srli_epi16(raw, 4), raw);
+  return _mm256_and_si256(both, _mm256_set1_epi8(0x0f));
+}
+
+// Sum of u8 * s8 products, as 8 float lanes.
+static inline __m256 dot_u8_s8(__m256i u, __m256i s) {
+  const __m256i p16 = _mm256_maddubs_epi16(u, s);
+  return _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
+}
+
+static float dot_q4_1_avx2(const void* wv, const ActQ8* x, int64_t nb) {
+  const auto* w = static_cast<const BlockQ4_1*>(wv);
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  float offs = 0;
+  int64_t b = 0;
+  for (; b + 1 < nb; b += 2) {
+    const __m256i q0 = unpack_nibbles(w[b].qs), q1 = unpack_nibbles(w[b + 1].qs);
+    const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs));
+    const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b + 1].qs));
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[b].d) * x[b].d), dot_u8_s8(q0, x0), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[b + 1].d) * x[b + 1].d), dot_u8_s8(q1, x1), acc1);
+    offs += h2f(w[b].m) * x[b].s + h2f(w[b + 1].m) * x[b + 1].s;
+  }
+  float tail = b < nb ? dot_q4_1_ref(w + b, x + b, nb - b) : 0.0f;
+  return hsum(_mm256_add_ps(acc0, acc1)) + offs + tail;
+}
+
+static float dot_q4_0_avx2(const void* wv, const ActQ8* x, int64_t nb) {
+  const auto* w = static_cast<const BlockQ4_0*>(wv);
+  __m256 acc = _mm256_setzero_ps();
+  float offs = 0;
+  for (int64_t b = 0; b < nb; ++b) {
+    const __m256i q = unpack_nibbles(w[b].qs);
+    const __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs));
+    const float dw = h2f(w[b].d);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(dw * x[b].d), dot_u8_s8(q, xq), acc);
+    offs -= 8.0f * dw * x[b].s;  // (q - 8) . x = q . x - 8 sum(x)
+  }
+  return hsum(acc) + offs;
+}
+
+static float dot_q8_0_avx2(const void* wv, const ActQ8* x, int64_t nb) {
+  const auto* w = static_cast<const BlockQ8_0*>(wv);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs));
+    const __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs));
+    // maddubs needs one unsigned operand: |q| against x with q's sign moved onto it.
+    const __m256 p = dot_u8_s8(_mm256_sign_epi8(q, q), _mm256_sign_epi8(xq, q));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[b].d) * x[b].d), p, acc);
+  }
+  return hsum(acc);
+}
+
+// ---- AVX-512 VNNI: two blocks per 512-bit dpbusd ----------------------------------------
+
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni"))) static float dot_q4_1_vnni(
+    const void* wv, const ActQ8* x, int64_t nb) {
+  const auto* w = static_cast<const BlockQ4_1*>(wv);
+  __m512 acc = _mm512_setzero_ps();
+  float offs = 0;
+  int64_t b = 0;
+  for (; b + 1 < nb; b += 2) {
+    const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(unpack_nibbles(w[b].qs)),
+                                         unpack_nibbles(w[b + 1].qs), 1);
+    const __m512i xq = _mm512_inserti64x4(
+        _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs))),
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b + 1].qs)), 1);
+    const __m512 p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), q, xq));
+    const __m512 scale = _mm512_insertf32x8(
+        _mm512_castps256_ps512(_mm256_set1_ps(h2f(w[b].d) * x[b].d)),
+        _mm256_set1_ps(h2f(w[b + 1].d) * x[b + 1].d), 1);
+    acc = _mm512_fmadd_ps(scale, p, acc);
+    offs += h2f(w[b].m) * x[b].s + h2f(w[b + 1].m) * x[b + 1].s;
+  }
+  float tail = b < nb ? dot_q4_1_ref(w + b, x + b, nb - b) : 0.0f;
+  return _mm512_reduce_add_ps(acc) + offs + tail;
+}
+
+QuantDotFn quant_dot_q4_0() { return cpu_features().avx2 ? dot_q4_0_avx2 : dot_q4_0_ref; }
+QuantDotFn quant_dot_q4_1() {
+  const auto& f = cpu_features();
+  if (f.avx512vnni && f.avx512bw && f.avx512vl && f.avx512dq) return dot_q4_1_vnni;
+  return f.avx2 ? dot_q4_1_avx2 : dot_q4_1_ref;
+}
+QuantDotFn quant_dot_q8_0() { return cpu_features().avx2 ? dot_q8_0_avx2 : dot_q8_0_ref; }
+
+}  // namespace ik::backend

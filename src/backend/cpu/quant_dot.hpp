@@ -1,0 +1,32 @@
+#pragma once
+// Integer dot products between quantized weight rows and activations quantized to 8 bits,
+// as llama.cpp does: a weight row in Q4_0 / Q4_1 / Q8_0 blocks of 32 against the activation
+// row in ActQ8 blocks of 32 (one f32 scale, the scaled sum for offset formats, 32 int8).
+#include <cstddef>
+#include <cstdint>
+
+namespace ik::backend {
+
+constexpr int kQBlock = 32;
+
+struct BlockQ4_0 { uint16_t d; uint8_t qs[16]; };              // w = (q - 8) * d
+struct BlockQ4_1 { uint16_t d, m; uint8_t qs[16]; };           // w = q * d + m
+struct BlockQ8_0 { uint16_t d; int8_t qs[32]; };               // w = q * d
+struct ActQ8 { float d; float s; int8_t qs[32]; };             // x = q * d, s = d * sum(q)
+static_assert(sizeof(BlockQ4_0) == 18 && sizeof(BlockQ4_1) == 20 && sizeof(BlockQ8_0) == 34);
+
+// Quantize k floats (k a multiple of 32) to ActQ8 blocks: per-block absmax / 127, round to nearest.
+void quantize_act_q8(const float* x, ActQ8* out, int64_t k);
+
+// Dot of one weight row (nb = k/32 blocks) with one quantized activation row.
+using QuantDotFn = float (*)(const void* w_row, const ActQ8* x, int64_t nb);
+QuantDotFn quant_dot_q4_0();
+QuantDotFn quant_dot_q4_1();
+QuantDotFn quant_dot_q8_0();
+
+// Portable references for tests (the same arithmetic, scalar).
+float dot_q4_0_ref(const void* w, const ActQ8* x, int64_t nb);
+float dot_q4_1_ref(const void* w, const ActQ8* x, int64_t nb);
+float dot_q8_0_ref(const void* w, const ActQ8* x, int64_t nb);
+
+}  // namespace ik::backend

@@ -1,0 +1,101 @@
+#pragma once
+// The Llama-family model: configuration, weights in their stored formats, KV cache and the
+// forward pass, written top to bottom so a reader can follow one token through it.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backend/cpu/matmul.hpp"
+#include "backend/cpu/ops.hpp"
+
+namespace ik::io {
+class GgufFile;
+}
+
+namespace ik::llm {
+
+struct LlamaConfig {
+  std::string arch = "llama";
+  std::string name;
+  int64_t n_vocab = 0, n_embd = 0, n_ff = 0, n_layer = 0;
+  int n_head = 0, n_head_kv = 0, head_dim = 0;
+  int64_t n_ctx_train = 0;
+  float rms_eps = 1e-5f;
+  double rope_base = 10000.0;
+  double rope_linear_factor = 1.0;
+  std::vector<float> rope_freq_factors;  // llama3-style scaling (GGUF tensor rope_freqs.weight)
+  backend::RopeLayout rope_layout = backend::RopeLayout::Adjacent;
+  bool tied_embeddings = false;
+  int64_t kv_dim() const { return int64_t(n_head_kv) * head_dim; }
+  int64_t q_dim() const { return int64_t(n_head) * head_dim; }
+};
+
+struct LlamaLayer {
+  std::vector<float> attn_norm, ffn_norm;
+  backend::WeightMatrix wq, wk, wv, wo, w_gate, w_up, w_down;
+};
+
+// Per-sequence attention memory: K and V for every layer and position. Allocated with calloc
+// so untouched positions cost no resident memory.
+class KVCache {
+ public:
+  KVCache(int64_t n_layer, int64_t n_ctx, int64_t kv_dim);
+  ~KVCache();
+  KVCache(const KVCache&) = delete;
+  KVCache& operator=(const KVCache&) = delete;
+  float* k(int64_t layer) { return k_ + layer * n_ctx_ * kv_dim_; }
+  float* v(int64_t layer) { return v_ + layer * n_ctx_ * kv_dim_; }
+  int64_t n_ctx() const { return n_ctx_; }
+  int64_t kv_dim() const { return kv_dim_; }
+  int64_t n_past = 0;  // rows filled
+  // Keep rows [0, n) and move the listed rows to n, n+1, ... (speculative-decoding compaction).
+  void keep(int64_t n, const std::vector<int64_t>& rows_to_append = {});
+
+ private:
+  int64_t n_layer_, n_ctx_, kv_dim_;
+  float* k_ = nullptr;
+  float* v_ = nullptr;
+};
+
+using WeightMode = backend::WeightMatrix::Mode;
+
+class LlamaModel {
+ public:
+  // Throws ik::Error for an unsupported architecture (named), missing or mis-shaped tensors.
+  static LlamaModel from_gguf(std::shared_ptr<const io::GgufFile> file, WeightMode mode = WeightMode::Fast);
+
+  const LlamaConfig& config() const { return cfg_; }
+  WeightMode mode() const { return mode_; }
+  size_t weight_bytes() const;  // bytes the matmuls stream per token
+
+  // Run m tokens at cache rows [cache.n_past, cache.n_past + m) and advance n_past.
+  // logits: [m, n_vocab] when all_logits, else [n_vocab] for the last token only.
+  // positions: rotary positions (default: the cache rows). tree_mask: see backend::attention.
+  // hidden (optional): final-norm hidden states [m, n_embd].
+  void forward(const int32_t* tokens, int64_t m, KVCache& cache, float* logits, bool all_logits = false,
+               const int32_t* positions = nullptr, const uint8_t* tree_mask = nullptr,
+               float* hidden = nullptr);
+
+  void embed(const int32_t* tokens, int64_t m, float* out) const;
+  const backend::WeightMatrix& lm_head() const { return lm_head_; }
+  const std::vector<float>& output_norm() const { return output_norm_; }
+
+ private:
+  void attention_block(int layer, float* x, int64_t m, KVCache& cache, const int32_t* pos, const uint8_t* tree_mask);
+  void mlp_block(int layer, float* x, int64_t m);
+
+  LlamaConfig cfg_;
+  WeightMode mode_ = WeightMode::Fast;
+  std::shared_ptr<const io::GgufFile> file_;  // keeps the mapping alive
+  backend::WeightMatrix token_embd_, lm_head_;
+  std::vector<float> output_norm_;
+  std::vector<LlamaLayer> layers_;
+  backend::Rope rope_;
+  struct Scratch {
+    std::vector<float> x, xn, q, k, v, attn, gate, up, hid;
+    std::vector<int32_t> pos;
+  } s_;
+};
+
+}  // namespace ik::llm

@@ -1,0 +1,118 @@
+#include "llm/runtime/session.hpp"
+
+#include <algorithm>
+#include <chrono>
+
+#include "core/error.hpp"
+
+namespace ik::llm {
+
+using Clock = std::chrono::steady_clock;
+
+static double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+Session::Session(LlamaModel& model, const Tokenizer& tok, int64_t n_ctx, int64_t batch)
+    : model_(model), tok_(tok), cache_(model.config().n_layer, n_ctx, model.config().kv_dim()), batch_(batch) {
+  IK_CHECK(n_ctx > 0, "context size must be positive");
+  logits_.resize(model.config().n_vocab);
+}
+
+void Session::prefill(const int32_t* tokens, int64_t n) {
+  for (int64_t i = 0; i < n; i += batch_) {
+    const int64_t m = std::min(batch_, n - i);
+    model_.forward(tokens + i, m, cache_, logits_.data());
+  }
+}
+
+void Session::set_context(const std::vector<int32_t>& tokens) {
+  IK_CHECK(int64_t(tokens.size()) < cache_.n_ctx(),
+           "prompt is {} tokens, which does not fit the context of {} (use --ctx to raise it, up to the model's {})",
+           tokens.size(), cache_.n_ctx(), model_.config().n_ctx_train);
+  IK_CHECK(!tokens.empty(), "empty prompt");
+  size_t common = 0;
+  while (common < tokens.size() && common < tokens_.size() && tokens[common] == tokens_[common]) ++common;
+  // The logits of the last token are needed, so at least one token is always recomputed.
+  if (common == tokens.size()) --common;
+  cache_.n_past = int64_t(common);
+  tokens_.assign(tokens.begin(), tokens.begin() + common);
+  auto t0 = Clock::now();
+  prefill(tokens.data() + common, int64_t(tokens.size() - common));
+  last_prefill_s_ = seconds_since(t0);
+  last_prefill_n_ = int(tokens.size() - common);
+  tokens_ = tokens;
+}
+
+// Longest suffix of `text` that is a proper prefix of some stop string: held back from the stream.
+static size_t held_back(const std::string& text, const std::vector<std::string>& stops) {
+  size_t hold = 0;
+  for (const auto& s : stops)
+    for (size_t k = std::min(s.size() - 1, text.size()); k > hold; --k)
+      if (text.compare(text.size() - k, k, s, 0, k) == 0) {
+        hold = k;
+        break;
+      }
+  return hold;
+}
+
+GenerateResult Session::generate(const GenerateOptions& opt, const std::function<bool(const std::string&)>& on_text) {
+  IK_CHECK(opt.max_tokens >= -1, "max tokens must be >= 0 or -1 (got {})", opt.max_tokens);
+  IK_CHECK(!tokens_.empty(), "generate: no context (set a prompt first)");
+  for (const auto& s : opt.stop) IK_CHECK(!s.empty(), "stop strings must not be empty");
+  GenerateResult r;
+  r.prompt_tokens = last_prefill_n_;
+  r.prefill_s = last_prefill_s_;
+  Sampler sampler(opt.sampling);
+  Utf8Streamer utf8;
+  std::string pending;  // decoded text not yet streamed
+  size_t emitted = 0;   // bytes of r.text already streamed
+  const auto& stop_ids = tok_.stop_ids();
+  auto t0 = Clock::now();
+  r.stop_reason = "length";
+  while (opt.max_tokens < 0 || int(r.tokens.size()) < opt.max_tokens) {
+    const int32_t next = sampler.sample(logits_.data(), int64_t(logits_.size()), tokens_);
+    if (opt.stop_at_eos && std::find(stop_ids.begin(), stop_ids.end(), next) != stop_ids.end()) {
+      r.stop_reason = "eos";
+      break;
+    }
+    r.tokens.push_back(next);
+    r.text += utf8.push(tok_.token_to_piece(next));
+    // Stop strings: cut the text at the first match; stream only what cannot start one.
+    bool stopped = false;
+    for (const auto& s : opt.stop) {
+      const size_t at = r.text.find(s, emitted > s.size() ? emitted - s.size() : 0);
+      if (at != std::string::npos) {
+        r.text.resize(at);
+        stopped = true;
+      }
+    }
+    const size_t safe = stopped ? r.text.size() : r.text.size() - held_back(r.text, opt.stop);
+    if (on_text && safe > emitted) {
+      if (!on_text(r.text.substr(emitted, safe - emitted))) {
+        emitted = safe;
+        r.stop_reason = "cancelled";
+        break;
+      }
+    }
+    emitted = std::max(emitted, safe);
+    if (stopped) {
+      r.stop_reason = "stop";
+      break;
+    }
+    if (cache_.n_past + 1 >= cache_.n_ctx()) {
+      r.stop_reason = "context";
+      break;
+    }
+    model_.forward(&next, 1, cache_, logits_.data());
+    tokens_.push_back(next);
+  }
+  if (r.stop_reason != "stop" && r.stop_reason != "cancelled") {
+    r.text += utf8.flush();
+    if (on_text && r.text.size() > emitted) on_text(r.text.substr(emitted));
+  }
+  r.decode_s = seconds_since(t0);
+  last_prefill_n_ = 0;
+  last_prefill_s_ = 0;
+  return r;
+}
+
+}  // namespace ik::llm

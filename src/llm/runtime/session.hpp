@@ -1,0 +1,60 @@
+#pragma once
+// A conversation with one model: the token history and its KV cache, prefill in chunks,
+// the decode loop with sampling, stop conditions and streaming of UTF-8 text.
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "llm/model/llama.hpp"
+#include "llm/runtime/sampler.hpp"
+#include "llm/tokenizer/tokenizer.hpp"
+
+namespace ik::llm {
+
+struct GenerateOptions {
+  int max_tokens = 256;            // -1: until a stop condition or the context is full
+  std::vector<std::string> stop;   // stop strings (not included in the output)
+  bool stop_at_eos = true;
+  SamplingParams sampling;
+};
+
+struct GenerateResult {
+  std::string text;
+  std::vector<int32_t> tokens;
+  int prompt_tokens = 0;    // tokens prefilled for this call
+  double prefill_s = 0, decode_s = 0;
+  std::string stop_reason;  // "eos", "stop", "length", "context"
+  double prefill_tok_s() const { return prefill_s > 0 ? prompt_tokens / prefill_s : 0; }
+  double decode_tok_s() const { return decode_s > 0 ? tokens.size() / decode_s : 0; }
+};
+
+class Session {
+ public:
+  Session(LlamaModel& model, const Tokenizer& tok, int64_t n_ctx, int64_t batch = 256);
+
+  // Make the context equal to `tokens`: keeps the longest common prefix already in the cache
+  // and prefills the rest. Throws if the tokens do not fit the context.
+  void set_context(const std::vector<int32_t>& tokens);
+  // Generate after the current context; on_text receives each complete piece of text and may
+  // return false to stop early.
+  GenerateResult generate(const GenerateOptions& opt, const std::function<bool(const std::string&)>& on_text = {});
+
+  const std::vector<int32_t>& tokens() const { return tokens_; }
+  int64_t n_ctx() const { return cache_.n_ctx(); }
+  const std::vector<float>& last_logits() const { return logits_; }
+  LlamaModel& model() { return model_; }
+  const Tokenizer& tokenizer() const { return tok_; }
+
+ private:
+  void prefill(const int32_t* tokens, int64_t n);
+  LlamaModel& model_;
+  const Tokenizer& tok_;
+  KVCache cache_;
+  int64_t batch_;
+  std::vector<int32_t> tokens_;  // what the cache holds
+  std::vector<float> logits_;    // logits after the last token of tokens_
+  double last_prefill_s_ = 0;
+  int last_prefill_n_ = 0;
+};
+
+}  // namespace ik::llm
