@@ -92,7 +92,7 @@ static LlamaConfig read_config(const io::GgufFile& f) {
 LlamaModel LlamaModel::from_gguf(std::shared_ptr<const io::GgufFile> file, WeightMode mode) {
   const io::GgufFile& f = *file;
   LlamaModel m;
-  m.file_ = file;
+  m.storage_.push_back(file);
   m.mode_ = mode;
   LlamaConfig& c = m.cfg_;
   c = read_config(f);

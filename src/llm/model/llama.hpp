@@ -64,6 +64,9 @@ class LlamaModel {
  public:
   // Throws ik::Error for an unsupported architecture (named), missing or mis-shaped tensors.
   static LlamaModel from_gguf(std::shared_ptr<const io::GgufFile> file, WeightMode mode = WeightMode::Fast);
+  // A Hugging Face checkpoint directory: config.json + model.safetensors (or sharded with
+  // model.safetensors.index.json). F32/F16/BF16 weights.
+  static LlamaModel from_hf_dir(const std::string& dir, WeightMode mode = WeightMode::Fast);
 
   const LlamaConfig& config() const { return cfg_; }
   WeightMode mode() const { return mode_; }
@@ -87,7 +90,7 @@ class LlamaModel {
 
   LlamaConfig cfg_;
   WeightMode mode_ = WeightMode::Fast;
-  std::shared_ptr<const io::GgufFile> file_;  // keeps the mapping alive
+  std::vector<std::shared_ptr<const void>> storage_;  // keeps the mapped files alive
   backend::WeightMatrix token_embd_, lm_head_;
   std::vector<float> output_norm_;
   std::vector<LlamaLayer> layers_;
