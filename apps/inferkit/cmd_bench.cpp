@@ -53,7 +53,7 @@ static void run_bench(const BenchArgs& a) {
   }
   struct rusage ru {};
   getrusage(RUSAGE_SELF, &ru);
-  const double rss_mb = ru.ru_maxrss / 1024.0, model_mb = lm.file->file_size() / 1048576.0;
+  const double rss_mb = ru.ru_maxrss / 1024.0, model_mb = lm.file_bytes / 1048576.0;
   const double prefill = a.prompt_tokens / best_prefill, decode = a.gen_tokens / best_decode;
   if (a.json) {
     fmt::print(

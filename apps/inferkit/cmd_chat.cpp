@@ -58,7 +58,7 @@ static void run_chat(const ChatArgs& a) {
 static void run_default(const ChatArgs& a) {
   LoadedModel lm = load_model(a.model);
   fmt::print(stderr, "model: {} ({:.0f} MiB, loaded in {:.2f}s)\n", lm.model->config().name,
-             lm.file->file_size() / 1048576.0, lm.load_s);
+             lm.file_bytes / 1048576.0, lm.load_s);
   llm::Session session(*lm.model, lm.tokenizer, lm.ctx);
   std::vector<llm::ChatMessage> msgs{{"user", a.prompt}};
   fmt::print("> {}\n", a.prompt);

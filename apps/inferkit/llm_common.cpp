@@ -50,10 +50,20 @@ LoadedModel load_model(const ModelFlags& f) {
   const auto t0 = std::chrono::steady_clock::now();
   LoadedModel lm;
   const std::string path = f.model.empty() ? default_model_path() : f.model;
-  lm.file = std::make_shared<const io::GgufFile>(io::GgufFile::open(path));
-  lm.model = std::make_unique<llm::LlamaModel>(
-      llm::LlamaModel::from_gguf(lm.file, f.reference ? llm::WeightMode::Reference : llm::WeightMode::Fast));
-  lm.tokenizer = llm::Tokenizer::from_gguf(*lm.file);
+  const auto mode = f.reference ? llm::WeightMode::Reference : llm::WeightMode::Fast;
+  if (std::filesystem::is_directory(path)) {  // a Hugging Face checkpoint
+    lm.model = std::make_unique<llm::LlamaModel>(llm::LlamaModel::from_hf_dir(path, mode));
+    const auto dir = std::filesystem::path(path);
+    lm.tokenizer = llm::Tokenizer::from_hf_json((dir / "tokenizer.json").string(),
+                                                std::filesystem::exists(dir / "tokenizer_config.json")
+                                                    ? (dir / "tokenizer_config.json").string()
+                                                    : std::string());
+  } else {
+    lm.file = std::make_shared<const io::GgufFile>(io::GgufFile::open(path));
+    lm.model = std::make_unique<llm::LlamaModel>(llm::LlamaModel::from_gguf(lm.file, mode));
+    lm.tokenizer = llm::Tokenizer::from_gguf(*lm.file);
+  }
+  lm.file_bytes = lm.file ? lm.file->file_size() : 0;
   lm.ctx = std::min<int64_t>(f.ctx, lm.model->config().n_ctx_train);
   lm.load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return lm;

@@ -26,7 +26,8 @@ struct SamplingFlags {
 
 // A loaded model with its tokenizer, ready for sessions.
 struct LoadedModel {
-  std::shared_ptr<const io::GgufFile> file;
+  std::shared_ptr<const io::GgufFile> file;  // null for a Hugging Face checkpoint directory
+  size_t file_bytes = 0;
   std::unique_ptr<llm::LlamaModel> model;
   llm::Tokenizer tokenizer;
   int64_t ctx = 0;

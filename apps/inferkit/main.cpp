@@ -27,11 +27,13 @@ int main(int argc, char** argv) {
   CLI::App app{"inferkit: fast LLM inference and probabilistic reasoning"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "inferkit 0.1.0");
+  // Flag errors: one line, exit code 2 (as for any usage error).
+  app.failure_message([](const CLI::App*, const CLI::Error& e) { return fmt::format("error: {}\n", e.what()); });
   ik::cli::add_all(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    return app.exit(e) == 0 ? 0 : 2;
   } catch (const ik::Error& e) {
     std::fflush(stdout);
     fmt::print(stderr, "error: {}\n", e.what());

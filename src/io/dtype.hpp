@@ -23,6 +23,10 @@ struct DTypeTraits {
 const DTypeTraits& dtype_traits(DType t);
 bool dtype_known(uint32_t raw);
 std::string dtype_name(DType t);
+// "23 (IQ4_XS?)" for a raw GGML type number we cannot read, naming it when GGML has one.
+std::string dtype_describe_unknown(uint32_t raw);
+// The type GGML spells `name` ("Q4_K", "F16", ...); throws ik::Error if unknown.
+DType dtype_from_name(const std::string& name);
 // Bytes of a row of n elements; throws if n is not a multiple of the block size.
 size_t row_bytes(DType t, int64_t n);
 

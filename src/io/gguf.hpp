@@ -43,6 +43,14 @@ struct GgufValue {
   std::vector<float> as_float_array() const;
   std::vector<int64_t> as_int_array() const;
   std::string to_display(size_t max_items = 8) const;  // for `inferkit info`
+
+  // Typed constructors (values are range-checked against the type when written).
+  static GgufValue make_uint(GgufType t, uint64_t v);   // U8, U16, U32, U64
+  static GgufValue make_int(GgufType t, int64_t v);     // I8, I16, I32, I64
+  static GgufValue make_float(GgufType t, double v);    // F32, F64
+  static GgufValue make_bool(bool v);
+  static GgufValue make_string(std::string v);
+  static GgufValue make_array(GgufType elem_type, std::vector<GgufValue> items);
 };
 
 struct GgufTensorInfo {
@@ -55,6 +63,8 @@ struct GgufTensorInfo {
   int64_t n_elements() const;
   int64_t rows() const;        // product of shape[1..]
   int64_t row_len() const { return shape.empty() ? 1 : shape[0]; }
+  size_t row_nbytes() const;                   // bytes of one row in the stored format
+  const uint8_t* row_data(int64_t r) const;    // start of row r (0 <= r < rows(), checked)
 };
 
 class GgufFile {
@@ -69,6 +79,9 @@ class GgufFile {
   uint64_t alignment() const { return alignment_; }
   const std::string& path() const { return path_; }
   size_t file_size() const { return size_; }
+  uint64_t data_offset() const { return data_offset_; }  // start of the tensor data section
+  // The mapping the tensors point into (null for parse()); holding it keeps them valid.
+  std::shared_ptr<MappedFile> mapping() const { return file_; }
 
   const std::map<std::string, GgufValue>& metadata() const { return kv_; }
   const std::vector<std::string>& metadata_order() const { return kv_order_; }  // as in file
@@ -91,6 +104,7 @@ class GgufFile {
   size_t size_ = 0;
   uint32_t version_ = 0;
   uint64_t alignment_ = 32;
+  uint64_t data_offset_ = 0;
   std::map<std::string, GgufValue> kv_;
   std::vector<std::string> kv_order_;
   std::vector<GgufTensorInfo> tensors_;
@@ -109,10 +123,14 @@ class GgufWriter {
   void set_bool(const std::string& key, bool v);
   void set_string(const std::string& key, const std::string& v);
   void set_string_array(const std::string& key, const std::vector<std::string>& v);
+  void set_u64(const std::string& key, uint64_t v);
+  void set_f32_array(const std::string& key, const std::vector<float>& v);
+  void set_i32_array(const std::string& key, const std::vector<int32_t>& v);
   void copy_metadata_from(const GgufFile& f);  // all keys, in file order
   void add_tensor(const std::string& name, const std::vector<int64_t>& shape, DType type,
                   const void* data, size_t nbytes);  // data copied
   void write(const std::string& path) const;  // throws on I/O error
+  std::vector<uint8_t> to_bytes() const;       // the file's bytes, for tests and the fuzzer
 
  private:
   std::vector<std::pair<std::string, GgufValue>> kv_;

@@ -154,7 +154,8 @@ void LlamaModel::forward(const int32_t* tokens, int64_t m, KVCache& cache, float
 
   embed(tokens, m, s_.x.data());
   for (int l = 0; l < int(c.n_layer); ++l) {
-    attention_block(l, s_.x.data(), m, cache, s_.pos.data(), tree_mask);
+    KVCache* one = &cache;
+    attention_block(l, s_.x.data(), m, &one, true, s_.pos.data(), tree_mask);
     mlp_block(l, s_.x.data(), m);
   }
   cache.n_past += m;
@@ -171,8 +172,28 @@ void LlamaModel::forward(const int32_t* tokens, int64_t m, KVCache& cache, float
   if (logits) backend::matmul(lm_head_, s_.xn.data(), logits, rows);
 }
 
-void LlamaModel::attention_block(int l, float* x, int64_t m, KVCache& cache, const int32_t* pos,
-                                 const uint8_t* tree_mask) {
+void LlamaModel::forward_batch(const int32_t* tokens, int64_t n, KVCache* const* caches, float* logits) {
+  const LlamaConfig& c = cfg_;
+  IK_CHECK(n > 0, "forward_batch: no sequences");
+  s_.x.resize(n * c.n_embd);
+  s_.pos.resize(n);
+  for (int64_t i = 0; i < n; ++i) {
+    IK_CHECK(caches[i]->n_past < caches[i]->n_ctx(), "context full for sequence {}", i);
+    s_.pos[i] = int32_t(caches[i]->n_past);
+  }
+  embed(tokens, n, s_.x.data());
+  for (int l = 0; l < int(c.n_layer); ++l) {
+    attention_block(l, s_.x.data(), n, caches, false, s_.pos.data(), nullptr);
+    mlp_block(l, s_.x.data(), n);
+  }
+  for (int64_t i = 0; i < n; ++i) caches[i]->n_past++;
+  s_.xn.resize(n * c.n_embd);
+  backend::rms_norm(s_.x.data(), output_norm_.data(), s_.xn.data(), n, c.n_embd, c.rms_eps);
+  backend::matmul(lm_head_, s_.xn.data(), logits, n);
+}
+
+void LlamaModel::attention_block(int l, float* x, int64_t m, KVCache* const* caches, bool one_sequence,
+                                 const int32_t* pos, const uint8_t* tree_mask) {
   const LlamaConfig& c = cfg_;
   const LlamaLayer& L = layers_[l];
   const int64_t kvd = c.kv_dim(), qd = c.q_dim();
@@ -182,16 +203,32 @@ void LlamaModel::attention_block(int l, float* x, int64_t m, KVCache& cache, con
   s_.hid.resize(m * c.n_embd);
 
   backend::rms_norm(x, L.attn_norm.data(), s_.xn.data(), m, c.n_embd, c.rms_eps);
-  // K and V go straight into their cache rows.
-  float* k = cache.k(l) + cache.n_past * kvd;
-  float* v = cache.v(l) + cache.n_past * kvd;
+  // One sequence: K and V go straight into their cache rows. Several: into scratch, then
+  // each row to its own cache.
+  KVCache& first = *caches[0];
+  if (!one_sequence) {
+    s_.k.resize(m * kvd);
+    s_.v.resize(m * kvd);
+  }
+  float* k = one_sequence ? first.k(l) + first.n_past * kvd : s_.k.data();
+  float* v = one_sequence ? first.v(l) + first.n_past * kvd : s_.v.data();
   backend::matmul(L.wq, s_.xn.data(), s_.q.data(), m);
   backend::matmul(L.wk, s_.xn.data(), k, m);
   backend::matmul(L.wv, s_.xn.data(), v, m);
   rope_.apply(s_.q.data(), m, c.n_head, c.head_dim, pos);
   rope_.apply(k, m, c.n_head_kv, c.head_dim, pos);
-  backend::attention(s_.q.data(), cache.k(l), cache.v(l), s_.attn.data(), m, cache.n_past, c.n_head, c.n_head_kv,
-                     c.head_dim, tree_mask);
+  if (one_sequence) {
+    backend::attention(s_.q.data(), first.k(l), first.v(l), s_.attn.data(), m, first.n_past, c.n_head, c.n_head_kv,
+                       c.head_dim, tree_mask);
+  } else {
+    for (int64_t i = 0; i < m; ++i) {
+      KVCache& cache = *caches[i];
+      std::memcpy(cache.k(l) + cache.n_past * kvd, k + i * kvd, kvd * sizeof(float));
+      std::memcpy(cache.v(l) + cache.n_past * kvd, v + i * kvd, kvd * sizeof(float));
+      backend::attention(s_.q.data() + i * qd, cache.k(l), cache.v(l), s_.attn.data() + i * qd, 1, cache.n_past,
+                         c.n_head, c.n_head_kv, c.head_dim);
+    }
+  }
   backend::matmul(L.wo, s_.attn.data(), s_.hid.data(), m);
   backend::add_inplace(x, s_.hid.data(), m * c.n_embd);
 }

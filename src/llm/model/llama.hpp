@@ -80,12 +80,19 @@ class LlamaModel {
                const int32_t* positions = nullptr, const uint8_t* tree_mask = nullptr,
                float* hidden = nullptr);
 
+  // One decode step for n independent sequences: token i is appended to caches[i] (at its
+  // n_past, which advances). The matmuls run once over all n rows; attention per sequence.
+  // logits: [n, n_vocab].
+  void forward_batch(const int32_t* tokens, int64_t n, KVCache* const* caches, float* logits);
+
   void embed(const int32_t* tokens, int64_t m, float* out) const;
   const backend::WeightMatrix& lm_head() const { return lm_head_; }
   const std::vector<float>& output_norm() const { return output_norm_; }
 
  private:
-  void attention_block(int layer, float* x, int64_t m, KVCache& cache, const int32_t* pos, const uint8_t* tree_mask);
+  // caches: one cache for all m rows (one_sequence) or one per row.
+  void attention_block(int layer, float* x, int64_t m, KVCache* const* caches, bool one_sequence, const int32_t* pos,
+                       const uint8_t* tree_mask);
   void mlp_block(int layer, float* x, int64_t m);
 
   LlamaConfig cfg_;

@@ -48,6 +48,11 @@ class Tokenizer {
   std::string apply_chat_template(const std::vector<ChatMessage>& messages,
                                   bool add_generation_prompt = true) const;
 
+  // The Jinja template string the model declares ("" if none), and a one-line description
+  // for `inferkit info`, e.g. "byte-level BPE (pre smollm), 49152 tokens, 48900 merges, chatml".
+  const std::string& chat_template() const;
+  std::string summary() const;
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;

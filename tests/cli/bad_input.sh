@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Each case must exit non-zero (not by a signal) with exactly one line on stderr that
+# contains the expected words.
+set -u
+bin=$1
+model=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+failures=0 passed=0
+
+expect_error() {  # expect_error "words" cmd...
+  local words=$1
+  shift
+  "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
+  local rc=$?
+  local lines
+  lines=$(wc -l <"$tmp/err")
+  if [ $rc -eq 0 ] || [ $rc -ge 128 ] || [ "$lines" -ne 1 ] || ! grep -qi -- "$words" "$tmp/err"; then
+    echo "FAIL: '$*' (exit $rc, $lines stderr lines; expected '$words'):"
+    sed 's/^/    /' "$tmp/err" | head -5
+    failures=$((failures + 1))
+  else
+    passed=$((passed + 1))
+  fi
+}
+
+expect_error "cannot open" "$bin" generate -m "$tmp/missing.gguf" -p hi
+printf 'PK\003\004 this is a zip, not a model......................................' >"$tmp/zip.gguf"
+expect_error "not a GGUF" "$bin" generate -m "$tmp/zip.gguf" -p hi
+expect_error "not a GGUF" "$bin" info -m "$tmp/zip.gguf"
+: >"$tmp/empty.gguf"
+expect_error "gguf" "$bin" info -m "$tmp/empty.gguf"
+expect_error "unknown\|extra\|not expected\|bogus" "$bin" generate --bogus-flag
+expect_error "max-tokens\|-n" "$bin" generate -n -5 -p hi
+expect_error "temp" "$bin" generate --temp -1 -p hi
+expect_error "top-p" "$bin" generate --top-p 1.5 -p hi
+expect_error "subcommand\|required" "$bin"
+if [ -f "$model" ]; then
+  head -c 3000000 "$model" >"$tmp/truncated.gguf"
+  expect_error "truncated\|out of\|beyond\|exceeds" "$bin" generate -m "$tmp/truncated.gguf" -p hi
+  long=$(printf 'word %.0s' $(seq 1 200))
+  expect_error "context" "$bin" generate -m "$model" -c 32 -p "$long"
+  expect_error "empty prompt" "$bin" generate -m "$model" -p ""
+else
+  echo "note: $model missing, model cases skipped (run make setup)"
+fi
+echo "$passed passed, $failures failed"
+[ $failures -eq 0 ]
