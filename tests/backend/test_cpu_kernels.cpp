@@ -52,17 +52,20 @@ std::vector<float> naive_matmul(const std::vector<float>& w, const std::vector<f
 
 }  // namespace
 
-TEST(QuantDot, SimdEqualsScalarReference) {
+TEST(QuantDot, EveryIsaEqualsScalarReference) {
   const int64_t k = 32 * 37;  // odd block count exercises the tails
   auto x = randn(k, 1);
   std::vector<ActQ8> xq(k / 32);
   quantize_act_q8(x.data(), xq.data(), k);
-  struct Case { io::DType t; QuantDotFn fast; QuantDotFn ref; };
-  for (auto c : {Case{io::DType::Q4_0, quant_dot_q4_0(), dot_q4_0_ref}, Case{io::DType::Q4_1, quant_dot_q4_1(), dot_q4_1_ref},
-                 Case{io::DType::Q8_0, quant_dot_q8_0(), dot_q8_0_ref}}) {
-    auto w = random_rows(c.t, 1, k, 7);
-    const float fast = c.fast(w.data(), xq.data(), k / 32), ref = c.ref(w.data(), xq.data(), k / 32);
-    EXPECT_NEAR(fast, ref, 1e-4f * (1 + std::fabs(ref))) << io::dtype_name(c.t);
+  for (io::DType t : {io::DType::Q4_0, io::DType::Q4_1, io::DType::Q8_0}) {
+    auto kernels = quant_dot_kernels(t);
+    ASSERT_FALSE(kernels.empty());
+    EXPECT_STREQ(kernels.back().isa, "scalar");
+    auto w = random_rows(t, 1, k, 7);
+    const float ref = kernels.back().fn(w.data(), xq.data(), k / 32);
+    for (const auto& kern : kernels)
+      EXPECT_NEAR(kern.fn(w.data(), xq.data(), k / 32), ref, 1e-4f * (1 + std::fabs(ref)))
+          << io::dtype_name(t) << " " << kern.isa;
   }
 }
 

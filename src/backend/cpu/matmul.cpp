@@ -6,6 +6,7 @@
 #include <immintrin.h>
 #include <omp.h>
 
+#include "backend/cpu/lut_matmul.hpp"
 #include "backend/cpu/quant_dot.hpp"
 #include "core/error.hpp"
 #include "core/fp16.hpp"
@@ -63,6 +64,7 @@ WeightMatrix WeightMatrix::prepare(DType type, int64_t rows, int64_t cols, const
 }
 
 void weight_row(const WeightMatrix& w, int64_t r, float* out) {
+  if (w.lut) return lut_dequant_row(*w.lut, r, out);
   io::dequantize(w.type, w.data + r * w.row_bytes, out, w.cols);
 }
 
@@ -111,11 +113,12 @@ static void matmul_quant(const WeightMatrix& w, const float* x, float* y, int64_
 }
 
 void matmul(const WeightMatrix& w, const float* x, float* y, int64_t m) {
+  if (w.lut) return lut_matmul(*w.lut, x, y, m);
   switch (w.type) {
     case DType::F32: return matmul_f32(w, x, y, m);
-    case DType::Q4_0: return matmul_quant(w, x, y, m, quant_dot_q4_0());
-    case DType::Q4_1: return matmul_quant(w, x, y, m, quant_dot_q4_1());
-    case DType::Q8_0: return matmul_quant(w, x, y, m, quant_dot_q8_0());
+    case DType::Q4_0:
+    case DType::Q4_1:
+    case DType::Q8_0: return matmul_quant(w, x, y, m, quant_dot(w.type));
     default: fail("matmul: no kernel for {} (weights must be prepared first)", io::dtype_name(w.type));
   }
 }

@@ -1,6 +1,7 @@
 #pragma once
 // Y[M,N] = X[M,K] * W[N,K]^T for a weight matrix in its stored format.
 //  - F32: OpenBLAS sgemm for M > 1, a threaded SIMD gemv for M = 1.
+//  - LUT (lookup-table codes + group scales, see lut_matmul.hpp): f32 activations, AVX2 lookups.
 //  - Q4_0, Q4_1, Q8_0: activations quantized to 8 bits once, integer SIMD dot products
 //    (AVX2, AVX-512 VNNI where present), threads over N.
 // Other stored types are converted at load (see WeightMatrix::prepare) so every matmul
@@ -13,6 +14,8 @@
 
 namespace ik::backend {
 
+struct LutWeights;  // backend/cpu/lut_matmul.hpp
+
 struct WeightMatrix {
   io::DType type = io::DType::F32;
   int64_t rows = 0;  // N: output features
@@ -20,6 +23,9 @@ struct WeightMatrix {
   const uint8_t* data = nullptr;
   size_t row_bytes = 0;
   std::shared_ptr<std::vector<uint8_t>> owned;  // set when converted at load
+  // Set for lookup-table quantized weights (then `type` and `data` are unused and row_bytes
+  // counts the codes plus the f16 scales of one row as stored).
+  std::shared_ptr<const LutWeights> lut;
 
   // How to treat stored types without a fast kernel.
   enum class Mode {

@@ -36,7 +36,7 @@ void quantize_act_q8(const float* x, ActQ8* out, int64_t k) {
 
 // ---- scalar references ----------------------------------------------------------------
 
-float dot_q4_0_ref(const void* wv, const ActQ8* x, int64_t nb) {
+static float dot_q4_0_ref(const void* wv, const ActQ8* x, int64_t nb) {
   const auto* w = static_cast<const BlockQ4_0*>(wv);
   float acc = 0;
   for (int64_t b = 0; b < nb; ++b) {
@@ -50,7 +50,7 @@ float dot_q4_0_ref(const void* wv, const ActQ8* x, int64_t nb) {
   return acc;
 }
 
-float dot_q4_1_ref(const void* wv, const ActQ8* x, int64_t nb) {
+static float dot_q4_1_ref(const void* wv, const ActQ8* x, int64_t nb) {
   const auto* w = static_cast<const BlockQ4_1*>(wv);
   float acc = 0;
   for (int64_t b = 0; b < nb; ++b) {
@@ -64,7 +64,7 @@ float dot_q4_1_ref(const void* wv, const ActQ8* x, int64_t nb) {
   return acc;
 }
 
-float dot_q8_0_ref(const void* wv, const ActQ8* x, int64_t nb) {
+static float dot_q8_0_ref(const void* wv, const ActQ8* x, int64_t nb) {
   const auto* w = static_cast<const BlockQ8_0*>(wv);
   float acc = 0;
   for (int64_t b = 0; b < nb; ++b) {
@@ -166,12 +166,68 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni"))) static 
   return _mm512_reduce_add_ps(acc) + offs + tail;
 }
 
-QuantDotFn quant_dot_q4_0() { return cpu_features().avx2 ? dot_q4_0_avx2 : dot_q4_0_ref; }
-QuantDotFn quant_dot_q4_1() {
-  const auto& f = cpu_features();
-  if (f.avx512vnni && f.avx512bw && f.avx512vl && f.avx512dq) return dot_q4_1_vnni;
-  return f.avx2 ? dot_q4_1_avx2 : dot_q4_1_ref;
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni"))) static float dot_q8_0_vnni(
+    const void* wv, const ActQ8* x, int64_t nb) {
+  const auto* w = static_cast<const BlockQ8_0*>(wv);
+  __m512 acc = _mm512_setzero_ps();
+  int64_t b = 0;
+  for (; b + 1 < nb; b += 2) {
+    const __m512i q = _mm512_inserti64x4(
+        _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs))),
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b + 1].qs)), 1);
+    const __m512i xq = _mm512_inserti64x4(
+        _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs))),
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b + 1].qs)), 1);
+    // dpbusd multiplies unsigned by signed bytes: |w| against x carrying w's sign.
+    const __mmask64 neg = _mm512_movepi8_mask(q);
+    const __m512i xs = _mm512_mask_sub_epi8(xq, neg, _mm512_setzero_si512(), xq);
+    const __m512 p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(q), xs));
+    const __m512 scale = _mm512_insertf32x8(
+        _mm512_castps256_ps512(_mm256_set1_ps(h2f(w[b].d) * x[b].d)), _mm256_set1_ps(h2f(w[b + 1].d) * x[b + 1].d), 1);
+    acc = _mm512_fmadd_ps(scale, p, acc);
+  }
+  float tail = b < nb ? dot_q8_0_ref(w + b, x + b, nb - b) : 0.0f;
+  return _mm512_reduce_add_ps(acc) + tail;
 }
-QuantDotFn quant_dot_q8_0() { return cpu_features().avx2 ? dot_q8_0_avx2 : dot_q8_0_ref; }
+
+static bool has_vnni512() {
+  const auto& f = cpu_features();
+  return f.avx512vnni && f.avx512bw && f.avx512vl && f.avx512dq;
+}
+
+std::vector<QuantDotKernel> quant_dot_kernels(io::DType t) {
+  const bool vnni = has_vnni512(), avx2 = cpu_features().avx2;
+  std::vector<QuantDotKernel> k;
+  switch (t) {
+    case io::DType::Q4_0:
+      if (avx2) k.push_back({"avx2", dot_q4_0_avx2});
+      k.push_back({"scalar", dot_q4_0_ref});
+      break;
+    case io::DType::Q4_1:
+      if (vnni) k.push_back({"avx512-vnni", dot_q4_1_vnni});
+      if (avx2) k.push_back({"avx2", dot_q4_1_avx2});
+      k.push_back({"scalar", dot_q4_1_ref});
+      break;
+    case io::DType::Q8_0:
+      if (vnni) k.push_back({"avx512-vnni", dot_q8_0_vnni});
+      if (avx2) k.push_back({"avx2", dot_q8_0_avx2});
+      k.push_back({"scalar", dot_q8_0_ref});
+      break;
+    default: break;
+  }
+  return k;
+}
+
+QuantDotFn quant_dot(io::DType t) {
+  static const QuantDotFn q4_0 = quant_dot_kernels(io::DType::Q4_0).front().fn;
+  static const QuantDotFn q4_1 = quant_dot_kernels(io::DType::Q4_1).front().fn;
+  static const QuantDotFn q8_0 = quant_dot_kernels(io::DType::Q8_0).front().fn;
+  switch (t) {
+    case io::DType::Q4_0: return q4_0;
+    case io::DType::Q4_1: return q4_1;
+    case io::DType::Q8_0: return q8_0;
+    default: return nullptr;
+  }
+}
 
 }  // namespace ik::backend

@@ -4,6 +4,9 @@
 // row in ActQ8 blocks of 32 (one f32 scale, the scaled sum for offset formats, 32 int8).
 #include <cstddef>
 #include <cstdint>
+#include <vector>
+
+#include "io/dtype.hpp"
 
 namespace ik::backend {
 
@@ -20,13 +23,14 @@ void quantize_act_q8(const float* x, ActQ8* out, int64_t k);
 
 // Dot of one weight row (nb = k/32 blocks) with one quantized activation row.
 using QuantDotFn = float (*)(const void* w_row, const ActQ8* x, int64_t nb);
-QuantDotFn quant_dot_q4_0();
-QuantDotFn quant_dot_q4_1();
-QuantDotFn quant_dot_q8_0();
-
-// Portable references for tests (the same arithmetic, scalar).
-float dot_q4_0_ref(const void* w, const ActQ8* x, int64_t nb);
-float dot_q4_1_ref(const void* w, const ActQ8* x, int64_t nb);
-float dot_q8_0_ref(const void* w, const ActQ8* x, int64_t nb);
+struct QuantDotKernel {
+  const char* isa;
+  QuantDotFn fn;
+};
+// Every implementation of the weight type's dot that this CPU can run, fastest first
+// (empty for types without one). Tests check each against the scalar one.
+std::vector<QuantDotKernel> quant_dot_kernels(io::DType t);
+// The fastest (chosen once), or nullptr.
+QuantDotFn quant_dot(io::DType t);
 
 }  // namespace ik::backend

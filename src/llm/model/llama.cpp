@@ -5,6 +5,7 @@
 
 #include "core/error.hpp"
 #include "io/gguf.hpp"
+#include "llm/quant/lut_format.hpp"
 
 namespace ik::llm {
 
@@ -52,6 +53,8 @@ static std::vector<float> load_vector(const io::GgufFile& f, const std::string& 
 
 static WeightMatrix load_matrix(const io::GgufFile& f, const std::string& name, int64_t rows, int64_t cols,
                                 WeightMode mode) {
+  // Lookup-table quantized weights are stored as <name>.lut_q/.lut_s/.lut_table (llm/quant).
+  if (quant::has_lut_tensor(f, name)) return quant::load_lut_matrix(f, name, rows, cols, mode);
   const auto& t = f.tensor(name);
   IK_CHECK(t.shape.size() == 2 && t.shape[0] == cols && t.shape[1] == rows,
            "tensor '{}' has shape [{}], expected [{}, {}]", name, fmt::join(t.shape, ", "), cols, rows);
@@ -212,6 +215,7 @@ void LlamaModel::attention_block(int l, float* x, int64_t m, KVCache* const* cac
   }
   float* k = one_sequence ? first.k(l) + first.n_past * kvd : s_.k.data();
   float* v = one_sequence ? first.v(l) + first.n_past * kvd : s_.v.data();
+  if (on_matmul_input) on_matmul_input(l, "qkv", s_.xn.data(), m, c.n_embd);
   backend::matmul(L.wq, s_.xn.data(), s_.q.data(), m);
   backend::matmul(L.wk, s_.xn.data(), k, m);
   backend::matmul(L.wv, s_.xn.data(), v, m);
@@ -229,6 +233,7 @@ void LlamaModel::attention_block(int l, float* x, int64_t m, KVCache* const* cac
                          c.n_head, c.n_head_kv, c.head_dim);
     }
   }
+  if (on_matmul_input) on_matmul_input(l, "o", s_.attn.data(), m, qd);
   backend::matmul(L.wo, s_.attn.data(), s_.hid.data(), m);
   backend::add_inplace(x, s_.hid.data(), m * c.n_embd);
 }
@@ -239,9 +244,11 @@ void LlamaModel::mlp_block(int l, float* x, int64_t m) {
   s_.gate.resize(m * c.n_ff);
   s_.up.resize(m * c.n_ff);
   backend::rms_norm(x, L.ffn_norm.data(), s_.xn.data(), m, c.n_embd, c.rms_eps);
+  if (on_matmul_input) on_matmul_input(l, "gate_up", s_.xn.data(), m, c.n_embd);
   backend::matmul(L.w_gate, s_.xn.data(), s_.gate.data(), m);
   backend::matmul(L.w_up, s_.xn.data(), s_.up.data(), m);
   backend::silu_mul(s_.gate.data(), s_.up.data(), s_.gate.data(), m * c.n_ff);
+  if (on_matmul_input) on_matmul_input(l, "down", s_.gate.data(), m, c.n_ff);
   backend::matmul(L.w_down, s_.gate.data(), s_.hid.data(), m);
   backend::add_inplace(x, s_.hid.data(), m * c.n_embd);
 }

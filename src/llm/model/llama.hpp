@@ -2,6 +2,7 @@
 // The Llama-family model: configuration, weights in their stored formats, KV cache and the
 // forward pass, written top to bottom so a reader can follow one token through it.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -87,6 +88,11 @@ class LlamaModel {
 
   void embed(const int32_t* tokens, int64_t m, float* out) const;
   const backend::WeightMatrix& lm_head() const { return lm_head_; }
+  LlamaLayer& layer(int64_t l) { return layers_[l]; }  // mutable: pruning swaps weights
+
+  // Calibration hook for pruning: when set, called with the input x [m, k] of each group of
+  // matmuls that share it (which: "qkv", "o", "gate_up", "down"). Unset: no cost.
+  std::function<void(int layer, const char* which, const float* x, int64_t m, int64_t k)> on_matmul_input;
   const std::vector<float>& output_norm() const { return output_norm_; }
 
  private:
