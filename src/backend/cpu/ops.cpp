@@ -4,6 +4,8 @@
 #include <cmath>
 #include <omp.h>
 
+#include "backend/cpu/simd.hpp"
+
 namespace ik::backend {
 
 void rms_norm(const float* x, const float* weight, float* out, int64_t rows, int64_t n, float eps) {
@@ -94,10 +96,7 @@ void attention(const float* q, const float* k_cache, const float* v_cache, float
             score[j] = -INFINITY;
             continue;
           }
-          const float* kj = k_cache + j * kv_stride + int64_t(kvh) * head_dim;
-          float s = 0;
-          for (int d = 0; d < head_dim; ++d) s += qi[d] * kj[d];
-          score[j] = s * scale;
+          score[j] = dot_f32(qi, k_cache + j * kv_stride + int64_t(kvh) * head_dim, head_dim) * scale;
           mx = std::max(mx, score[j]);
         }
         float sum = 0;
@@ -109,9 +108,7 @@ void attention(const float* q, const float* k_cache, const float* v_cache, float
         std::fill(o, o + head_dim, 0.0f);
         for (int64_t j = 0; j < visible_end; ++j) {
           if (score[j] == 0.0f) continue;
-          const float p = score[j] / sum;
-          const float* vj = v_cache + j * kv_stride + int64_t(kvh) * head_dim;
-          for (int d = 0; d < head_dim; ++d) o[d] += p * vj[d];
+          axpy_f32(score[j] / sum, v_cache + j * kv_stride + int64_t(kvh) * head_dim, o, head_dim);
         }
       }
     }

@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include "backend/cpu/cpu_features.hpp"
+#include "backend/cpu/simd.hpp"
 #include "core/fp16.hpp"
 
 namespace ik::backend {
@@ -76,13 +77,6 @@ static float dot_q8_0_ref(const void* wv, const ActQ8* x, int64_t nb) {
 }
 
 // ---- AVX2 -----------------------------------------------------------------------------
-
-static inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
 
 // 32 nibbles as unsigned bytes: low nibbles give elements 0..15, high nibbles 16..31.
 static inline __m256i unpack_nibbles(const uint8_t* qs) {
