@@ -176,7 +176,7 @@ def hf_dir_reference(hf_dir):
         ref = greedy_reference(model, input_ids)
         print(f"--- {case_name}: {input_ids} => {ref['greedy_ids'][:16]}...", file=sys.stderr)
         cases.append({"name": case_name, "prompt": None, "chat": False, "input_ids": input_ids, **ref})
-    files = sorted(p for p in hf_dir.iterdir() if p.suffix in (".safetensors", ".json"))
+    files = sorted(p for p in hf_dir.iterdir() if p.suffix == ".safetensors" or p.name == "config.json")
     model_info = {"dir": str(hf_dir.relative_to(REPO)) if hf_dir.is_relative_to(REPO) else str(hf_dir),
                   "sha256": {p.name: sha256_of(p) for p in files}}
     return model_info, cases
