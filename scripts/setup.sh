@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(build-essential cmake pkg-config unzip python3 python3-pip python3-venv
+APT_PACKAGES=(build-essential cmake pkg-config unzip curl python3 python3-pip python3-venv
   libcli11-dev nlohmann-json3-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
   libopenblas-dev libopenmpi-dev openmpi-bin libpng-dev libcpp-httplib-dev libeigen3-dev
   libz3-dev clang libclang-rt-14-dev dataset-fashion-mnist miscfiles dict-elements)

@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "core/error.hpp"
+#include "llm/runtime/stop_strings.hpp"
 
 namespace ik::llm {
 
@@ -42,18 +43,6 @@ void Session::set_context(const std::vector<int32_t>& tokens) {
   tokens_ = tokens;
 }
 
-// Longest suffix of `text` that is a proper prefix of some stop string: held back from the stream.
-static size_t held_back(const std::string& text, const std::vector<std::string>& stops) {
-  size_t hold = 0;
-  for (const auto& s : stops)
-    for (size_t k = std::min(s.size() - 1, text.size()); k > hold; --k)
-      if (text.compare(text.size() - k, k, s, 0, k) == 0) {
-        hold = k;
-        break;
-      }
-  return hold;
-}
-
 GenerateResult Session::generate(const GenerateOptions& opt, const std::function<bool(const std::string&)>& on_text) {
   IK_CHECK(opt.max_tokens >= -1, "max tokens must be >= 0 or -1 (got {})", opt.max_tokens);
   IK_CHECK(!tokens_.empty(), "generate: no context (set a prompt first)");
@@ -77,15 +66,8 @@ GenerateResult Session::generate(const GenerateOptions& opt, const std::function
     r.tokens.push_back(next);
     r.text += utf8.push(tok_.token_to_piece(next));
     // Stop strings: cut the text at the first match; stream only what cannot start one.
-    bool stopped = false;
-    for (const auto& s : opt.stop) {
-      const size_t at = r.text.find(s, emitted > s.size() ? emitted - s.size() : 0);
-      if (at != std::string::npos) {
-        r.text.resize(at);
-        stopped = true;
-      }
-    }
-    const size_t safe = stopped ? r.text.size() : r.text.size() - held_back(r.text, opt.stop);
+    const bool stopped = cut_at_stop(r.text, emitted, opt.stop);
+    const size_t safe = stopped ? r.text.size() : r.text.size() - stop_hold_back(r.text, opt.stop);
     if (on_text && safe > emitted) {
       if (!on_text(r.text.substr(emitted, safe - emitted))) {
         emitted = safe;

@@ -1,0 +1,83 @@
+// inferkit serve: an OpenAI-compatible HTTP server with continuous batching.
+#include <csignal>
+#include <filesystem>
+#include <fmt/format.h>
+#include <pthread.h>
+#include <thread>
+
+#include "command.hpp"
+#include "core/error.hpp"
+#include "llm/serve/http_server.hpp"
+#include "llm_common.hpp"
+
+namespace ik::cli {
+
+struct ServeArgs {
+  ModelFlags model;
+  llm::serve::ServerOptions server;
+  llm::serve::SchedulerOptions scheduler;
+};
+
+static void run_serve(ServeArgs a) {
+  // SIGINT/SIGTERM are taken by one thread (sigwait) that stops the server cleanly; a client
+  // closing its socket must not kill the process (SIGPIPE).
+  std::signal(SIGPIPE, SIG_IGN);
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);  // inherited by every thread started below
+
+  LoadedModel lm = load_model(a.model);
+  a.scheduler.n_ctx = lm.ctx;
+  if (a.server.model_name.empty())
+    a.server.model_name = std::filesystem::path(a.model.model.empty() ? default_model_path() : a.model.model).stem().string();
+  llm::serve::Scheduler scheduler(*lm.model, lm.tokenizer, a.scheduler);
+  llm::serve::HttpServer server(scheduler, lm.tokenizer, a.server);
+  const int port = server.bind();
+  scheduler.start();
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    server.stop();
+  });
+  fmt::print(stderr, "inferkit serve: {} ({} slots x {} tokens of context) on http://{}:{}\n", a.server.model_name,
+             a.scheduler.parallel, a.scheduler.n_ctx, a.server.host, port);
+  server.run();
+  fmt::print(stderr, "inferkit serve: stopped\n");
+  kill(getpid(), SIGTERM);  // release the waiter if the server stopped on its own
+  waiter.join();
+  scheduler.stop();
+}
+
+static void add_serve(CLI::App& app) {
+  auto a = std::make_shared<ServeArgs>();
+  a->server.model_name.clear();
+  auto* c = app.add_subcommand("serve", "OpenAI-compatible HTTP server (chat, completions, streaming) with continuous batching");
+  a->model.add(c);
+  c->add_option("--host", a->server.host, "address to listen on")->capture_default_str();
+  c->add_option("--port", a->server.port, "port (0: any free port, printed at start)")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  c->add_option("--parallel", a->scheduler.parallel, "sequences decoded together (slots, each with its own KV cache)")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  c->add_option("--prefill-chunk", a->scheduler.prefill_chunk, "prompt tokens prefilled per step between decode steps")
+      ->check(CLI::Range(1, 1 << 16))
+      ->capture_default_str();
+  c->add_option("--max-queue", a->scheduler.max_queue, "requests waiting for a slot before 503 answers")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
+  c->add_option("--http-threads", a->server.http_threads, "connections served at once")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
+  c->add_option("--max-body", a->server.max_body_bytes, "largest request body in bytes (413 beyond)")
+      ->check(CLI::Range(1024, 1 << 30))
+      ->capture_default_str();
+  c->add_option("--model-name", a->server.model_name, "model id reported by /v1/models (default: the file name)");
+  c->callback([a] { run_serve(*a); });
+}
+
+static Register reg("serve", add_serve);
+
+}  // namespace ik::cli

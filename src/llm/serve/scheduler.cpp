@@ -1,0 +1,268 @@
+#include "llm/serve/scheduler.hpp"
+
+#include <algorithm>
+#include <omp.h>
+#include <optional>
+
+#include "core/error.hpp"
+#include "llm/runtime/stop_strings.hpp"
+
+namespace ik::llm::serve {
+
+bool Job::wait(std::chrono::milliseconds timeout, std::string& out) {
+  std::unique_lock lock(mu_);
+  cv_.wait_for(lock, timeout, [&] { return done_ || !pending_.empty(); });
+  out += pending_;
+  pending_.clear();
+  return done_;
+}
+
+void Job::emit(const std::string& text) {
+  if (text.empty()) return;
+  {
+    std::lock_guard lock(mu_);
+    pending_ += text;
+  }
+  cv_.notify_all();
+}
+
+void Job::finish(JobResult r) {
+  {
+    std::lock_guard lock(mu_);
+    result_ = std::move(r);
+    done_ = true;
+  }
+  cv_.notify_all();
+}
+
+// The result of a job cancelled before it reached a slot.
+static JobResult never_run(const Job& job) {
+  JobResult r;
+  r.finish_reason = "cancelled";
+  r.prompt_tokens = int(job.request.prompt.size());
+  return r;
+}
+
+// A sequence in flight: its cache, sampler and the text produced so far.
+struct Scheduler::Slot {
+  std::shared_ptr<Job> job;  // null: free
+  KVCache cache;
+  uint64_t admitted = 0;     // admission order (oldest prompt prefills first)
+  size_t prefilled = 0;      // prompt tokens in the cache
+  std::vector<int32_t> history;  // prompt + generated tokens (for the repetition penalty)
+  std::optional<Sampler> sampler;
+  Utf8Streamer utf8;
+  JobResult result;
+  size_t emitted = 0;        // bytes of result.text sent to the job
+  int32_t next = -1;         // sampled, not yet in the cache
+
+  Slot(const LlamaConfig& c, int64_t n_ctx) : cache(c.n_layer, n_ctx, c.kv_dim()) {}
+  bool prefilling() const { return job && prefilled < job->request.prompt.size(); }
+  bool decoding() const { return job && !prefilling(); }
+};
+
+Scheduler::Scheduler(LlamaModel& model, const Tokenizer& tok, SchedulerOptions opt)
+    : model_(model), tok_(tok), opt_(opt) {
+  IK_CHECK(opt.parallel >= 1, "parallel must be >= 1 (got {})", opt.parallel);
+  IK_CHECK(opt.n_ctx >= 2, "context must be >= 2 (got {})", opt.n_ctx);
+  IK_CHECK(opt.prefill_chunk >= 1, "prefill chunk must be >= 1 (got {})", opt.prefill_chunk);
+  for (int i = 0; i < opt.parallel; ++i) slots_.push_back(std::make_unique<Slot>(model.config(), opt.n_ctx));
+  logits_.resize(size_t(opt.parallel) * model.config().n_vocab);
+}
+
+Scheduler::~Scheduler() { stop(); }
+
+std::shared_ptr<Job> Scheduler::try_submit(GenRequest r) {
+  IK_CHECK(!r.prompt.empty(), "empty prompt");
+  IK_CHECK(int64_t(r.prompt.size()) < opt_.n_ctx, "prompt is {} tokens, which does not fit the context of {}",
+           r.prompt.size(), opt_.n_ctx);
+  IK_CHECK(r.max_tokens == -1 || r.max_tokens > 0, "max tokens must be > 0 or -1 (got {})", r.max_tokens);
+  for (const auto& s : r.stop) IK_CHECK(!s.empty(), "stop strings must not be empty");
+  r.sampling.validate();
+  auto job = std::make_shared<Job>(std::move(r));
+  {
+    std::lock_guard lock(mu_);
+    if (queue_.size() >= opt_.max_queue) return nullptr;
+    queue_.push_back(job);
+  }
+  cv_.notify_all();
+  return job;
+}
+
+void Scheduler::admit_waiting() {
+  std::lock_guard lock(mu_);
+  for (auto& s : slots_) {
+    while (!s->job && !queue_.empty()) {
+      auto job = std::move(queue_.front());
+      queue_.pop_front();
+      if (job->cancelled()) {
+        job->finish(never_run(*job));
+        continue;
+      }
+      s->job = std::move(job);
+      s->admitted = admissions_++;
+      s->prefilled = 0;
+      s->cache.n_past = 0;
+      s->history = s->job->request.prompt;
+      s->sampler.emplace(s->job->request.sampling);
+      s->utf8 = Utf8Streamer();
+      s->result = JobResult();
+      s->result.prompt_tokens = int(s->history.size());
+      s->emitted = 0;
+      ++active_;
+    }
+  }
+}
+
+void Scheduler::drop_cancelled() {
+  for (auto& s : slots_)
+    if (s->job && s->job->cancelled()) finish(*s, "cancelled", false);
+}
+
+bool Scheduler::prefill_one() {
+  Slot* oldest = nullptr;
+  for (auto& s : slots_)
+    if (s->prefilling() && (!oldest || s->admitted < oldest->admitted)) oldest = s.get();
+  if (!oldest) return false;
+  Slot& s = *oldest;
+  const auto& prompt = s.job->request.prompt;
+  const int64_t m = std::min<int64_t>(opt_.prefill_chunk, int64_t(prompt.size() - s.prefilled));
+  const bool last = s.prefilled + m == prompt.size();
+  model_.forward(prompt.data() + s.prefilled, m, s.cache, last ? logits_.data() : nullptr);
+  s.prefilled += m;
+  if (last) accept_token(s, s.sampler->sample(logits_.data(), model_.config().n_vocab, s.history));
+  return true;
+}
+
+bool Scheduler::decode_all() {
+  std::vector<Slot*> batch;
+  for (auto& s : slots_)
+    if (s->decoding()) batch.push_back(s.get());
+  if (batch.empty()) return false;
+  std::vector<int32_t> tokens;
+  std::vector<KVCache*> caches;
+  for (Slot* s : batch) {
+    tokens.push_back(s->next);
+    caches.push_back(&s->cache);
+  }
+  model_.forward_batch(tokens.data(), int64_t(batch.size()), caches.data(), logits_.data());
+  const int64_t n_vocab = model_.config().n_vocab;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    Slot& s = *batch[i];
+    s.history.push_back(s.next);
+    accept_token(s, s.sampler->sample(logits_.data() + i * n_vocab, n_vocab, s.history));
+  }
+  return true;
+}
+
+// The same stop rules as Session::generate: EOS, stop strings (cut, with a held-back tail),
+// max_tokens, a full context.
+void Scheduler::accept_token(Slot& s, int32_t token) {
+  const GenRequest& req = s.job->request;
+  const auto& stop_ids = tok_.stop_ids();
+  if (req.stop_at_eos && std::find(stop_ids.begin(), stop_ids.end(), token) != stop_ids.end()) {
+    finish(s, "stop", true);
+    return;
+  }
+  {
+    std::lock_guard lock(mu_);
+    ++generated_;
+  }
+  JobResult& r = s.result;
+  r.tokens.push_back(token);
+  r.text += s.utf8.push(tok_.token_to_piece(token));
+  const bool stopped = cut_at_stop(r.text, s.emitted, req.stop);
+  const size_t safe = stopped ? r.text.size() : r.text.size() - stop_hold_back(r.text, req.stop);
+  if (safe > s.emitted) {
+    s.job->emit(r.text.substr(s.emitted, safe - s.emitted));
+    s.emitted = safe;
+  }
+  if (stopped) {
+    finish(s, "stop", false);
+  } else if (int(r.tokens.size()) == req.max_tokens || s.cache.n_past + 1 >= s.cache.n_ctx()) {
+    finish(s, "length", true);
+  } else {
+    s.next = token;
+  }
+}
+
+void Scheduler::finish(Slot& s, std::string reason, bool flush_text, std::string error) {
+  JobResult& r = s.result;
+  // Text held back for a possible stop string, or an incomplete UTF-8 tail, is sent at the end
+  // unless a stop string ended the text.
+  if (flush_text) {
+    r.text += s.utf8.flush();
+    if (r.text.size() > s.emitted) s.job->emit(r.text.substr(s.emitted));
+  } else {
+    r.text.resize(s.emitted);
+  }
+  r.finish_reason = std::move(reason);
+  r.error = std::move(error);
+  s.job->finish(std::move(r));
+  s.job.reset();
+  s.sampler.reset();
+  std::lock_guard lock(mu_);
+  --active_;
+}
+
+bool Scheduler::step() {
+  admit_waiting();
+  drop_cancelled();
+  bool worked = false;
+  try {
+    worked |= prefill_one();
+    worked |= decode_all();
+  } catch (const std::exception& e) {  // a failed step fails its sequences, not the server
+    for (auto& s : slots_)
+      if (s->job) finish(*s, "error", false, e.what());
+  }
+  std::lock_guard lock(mu_);
+  if (worked) ++steps_;
+  return worked;
+}
+
+void Scheduler::run() {
+  for (;;) {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return;
+    }
+    if (step()) continue;
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return stopping_ || !queue_.empty() || active_ > 0; });
+    if (stopping_) return;
+  }
+}
+
+void Scheduler::start() {
+  IK_CHECK(!thread_.joinable(), "scheduler already started");
+  // OpenMP's thread count is per thread: the caller's setting (e.g. --threads) must be
+  // carried over to the thread that runs the model.
+  const int omp_threads = omp_get_max_threads();
+  thread_ = std::thread([this, omp_threads] {
+    omp_set_num_threads(omp_threads);
+    run();
+  });
+}
+
+void Scheduler::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  // Nobody steps any more: end what is left so no client waits forever.
+  for (auto& s : slots_)
+    if (s->job) finish(*s, "cancelled", false);
+  std::lock_guard lock(mu_);
+  for (auto& job : queue_) job->finish(never_run(*job));
+  queue_.clear();
+}
+
+Scheduler::Stats Scheduler::stats() const {
+  std::lock_guard lock(mu_);
+  return {.active = active_, .queued = int(queue_.size()), .steps = steps_, .generated = generated_};
+}
+
+}  // namespace ik::llm::serve

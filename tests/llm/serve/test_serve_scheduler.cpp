@@ -1,0 +1,229 @@
+// The continuous-batching scheduler on the tiny random Llama: a request's output must not
+// depend on what else is in the batch, and must equal Session's single-sequence generation
+// (an independent code path: forward() per token instead of forward_batch()).
+#include <gtest/gtest.h>
+#include <omp.h>
+
+#include "core/error.hpp"
+#include "llm/runtime/session.hpp"
+#include "llm/serve/scheduler.hpp"
+
+using namespace ik::llm;
+using namespace ik::llm::serve;
+
+namespace {
+
+const std::string kDir = IK_SOURCE_DIR "/tests/io/fixtures/tiny_llama";
+
+// One OpenMP thread: the tiny model gains nothing from more, and spinning threads on a busy
+// CI machine cost seconds.
+struct Tiny {
+  Tiny() { omp_set_num_threads(1); }
+  LlamaModel model = LlamaModel::from_hf_dir(kDir);
+  Tokenizer tok = Tokenizer::from_hf_json(kDir + "/tokenizer.json", kDir + "/tokenizer_config.json");
+};
+
+Tiny& tiny() {
+  static Tiny t;
+  return t;
+}
+
+GenRequest greedy(const std::string& prompt, int max_tokens) {
+  GenRequest r;
+  r.prompt = tiny().tok.encode(prompt, true, false);
+  r.max_tokens = max_tokens;
+  r.stop_at_eos = false;
+  r.sampling.temperature = 0;
+  return r;
+}
+
+// Session's answer for the same request (the reference).
+GenerateResult reference(const GenRequest& r, int64_t n_ctx) {
+  Session s(tiny().model, tiny().tok, n_ctx);
+  s.set_context(r.prompt);
+  GenerateOptions o;
+  o.max_tokens = r.max_tokens;
+  o.stop = r.stop;
+  o.stop_at_eos = r.stop_at_eos;
+  o.sampling = r.sampling;
+  return s.generate(o);
+}
+
+// Steps until every job has finished; returns the text each streamed.
+std::vector<std::string> drain(Scheduler& sched, const std::vector<std::shared_ptr<Job>>& jobs) {
+  std::vector<std::string> text(jobs.size());
+  for (int guard = 0; guard < 100000; ++guard) {
+    bool all = true;
+    for (size_t i = 0; i < jobs.size(); ++i) all &= jobs[i]->wait(std::chrono::milliseconds(0), text[i]);
+    if (all) return text;
+    sched.step();
+  }
+  ADD_FAILURE() << "jobs did not finish";
+  return text;
+}
+
+const std::vector<std::string> kPrompts = {
+    "The quick brown fox", "Once upon a time there was a very long story about many things and places",
+    "Hello", "1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20", "a b"};
+
+}  // namespace
+
+TEST(ServeScheduler, AloneEqualsSession) {
+  SchedulerOptions o{.parallel = 1, .n_ctx = 128, .prefill_chunk = 7};
+  Scheduler sched(tiny().model, tiny().tok, o);
+  for (const auto& p : kPrompts) {
+    const GenRequest r = greedy(p, 20);
+    auto job = sched.try_submit(r);
+    const auto text = drain(sched, {job});
+    const auto ref = reference(r, o.n_ctx);
+    EXPECT_EQ(job->result().tokens, ref.tokens) << p;
+    EXPECT_EQ(text[0], ref.text) << p;
+    EXPECT_EQ(job->result().text, ref.text);
+    EXPECT_EQ(job->result().finish_reason, "length");
+    EXPECT_EQ(job->result().prompt_tokens, int(r.prompt.size()));
+  }
+}
+
+TEST(ServeScheduler, BatchedEqualsAlone) {
+  // Greedy and seeded sampling: each sequence's result is the same alone and in a batch
+  // where others join and leave at different steps (3 slots, 5 requests, staggered).
+  for (float temp : {0.0f, 0.9f}) {
+    std::vector<GenRequest> reqs;
+    for (size_t i = 0; i < kPrompts.size(); ++i) {
+      GenRequest r = greedy(kPrompts[i], 10 + 7 * int(i));
+      r.sampling.temperature = temp;
+      r.sampling.top_k = 0;
+      r.sampling.min_p = 0;
+      r.sampling.seed = 100 + i;
+      reqs.push_back(r);
+    }
+    std::vector<JobResult> alone;
+    {
+      Scheduler sched(tiny().model, tiny().tok, {.parallel = 1, .n_ctx = 128, .prefill_chunk = 5});
+      for (const auto& r : reqs) {
+        auto job = sched.try_submit(r);
+        drain(sched, {job});
+        alone.push_back(job->result());
+      }
+    }
+    Scheduler sched(tiny().model, tiny().tok, {.parallel = 3, .n_ctx = 128, .prefill_chunk = 5});
+    std::vector<std::shared_ptr<Job>> jobs;
+    for (size_t i = 0; i < reqs.size(); ++i) {
+      jobs.push_back(sched.try_submit(reqs[i]));
+      for (size_t k = 0; k < i; ++k) sched.step();  // later requests arrive mid-flight
+    }
+    EXPECT_GE(sched.stats().active, 2);
+    drain(sched, jobs);
+    for (size_t i = 0; i < reqs.size(); ++i) {
+      EXPECT_EQ(jobs[i]->result().tokens, alone[i].tokens) << "temp " << temp << " request " << i;
+      EXPECT_EQ(jobs[i]->result().text, alone[i].text);
+      EXPECT_EQ(int(jobs[i]->result().tokens.size()), reqs[i].max_tokens);
+    }
+    EXPECT_EQ(sched.stats().active, 0);
+  }
+}
+
+TEST(ServeScheduler, StopStringsMatchSession) {
+  const GenRequest plain = greedy(kPrompts[1], 30);
+  const auto full = reference(plain, 128);
+  ASSERT_GT(full.text.size(), 12u);
+  GenRequest r = plain;
+  r.stop = {full.text.substr(full.text.size() / 2, 3), "\x01never"};
+  Scheduler sched(tiny().model, tiny().tok, {.parallel = 2, .n_ctx = 128});
+  auto other = sched.try_submit(greedy(kPrompts[0], 30));
+  auto job = sched.try_submit(r);
+  const auto text = drain(sched, {job, other});
+  const auto ref = reference(r, 128);
+  EXPECT_EQ(ref.stop_reason, "stop");
+  EXPECT_EQ(job->result().finish_reason, "stop");
+  EXPECT_EQ(text[0], ref.text);
+  EXPECT_EQ(full.text.substr(0, ref.text.size()), ref.text);
+  EXPECT_EQ(text[0].find(r.stop[0]), std::string::npos);
+}
+
+TEST(ServeScheduler, ContextFullEndsWithLength) {
+  const int64_t n_ctx = 64;
+  GenRequest r = greedy(kPrompts[3], -1);
+  ASSERT_LT(int64_t(r.prompt.size()), n_ctx);
+  Scheduler sched(tiny().model, tiny().tok, {.parallel = 2, .n_ctx = n_ctx});
+  auto job = sched.try_submit(r);
+  drain(sched, {job});
+  const auto ref = reference(r, n_ctx);
+  EXPECT_EQ(job->result().finish_reason, "length");
+  EXPECT_EQ(ref.stop_reason, "context");
+  EXPECT_EQ(job->result().tokens, ref.tokens);
+  EXPECT_EQ(int64_t(r.prompt.size() + job->result().tokens.size()), n_ctx);
+}
+
+TEST(ServeScheduler, PrefillDoesNotStarveRunningStreams) {
+  // A running stream gains one token per step while a long prompt is prefilled in chunks.
+  Scheduler sched(tiny().model, tiny().tok, {.parallel = 2, .n_ctx = 128, .prefill_chunk = 4});
+  auto running = sched.try_submit(greedy("Hello", 100));
+  for (int i = 0; i < 3; ++i) sched.step();
+  std::string sink;
+  GenRequest long_prompt = greedy(kPrompts[1] + " " + kPrompts[3], 5);
+  const size_t chunks = (long_prompt.prompt.size() + 3) / 4;
+  ASSERT_GE(chunks, 5u);
+  auto late = sched.try_submit(long_prompt);
+  running->wait(std::chrono::milliseconds(0), sink);
+  const auto tokens_before = sched.stats().generated;
+  for (size_t i = 0; i < chunks; ++i) sched.step();
+  // Each step: one chunk of the long prompt plus one token of the running stream; the last
+  // chunk also samples the late request's first token, which joins that step's batch.
+  EXPECT_EQ(sched.stats().generated - tokens_before, chunks + 2);
+  drain(sched, {running, late});
+  EXPECT_EQ(late->result().tokens.size(), 5u);
+}
+
+TEST(ServeScheduler, CancelFreesTheSlot) {
+  Scheduler sched(tiny().model, tiny().tok, {.parallel = 1, .n_ctx = 128});
+  auto a = sched.try_submit(greedy("Hello", 100));
+  auto b = sched.try_submit(greedy("a b", 3));
+  for (int i = 0; i < 4; ++i) sched.step();
+  EXPECT_EQ(sched.stats().active, 1);
+  EXPECT_EQ(sched.stats().queued, 1);
+  a->cancel();
+  drain(sched, {a, b});
+  EXPECT_EQ(a->result().finish_reason, "cancelled");
+  EXPECT_LT(a->result().tokens.size(), 100u);
+  EXPECT_EQ(b->result().finish_reason, "length");
+  EXPECT_EQ(b->result().tokens.size(), 3u);
+  EXPECT_EQ(sched.stats().active, 0);
+}
+
+TEST(ServeScheduler, QueueLimitAndBadRequests) {
+  Scheduler sched(tiny().model, tiny().tok, {.parallel = 1, .n_ctx = 32, .max_queue = 2});
+  EXPECT_TRUE(sched.try_submit(greedy("a", 2)));
+  EXPECT_TRUE(sched.try_submit(greedy("b", 2)));
+  EXPECT_FALSE(sched.try_submit(greedy("c", 2)));  // full
+  GenRequest too_long = greedy(kPrompts[3] + kPrompts[3], 2);
+  EXPECT_THROW(sched.try_submit(too_long), ik::Error);
+  GenRequest empty = greedy("", 2);
+  empty.prompt.clear();
+  EXPECT_THROW(sched.try_submit(empty), ik::Error);
+  GenRequest bad_temp = greedy("a", 2);
+  bad_temp.sampling.temperature = -1;
+  EXPECT_THROW(sched.try_submit(bad_temp), ik::Error);
+}
+
+TEST(ServeScheduler, ThreadServesConcurrentSubmitters) {
+  std::vector<std::string> expected;  // computed first: the model is not shared across threads
+  for (const auto& p : kPrompts) expected.push_back(reference(greedy(p, 12), 128).text);
+  Scheduler sched(tiny().model, tiny().tok, {.parallel = 4, .n_ctx = 128});
+  sched.start();
+  std::vector<std::shared_ptr<Job>> jobs;
+  for (const auto& p : kPrompts) jobs.push_back(sched.try_submit(greedy(p, 12)));
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    std::string text;
+    while (!jobs[i]->wait(std::chrono::milliseconds(100), text)) {
+    }
+    EXPECT_EQ(text, expected[i]);
+  }
+  sched.stop();
+  // After stop, a queued job ends as cancelled instead of hanging.
+  auto late = sched.try_submit(greedy("a", 2));
+  sched.stop();
+  std::string t;
+  EXPECT_TRUE(late->wait(std::chrono::milliseconds(0), t));
+  EXPECT_EQ(late->result().finish_reason, "cancelled");
+}
