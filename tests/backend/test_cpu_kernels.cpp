@@ -190,3 +190,22 @@ TEST(Ops, AttentionMatchesDirectComputation) {
       }
   }
 }
+
+// The repacked Q4_1 layout gives the same dot as the stored blocks (same integer sums; only
+// the order of float additions differs).
+TEST(QuantDot, RepackedQ4_1MatchesStored) {
+  if (!q4_1x4_available()) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
+  for (int64_t nb : {1, 3, 4, 18, 48, 129}) {
+    const int64_t k = 32 * nb;
+    auto x = randn(k, 40 + nb);
+    std::vector<ActQ8> xq(nb);
+    quantize_act_q8(x.data(), xq.data(), k);
+    std::vector<uint8_t> xq4(act_q8x4_bytes(k));
+    quantize_act_q8x4(x.data(), xq4.data(), k);
+    auto w = random_rows(io::DType::Q4_1, 1, k, 90 + nb);
+    std::vector<uint8_t> packed(w.size());
+    repack_q4_1x4(w.data(), packed.data(), nb);
+    const float ref = quant_dot_kernels(io::DType::Q4_1).back().fn(w.data(), xq.data(), nb);
+    EXPECT_NEAR(dot_q4_1x4(packed.data(), xq4.data(), nb), ref, 1e-4f * (1 + std::fabs(ref))) << nb;
+  }
+}

@@ -24,7 +24,7 @@ void lut_matmul_portable(const LutWeights& w, const float* x, float* y, int64_t 
       float acc = 0;
       for (int64_t g = 0; g < w.groups_per_row(); ++g) {
         float part = 0;
-        for (int64_t k = g * w.group; k < (g + 1) * w.group; ++k) part += w.table[lut_code(q, w.bits, k)] * xi[k];
+        for (int64_t k = g * w.group; k < std::min((g + 1) * w.group, w.cols); ++k) part += w.table[lut_code(q, w.bits, k)] * xi[k];
         acc += part * s[g];
       }
       y[i * w.rows + n] = acc;
@@ -76,8 +76,8 @@ float row_dot(const TableRegs& t, const LutWeights& w, int64_t n, const float* x
   __m256 acc = _mm256_setzero_ps();
   for (int64_t g = 0; g < w.groups_per_row(); ++g) {
     __m256 p0 = _mm256_setzero_ps(), p1 = _mm256_setzero_ps();
-    const int64_t k0 = g * w.group;
-    for (int64_t k = k0; k < k0 + w.group; k += 16) {
+    const int64_t k0 = g * w.group, k1 = std::min(k0 + w.group, w.cols);
+    for (int64_t k = k0; k < k1; k += 16) {
       p0 = _mm256_fmadd_ps(t.lookup8(q, k), _mm256_loadu_ps(x + k), p0);
       p1 = _mm256_fmadd_ps(t.lookup8(q, k + 8), _mm256_loadu_ps(x + k + 8), p1);
     }
@@ -104,7 +104,7 @@ void tile_matmul(const TableRegs& t, const LutWeights& w, int64_t n0, const floa
     const float* s = w.row_scales(n0 + r);
     for (int64_t g = 0; g < w.groups_per_row(); ++g) {
       const __m256 sg = _mm256_set1_ps(s[g]);
-      for (int64_t k = g * w.group; k < (g + 1) * w.group; k += 8)
+      for (int64_t k = g * w.group; k < std::min((g + 1) * w.group, w.cols); k += 8)
         _mm256_storeu_ps(out + k, _mm256_mul_ps(t.lookup8(q, k), sg));
     }
   }
@@ -127,8 +127,8 @@ void tile_matmul(const TableRegs& t, const LutWeights& w, int64_t n0, const floa
 }  // namespace
 
 void lut_matmul(const LutWeights& w, const float* x, float* y, int64_t m) {
-  IK_CHECK(w.group % 16 == 0 && w.bits >= 2 && w.bits <= 4, "lut_matmul: unsupported {}-bit group {}", w.bits,
-           w.group);
+  IK_CHECK(w.group % 16 == 0 && w.cols % 16 == 0 && w.bits >= 2 && w.bits <= 4,
+           "lut_matmul: unsupported {}-bit group {} with {} columns", w.bits, w.group, w.cols);
   const TableRegs t(w);
   if (m == 1) {
 #pragma omp parallel for schedule(static)

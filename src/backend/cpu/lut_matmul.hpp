@@ -8,6 +8,7 @@
 // (3-bit: 8 codes in 3 bytes, no wasted bits). The kernel reads 8 codes with one 32-bit
 // load, spreads them over 8 lanes with a variable shift, and looks the values up with
 // vpermps over the table held in registers (two permutes + a blend for 16 entries).
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -17,13 +18,13 @@ struct LutWeights {
   int bits = 4;
   int group = 128;
   int64_t rows = 0;  // N
-  int64_t cols = 0;  // K (a multiple of group)
+  int64_t cols = 0;  // K: a multiple of group, or the last group is shorter (a multiple of 16)
   std::vector<float> table;    // 2^bits entries
-  std::vector<float> scales;   // [rows, cols / group], converted to f32 once at load
+  std::vector<float> scales;   // [rows, groups_per_row()], converted to f32 once at load
   std::vector<uint8_t> codes;  // [rows, code_row_bytes()] + 4 bytes of padding for the 32-bit loads
 
   size_t code_row_bytes() const { return size_t(cols) * bits / 8; }
-  int64_t groups_per_row() const { return cols / group; }
+  int64_t groups_per_row() const { return (cols + group - 1) / group; }
   const uint8_t* row_codes(int64_t r) const { return codes.data() + size_t(r) * code_row_bytes(); }
   const float* row_scales(int64_t r) const { return scales.data() + size_t(r) * groups_per_row(); }
 };

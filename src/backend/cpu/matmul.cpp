@@ -8,6 +8,7 @@
 
 #include "backend/cpu/lut_matmul.hpp"
 #include "backend/cpu/quant_dot.hpp"
+#include "backend/cpu/simd.hpp"
 #include "core/error.hpp"
 #include "core/fp16.hpp"
 
@@ -28,6 +29,16 @@ void quantize_q8_0(const float* x, void* out, int64_t n) {
   }
 }
 
+// One copy at load into the layout the VNNI kernel streams (same size as stored).
+static void repack_q4_1(WeightMatrix& w) {
+  w.owned = std::make_shared<std::vector<uint8_t>>(w.row_bytes * size_t(w.rows));
+  uint8_t* dst = w.owned->data();
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < w.rows; ++r) repack_q4_1x4(w.data + r * w.row_bytes, dst + r * w.row_bytes, w.cols / kQBlock);
+  w.data = dst;
+  w.q4_1x4 = true;
+}
+
 WeightMatrix WeightMatrix::prepare(DType type, int64_t rows, int64_t cols, const void* data, Mode mode) {
   WeightMatrix w;
   w.rows = rows;
@@ -38,6 +49,7 @@ WeightMatrix WeightMatrix::prepare(DType type, int64_t rows, int64_t cols, const
     w.type = type;
     w.data = static_cast<const uint8_t*>(data);
     w.row_bytes = io::row_bytes(type, cols);
+    if (type == DType::Q4_1 && q4_1x4_available()) repack_q4_1(w);
     return w;
   }
   // Convert once: to f32 for the reference path, to Q8_0 otherwise.
@@ -65,23 +77,18 @@ WeightMatrix WeightMatrix::prepare(DType type, int64_t rows, int64_t cols, const
 
 void weight_row(const WeightMatrix& w, int64_t r, float* out) {
   if (w.lut) return lut_dequant_row(*w.lut, r, out);
-  io::dequantize(w.type, w.data + r * w.row_bytes, out, w.cols);
-}
-
-static inline float dot_f32(const float* a, const float* b, int64_t k) {
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 16 <= k; i += 16) {
-    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
-    acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
+  if (w.q4_1x4) {  // back to stored blocks, then the reference dequantizer
+    const int64_t nb = w.cols / kQBlock;
+    const uint8_t* row = w.data + r * w.row_bytes;
+    std::vector<BlockQ4_1> blocks(nb);
+    for (int64_t b = 0; b < nb; ++b) {
+      blocks[b].d = reinterpret_cast<const uint16_t*>(row)[b];
+      blocks[b].m = reinterpret_cast<const uint16_t*>(row)[nb + b];
+      std::memcpy(blocks[b].qs, row + 4 * nb + 16 * b, 16);
+    }
+    return io::dequantize(DType::Q4_1, blocks.data(), out, w.cols);
   }
-  __m256 acc = _mm256_add_ps(acc0, acc1);
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  float sum = _mm_cvtss_f32(s);
-  for (; i < k; ++i) sum += a[i] * b[i];
-  return sum;
+  io::dequantize(w.type, w.data + r * w.row_bytes, out, w.cols);
 }
 
 static void matmul_f32(const WeightMatrix& w, const float* x, float* y, int64_t m) {
@@ -112,8 +119,26 @@ static void matmul_quant(const WeightMatrix& w, const float* x, float* y, int64_
   }
 }
 
+static void matmul_q4_1x4(const WeightMatrix& w, const float* x, float* y, int64_t m) {
+  const int64_t nb = w.cols / kQBlock;
+  const size_t xb = act_q8x4_bytes(w.cols);
+  thread_local std::vector<uint8_t> xq;
+  xq.resize(m * xb);
+  for (int64_t i = 0; i < m; ++i) quantize_act_q8x4(x + i * w.cols, xq.data() + i * xb, w.cols);
+  const uint8_t* xqp = xq.data();
+  const int64_t tile = 16;
+  const int64_t ntiles = (w.rows + tile - 1) / tile;
+#pragma omp parallel for schedule(static)
+  for (int64_t t = 0; t < ntiles; ++t) {
+    const int64_t n0 = t * tile, n1 = std::min(w.rows, n0 + tile);
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t n = n0; n < n1; ++n) y[i * w.rows + n] = dot_q4_1x4(w.data + n * w.row_bytes, xqp + i * xb, nb);
+  }
+}
+
 void matmul(const WeightMatrix& w, const float* x, float* y, int64_t m) {
   if (w.lut) return lut_matmul(*w.lut, x, y, m);
+  if (w.q4_1x4) return matmul_q4_1x4(w, x, y, m);
   switch (w.type) {
     case DType::F32: return matmul_f32(w, x, y, m);
     case DType::Q4_0:

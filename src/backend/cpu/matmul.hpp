@@ -25,7 +25,9 @@ struct WeightMatrix {
   std::shared_ptr<std::vector<uint8_t>> owned;  // set when converted at load
   // Set for lookup-table quantized weights (then `type` and `data` are unused and row_bytes
   // counts the codes plus the f16 scales of one row as stored).
-  std::shared_ptr<const LutWeights> lut;
+  std::shared_ptr<const LutWeights> lut = nullptr;
+  // Q4_1 rows repacked at load for the AVX-512 VNNI kernel (quant_dot.hpp, "Q4_1x4").
+  bool q4_1x4 = false;
 
   // How to treat stored types without a fast kernel.
   enum class Mode {

@@ -1,6 +1,7 @@
 #include "backend/cpu/quant_dot.hpp"
 
 #include <cmath>
+#include <cstring>
 #include <immintrin.h>
 
 #include "backend/cpu/cpu_features.hpp"
@@ -187,6 +188,88 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni"))) static 
 static bool has_vnni512() {
   const auto& f = cpu_features();
   return f.avx512vnni && f.avx512bw && f.avx512vl && f.avx512dq;
+}
+
+// ---- Q4_1 repacked for VNNI -------------------------------------------------------------
+
+bool q4_1x4_available() { return has_vnni512(); }
+
+void repack_q4_1x4(const void* stored_row, uint8_t* out, int64_t nb) {
+  const auto* w = static_cast<const BlockQ4_1*>(stored_row);
+  auto* d = reinterpret_cast<uint16_t*>(out);
+  auto* m = d + nb;
+  uint8_t* qs = out + 4 * nb;
+  for (int64_t b = 0; b < nb; ++b) {
+    d[b] = w[b].d;
+    m[b] = w[b].m;
+    std::memcpy(qs + 16 * b, w[b].qs, 16);
+  }
+}
+
+// Layout: f32 d[nb], f32 s[nb], int8 q[32 nb] (groups of four blocks split lo/hi, the
+// remaining blocks in natural order).
+size_t act_q8x4_bytes(int64_t k) { return size_t(k / kQBlock) * 8 + size_t(k); }
+
+void quantize_act_q8x4(const float* x, uint8_t* out, int64_t k) {
+  const int64_t nb = k / kQBlock;
+  thread_local std::vector<ActQ8> tmp;
+  tmp.resize(nb);
+  quantize_act_q8(x, tmp.data(), k);
+  auto* d = reinterpret_cast<float*>(out);
+  float* s = d + nb;
+  auto* q = reinterpret_cast<int8_t*>(out + 8 * nb);
+  const int64_t full = nb / 4 * 4;
+  for (int64_t b = 0; b < nb; ++b) {
+    d[b] = tmp[b].d;
+    s[b] = tmp[b].s;
+    if (b < full) {
+      int8_t* group = q + (b / 4) * 128;
+      std::memcpy(group + 16 * (b % 4), tmp[b].qs, 16);
+      std::memcpy(group + 64 + 16 * (b % 4), tmp[b].qs + 16, 16);
+    } else {
+      std::memcpy(q + 32 * b, tmp[b].qs, 32);
+    }
+  }
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni"))) float dot_q4_1x4(
+    const uint8_t* w_row, const uint8_t* x, int64_t nb) {
+  const auto* wd = reinterpret_cast<const uint16_t*>(w_row);
+  const uint16_t* wm = wd + nb;
+  const uint8_t* qs = w_row + 4 * nb;
+  const auto* xd = reinterpret_cast<const float*>(x);
+  const float* xs = xd + nb;
+  const auto* xq = reinterpret_cast<const int8_t*>(x + 8 * nb);
+  const __m512i nib = _mm512_set1_epi8(0x0f);
+  // Lane l of a 16-lane vector belongs to block l / 4 of the group.
+  const __m512i spread = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+  __m512 acc = _mm512_setzero_ps();
+  const int64_t full = nb / 4 * 4;
+  for (int64_t b = 0; b < full; b += 4) {
+    const __m512i q = _mm512_loadu_si512(qs + 16 * b);
+    const __m512i lo = _mm512_and_si512(q, nib), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), nib);
+    const int8_t* xg = xq + 32 * b;
+    __m512i sum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_loadu_si512(xg));
+    sum = _mm512_dpbusd_epi32(sum, hi, _mm512_loadu_si512(xg + 64));
+    const __m128 scale4 = _mm_mul_ps(_mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(wd + b))),
+                                     _mm_loadu_ps(xd + b));
+    const __m512 scale = _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(scale4));
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), scale, acc);
+  }
+  float total = _mm512_reduce_add_ps(acc);
+  for (int64_t b = full; b < nb; ++b) {
+    int s = 0;
+    for (int j = 0; j < 16; ++j) s += (qs[16 * b + j] & 0xf) * xq[32 * b + j] + (qs[16 * b + j] >> 4) * xq[32 * b + j + 16];
+    total += h2f(wd[b]) * xd[b] * float(s);
+  }
+  // The offsets: sum over blocks of m * (d_x sum q_x).
+  __m256 off = _mm256_setzero_ps();
+  int64_t b = 0;
+  for (; b + 8 <= nb; b += 8)
+    off = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wm + b))),
+                          _mm256_loadu_ps(xs + b), off);
+  for (; b < nb; ++b) total += h2f(wm[b]) * xs[b];
+  return total + hsum(off);
 }
 
 std::vector<QuantDotKernel> quant_dot_kernels(io::DType t) {

@@ -33,4 +33,15 @@ std::vector<QuantDotKernel> quant_dot_kernels(io::DType t);
 // The fastest (chosen once), or nullptr.
 QuantDotFn quant_dot(io::DType t);
 
+// Q4_1 repacked at load for AVX-512 VNNI ("Q4_1x4"): per row, f16 d[nb], f16 m[nb], then
+// the nb 16-byte nibble arrays back to back, so one 64-byte load holds four blocks. Same size
+// as the stored row. The activation side uses ActQ8x4: scales and sums as f32 arrays, and the
+// quants of each group of four blocks split into low halves (elements 0-15 of each block)
+// and high halves (16-31), matching the nibble order.
+bool q4_1x4_available();
+void repack_q4_1x4(const void* stored_row, uint8_t* out, int64_t nb);
+size_t act_q8x4_bytes(int64_t k);
+void quantize_act_q8x4(const float* x, uint8_t* out, int64_t k);
+float dot_q4_1x4(const uint8_t* w_row, const uint8_t* x, int64_t nb);
+
 }  // namespace ik::backend
