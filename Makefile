@@ -20,7 +20,7 @@ run: build
 	$(BUILD)/bin/inferkit run
 
 test: build
-	ctest --test-dir $(BUILD) -L cpu --output-on-failure -j $(JOBS) --timeout 900
+	OMP_WAIT_POLICY=passive ctest --test-dir $(BUILD) -L cpu --output-on-failure -j $(JOBS) --timeout 900
 	@$(MAKE) --no-print-directory fuzz
 
 # libFuzzer targets (clang) in their own build tree; each runs FUZZ_SECONDS from its seed corpus.

@@ -22,6 +22,7 @@ static void run_info(const std::string& path_arg, bool all_tensors) {
       if (ch == '\n') ch = ' ';
     fmt::print("  {:<45} {:<8} {}\n", key, io::gguf_type_name(v.type), shown);
   }
+  if (f.has("tokenizer.ggml.model")) fmt::print("\ntokenizer: {}\n", llm::Tokenizer::from_gguf(f).summary());
   std::map<std::string, std::pair<int, uint64_t>> by_type;
   uint64_t total = 0, params = 0;
   for (const auto& t : f.tensors()) {

@@ -20,6 +20,11 @@ class MappedFile {
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
 
+  // Tell the kernel that [p, p + n), inside a mapping of this kind, will not be read again
+  // (weights converted at load): whole pages in the range leave the resident set, and are
+  // read back from the file if touched. Never call it on memory that is not a file mapping.
+  static void drop_pages(const void* p, size_t n);
+
  private:
   void release();
   const uint8_t* data_ = nullptr;

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/error.hpp"
+#include "core/mmap.hpp"
 #include "io/gguf.hpp"
 #include "llm/quant/lut_format.hpp"
 
@@ -58,7 +59,10 @@ static WeightMatrix load_matrix(const io::GgufFile& f, const std::string& name, 
   const auto& t = f.tensor(name);
   IK_CHECK(t.shape.size() == 2 && t.shape[0] == cols && t.shape[1] == rows,
            "tensor '{}' has shape [{}], expected [{}, {}]", name, fmt::join(t.shape, ", "), cols, rows);
-  return WeightMatrix::prepare(t.type, rows, cols, t.data, mode);
+  WeightMatrix w = WeightMatrix::prepare(t.type, rows, cols, t.data, mode);
+  // Converted at load: the stored bytes need not stay resident.
+  if (w.owned && f.mapping()) MappedFile::drop_pages(t.data, t.nbytes);
+  return w;
 }
 
 static LlamaConfig read_config(const io::GgufFile& f) {

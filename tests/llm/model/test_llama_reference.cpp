@@ -87,8 +87,17 @@ TEST_F(Reference, ReferencePathMatchesTransformers) {
     const LogitError e = compare_logits(model, c);
     EXPECT_LT(e.max_rel, 1e-4) << c["name"];
     EXPECT_EQ(e.top1_mismatch, 0) << c["name"];
+    // Identical greedy tokens; the only divergence tolerated is at a step where transformers'
+    // own top-2 margin is below 1e-3 (a near-tie that f32 summation order can flip), after
+    // which the two continuations differ and are not compared.
     const auto expect = c["greedy_ids"].get<std::vector<int32_t>>();
-    EXPECT_EQ(greedy(model, c, int(expect.size())), expect) << c["name"];
+    const auto margins = c["greedy_margins"].get<std::vector<double>>();
+    const auto got = greedy(model, c, int(expect.size()));
+    for (size_t i = 0; i < expect.size(); ++i) {
+      if (got[i] == expect[i]) continue;
+      EXPECT_LT(margins[i], 1e-3) << c["name"] << ": greedy token " << i << " differs at a margin of " << margins[i];
+      break;
+    }
   }
 }
 

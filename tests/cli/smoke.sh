@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The LLM commands end to end on the default model: deterministic sampling, multi-turn chat
+# reusing the cache, tokenize and info.
+set -u
+bin=$1
+model=$2
+[ -f "$model" ] || { echo "skipped: $model missing (run make setup)"; exit 0; }
+fail=0
+check() {  # check "what" condition-command...
+  local what=$1
+  shift
+  if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; fail=1; fi
+}
+a=$("$bin" generate -m "$model" -p "Once upon a time" -n 24 --temp 0.9 --seed 42 -q 2>/dev/null)
+b=$("$bin" generate -m "$model" -p "Once upon a time" -n 24 --temp 0.9 --seed 42 -q 2>/dev/null)
+c=$("$bin" generate -m "$model" -p "Once upon a time" -n 24 --temp 0.9 --seed 43 -q 2>/dev/null)
+check "same seed, same text" [ -n "$a" ] && [ "$a" = "$b" ]
+check "another seed, another text" [ "$a" != "$c" ]
+g=$("$bin" generate -m "$model" -p "The capital of France is" -n 8 --temp 0 -q 2>/dev/null)
+check "greedy answer mentions Paris ('$g')" grep -q Paris <<<"$g"
+chat_err=$(printf 'My name is Ada.\nWhat is my name?\n' | "$bin" chat -m "$model" --temp 0 -n 24 2>&1 >/dev/null)
+turns=$(grep -c '^\[prompt' <<<"$chat_err")
+check "chat answered two turns" [ "$turns" -eq 2 ]
+first=$(grep '^\[prompt' <<<"$chat_err" | head -1 | sed 's/\[prompt \([0-9]*\).*/\1/')
+second=$(grep '^\[prompt' <<<"$chat_err" | tail -1 | sed 's/\[prompt \([0-9]*\).*/\1/')
+# The second turn prefills only its new tokens (plus any re-tokenized tail of the reply).
+check "second turn reuses the KV cache ($first then $second tokens prefilled)" [ "$second" -lt 40 ]
+ids=$("$bin" tokenize -m "$model" -p "Hello world" 2>/dev/null)
+check "tokenize ($ids)" [ "$ids" = "[19556, 905]" ]
+check "info lists 272 tensors" grep -q "tensors: 272" <("$bin" info -m "$model")
+exit $fail
