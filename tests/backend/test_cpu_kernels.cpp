@@ -207,5 +207,18 @@ TEST(QuantDot, RepackedQ4_1MatchesStored) {
     repack_q4_1x4(w.data(), packed.data(), nb);
     const float ref = quant_dot_kernels(io::DType::Q4_1).back().fn(w.data(), xq.data(), nb);
     EXPECT_NEAR(dot_q4_1x4(packed.data(), xq4.data(), nb), ref, 1e-4f * (1 + std::fabs(ref))) << nb;
+    // Four activation rows at once: row r gets activations scaled by r + 1.
+    std::vector<std::vector<uint8_t>> xs(4, std::vector<uint8_t>(act_q8x4_bytes(k)));
+    const uint8_t* rows[4];
+    float expect[4], got[4];
+    for (int r = 0; r < 4; ++r) {
+      std::vector<float> xr(x);
+      for (auto& v : xr) v *= float(r + 1);
+      quantize_act_q8x4(xr.data(), xs[r].data(), k);
+      rows[r] = xs[r].data();
+      expect[r] = dot_q4_1x4(packed.data(), rows[r], nb);
+    }
+    dot_q4_1x4_rows4(packed.data(), rows, nb, got);
+    for (int r = 0; r < 4; ++r) EXPECT_NEAR(got[r], expect[r], 1e-5f * (1 + std::fabs(expect[r]))) << nb << " row " << r;
   }
 }

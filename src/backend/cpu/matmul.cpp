@@ -131,7 +131,16 @@ static void matmul_q4_1x4(const WeightMatrix& w, const float* x, float* y, int64
 #pragma omp parallel for schedule(static)
   for (int64_t t = 0; t < ntiles; ++t) {
     const int64_t n0 = t * tile, n1 = std::min(w.rows, n0 + tile);
-    for (int64_t i = 0; i < m; ++i)
+    int64_t i = 0;
+    for (; i + 4 <= m; i += 4) {
+      const uint8_t* rows[4] = {xqp + i * xb, xqp + (i + 1) * xb, xqp + (i + 2) * xb, xqp + (i + 3) * xb};
+      for (int64_t n = n0; n < n1; ++n) {
+        float out[4];
+        dot_q4_1x4_rows4(w.data + n * w.row_bytes, rows, nb, out);
+        for (int r = 0; r < 4; ++r) y[(i + r) * w.rows + n] = out[r];
+      }
+    }
+    for (; i < m; ++i)
       for (int64_t n = n0; n < n1; ++n) y[i * w.rows + n] = dot_q4_1x4(w.data + n * w.row_bytes, xqp + i * xb, nb);
   }
 }

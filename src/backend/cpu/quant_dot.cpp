@@ -232,13 +232,34 @@ void quantize_act_q8x4(const float* x, uint8_t* out, int64_t k) {
   }
 }
 
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni"))) float dot_q4_1x4(
-    const uint8_t* w_row, const uint8_t* x, int64_t nb) {
+// The blocks after the last full group of four, and the offset term sum_b m_b * s_b.
+static inline float q4_1x4_tail_and_offsets(const uint8_t* w_row, const uint8_t* x, int64_t nb) {
   const auto* wd = reinterpret_cast<const uint16_t*>(w_row);
   const uint16_t* wm = wd + nb;
   const uint8_t* qs = w_row + 4 * nb;
   const auto* xd = reinterpret_cast<const float*>(x);
   const float* xs = xd + nb;
+  const auto* xq = reinterpret_cast<const int8_t*>(x + 8 * nb);
+  float total = 0;
+  for (int64_t b = nb / 4 * 4; b < nb; ++b) {
+    int s = 0;
+    for (int j = 0; j < 16; ++j) s += (qs[16 * b + j] & 0xf) * xq[32 * b + j] + (qs[16 * b + j] >> 4) * xq[32 * b + j + 16];
+    total += h2f(wd[b]) * xd[b] * float(s);
+  }
+  __m256 off = _mm256_setzero_ps();
+  int64_t b = 0;
+  for (; b + 8 <= nb; b += 8)
+    off = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wm + b))),
+                          _mm256_loadu_ps(xs + b), off);
+  for (; b < nb; ++b) total += h2f(wm[b]) * xs[b];
+  return total + hsum(off);
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni"))) float dot_q4_1x4(
+    const uint8_t* w_row, const uint8_t* x, int64_t nb) {
+  const auto* wd = reinterpret_cast<const uint16_t*>(w_row);
+  const uint8_t* qs = w_row + 4 * nb;
+  const auto* xd = reinterpret_cast<const float*>(x);
   const auto* xq = reinterpret_cast<const int8_t*>(x + 8 * nb);
   const __m512i nib = _mm512_set1_epi8(0x0f);
   // Lane l of a 16-lane vector belongs to block l / 4 of the group.
@@ -256,20 +277,33 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni"))) float d
     const __m512 scale = _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(scale4));
     acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), scale, acc);
   }
-  float total = _mm512_reduce_add_ps(acc);
-  for (int64_t b = full; b < nb; ++b) {
-    int s = 0;
-    for (int j = 0; j < 16; ++j) s += (qs[16 * b + j] & 0xf) * xq[32 * b + j] + (qs[16 * b + j] >> 4) * xq[32 * b + j + 16];
-    total += h2f(wd[b]) * xd[b] * float(s);
+  return _mm512_reduce_add_ps(acc) + q4_1x4_tail_and_offsets(w_row, x, nb);
+}
+
+// Four activation rows against one weight row: each weight group is loaded and unpacked once
+// (prompt processing).
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni"))) void dot_q4_1x4_rows4(
+    const uint8_t* w_row, const uint8_t* const x[4], int64_t nb, float out[4]) {
+  const auto* wd = reinterpret_cast<const uint16_t*>(w_row);
+  const uint8_t* qs = w_row + 4 * nb;
+  const __m512i nib = _mm512_set1_epi8(0x0f);
+  const __m512i spread = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+  __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+  const int64_t full = nb / 4 * 4;
+  for (int64_t b = 0; b < full; b += 4) {
+    const __m512i q = _mm512_loadu_si512(qs + 16 * b);
+    const __m512i lo = _mm512_and_si512(q, nib), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), nib);
+    const __m128 wscale = _mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(wd + b)));
+    for (int r = 0; r < 4; ++r) {
+      const auto* xd = reinterpret_cast<const float*>(x[r]);
+      const int8_t* xg = reinterpret_cast<const int8_t*>(x[r] + 8 * nb) + 32 * b;
+      __m512i sum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_loadu_si512(xg));
+      sum = _mm512_dpbusd_epi32(sum, hi, _mm512_loadu_si512(xg + 64));
+      const __m512 scale = _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(_mm_mul_ps(wscale, _mm_loadu_ps(xd + b))));
+      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), scale, acc[r]);
+    }
   }
-  // The offsets: sum over blocks of m * (d_x sum q_x).
-  __m256 off = _mm256_setzero_ps();
-  int64_t b = 0;
-  for (; b + 8 <= nb; b += 8)
-    off = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wm + b))),
-                          _mm256_loadu_ps(xs + b), off);
-  for (; b < nb; ++b) total += h2f(wm[b]) * xs[b];
-  return total + hsum(off);
+  for (int r = 0; r < 4; ++r) out[r] = _mm512_reduce_add_ps(acc[r]) + q4_1x4_tail_and_offsets(w_row, x[r], nb);
 }
 
 std::vector<QuantDotKernel> quant_dot_kernels(io::DType t) {

@@ -43,5 +43,7 @@ void repack_q4_1x4(const void* stored_row, uint8_t* out, int64_t nb);
 size_t act_q8x4_bytes(int64_t k);
 void quantize_act_q8x4(const float* x, uint8_t* out, int64_t k);
 float dot_q4_1x4(const uint8_t* w_row, const uint8_t* x, int64_t nb);
+// The same for four activation rows at once (each weight group unpacked once).
+void dot_q4_1x4_rows4(const uint8_t* w_row, const uint8_t* const x[4], int64_t nb, float out[4]);
 
 }  // namespace ik::backend
