@@ -102,21 +102,25 @@ static void matmul_f32(const WeightMatrix& w, const float* x, float* y, int64_t 
               int(w.cols), W, int(w.cols), 0.0f, y, int(w.rows));
 }
 
+// Weight rows in tiles small enough to stay in L1 while every activation row passes over them;
+// the tiles are shared among the threads.
+template <typename Body>
+static void over_row_tiles(int64_t rows, Body body) {
+  const int64_t tile = 16, ntiles = (rows + tile - 1) / tile;
+#pragma omp parallel for schedule(static)
+  for (int64_t t = 0; t < ntiles; ++t) body(t * tile, std::min(rows, t * tile + tile));
+}
+
 static void matmul_quant(const WeightMatrix& w, const float* x, float* y, int64_t m, QuantDotFn dot) {
   const int64_t nb = w.cols / kQBlock;
   thread_local std::vector<ActQ8> xq;
   xq.resize(size_t(m * nb));
   for (int64_t i = 0; i < m; ++i) quantize_act_q8(x + i * w.cols, xq.data() + i * nb, w.cols);
   const ActQ8* xqp = xq.data();
-  // Tiles of weight rows small enough to stay in L1 while every activation row passes over them.
-  const int64_t tile = 16;
-  const int64_t ntiles = (w.rows + tile - 1) / tile;
-#pragma omp parallel for schedule(static)
-  for (int64_t t = 0; t < ntiles; ++t) {
-    const int64_t n0 = t * tile, n1 = std::min(w.rows, n0 + tile);
+  over_row_tiles(w.rows, [&](int64_t n0, int64_t n1) {
     for (int64_t i = 0; i < m; ++i)
       for (int64_t n = n0; n < n1; ++n) y[i * w.rows + n] = dot(w.data + n * w.row_bytes, xqp + i * nb, nb);
-  }
+  });
 }
 
 static void matmul_q4_1x4(const WeightMatrix& w, const float* x, float* y, int64_t m) {
@@ -126,11 +130,7 @@ static void matmul_q4_1x4(const WeightMatrix& w, const float* x, float* y, int64
   xq.resize(m * xb);
   for (int64_t i = 0; i < m; ++i) quantize_act_q8x4(x + i * w.cols, xq.data() + i * xb, w.cols);
   const uint8_t* xqp = xq.data();
-  const int64_t tile = 16;
-  const int64_t ntiles = (w.rows + tile - 1) / tile;
-#pragma omp parallel for schedule(static)
-  for (int64_t t = 0; t < ntiles; ++t) {
-    const int64_t n0 = t * tile, n1 = std::min(w.rows, n0 + tile);
+  over_row_tiles(w.rows, [&](int64_t n0, int64_t n1) {
     int64_t i = 0;
     for (; i + 4 <= m; i += 4) {
       const uint8_t* rows[4] = {xqp + i * xb, xqp + (i + 1) * xb, xqp + (i + 2) * xb, xqp + (i + 3) * xb};
@@ -142,7 +142,7 @@ static void matmul_q4_1x4(const WeightMatrix& w, const float* x, float* y, int64
     }
     for (; i < m; ++i)
       for (int64_t n = n0; n < n1; ++n) y[i * w.rows + n] = dot_q4_1x4(w.data + n * w.row_bytes, xqp + i * xb, nb);
-  }
+  });
 }
 
 void matmul(const WeightMatrix& w, const float* x, float* y, int64_t m) {
