@@ -25,3 +25,14 @@ function(ik_test name)
   target_compile_definitions(${name} PRIVATE IK_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
   gtest_discover_tests(${name} PROPERTIES LABELS "${T_LABELS}" DISCOVERY_TIMEOUT 60)
 endfunction()
+
+# ik_add_subdirectories(): add every subfolder of the current folder that has a CMakeLists.txt
+# (test folders mirror src/, so new parts join without editing a list).
+function(ik_add_subdirectories)
+  file(GLOB children LIST_DIRECTORIES true CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*)
+  foreach(child ${children})
+    if(IS_DIRECTORY ${child} AND EXISTS ${child}/CMakeLists.txt)
+      add_subdirectory(${child})
+    endif()
+  endforeach()
+endfunction()
