@@ -8,12 +8,19 @@
 #include "backend/cpu/cpu_features.hpp"
 #include "command.hpp"
 #include "core/error.hpp"
+#include "llm/model/llama_gpu.hpp"
 #include "llm_common.hpp"
 
 namespace ik::cli {
 
-struct BenchArgs {
+struct EngineBenchArgs {
   ModelFlags model;
+  DeviceFlag device;
+  std::string config = "smollm2-135m";  // shape for --random-weights
+  bool random_weights = false;
+  uint64_t seed = 1;
+  std::vector<int> batches = {1, 4, 16, 64};  // GPU decode batch sizes
+  int prefill_tokens = 2048;                  // GPU prefill measurement
   int prompt_tokens = 512;
   int gen_tokens = 128;
   int reps = 3;
@@ -24,8 +31,102 @@ static double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-static void run_bench(const BenchArgs& a) {
-  LoadedModel lm = load_model(a.model);
+// ---- GPU ------------------------------------------------------------------------------------
+
+// Decode at batch n: n sequences prefilled with the prompt, then gen_tokens graph-launched
+// steps. Returns seconds per step (best of reps).
+static double gpu_decode_step_s(llm::GpuLlama& g, const std::vector<int32_t>& prompt, int n, int gen_tokens, int reps) {
+  double best = 1e30;
+  for (int rep = 0; rep < reps; ++rep) {
+    for (int s = 0; s < n; ++s) {
+      g.set_n_past(s, 0);
+      g.forward(s, prompt.data(), int64_t(prompt.size()), nullptr);
+    }
+    std::vector<int32_t> tok(n, prompt.back()), next(n);
+    g.decode(tok.data(), n, next.data());  // captures the graph for this batch size once
+    const double t0 = now_s();
+    for (int i = 0; i < gen_tokens; ++i) {
+      g.decode(next.data(), n, tok.data());
+      std::swap(tok, next);
+    }
+    best = std::min(best, (now_s() - t0) / gen_tokens);
+  }
+  return best;
+}
+
+static void run_gpu_bench(const EngineBenchArgs& a) {
+  llm::GpuOptions opt;
+  opt.device = a.device.ordinal;
+  opt.n_seq = *std::max_element(a.batches.begin(), a.batches.end());
+  opt.n_ctx = std::max(a.prompt_tokens + a.gen_tokens + 2, a.prefill_tokens + 1);
+  opt.max_rows = 512;
+  std::unique_ptr<llm::GpuLlama> g;
+  double load_s = 0;
+  {
+    const double t0 = now_s();
+    if (a.random_weights) {
+      g = llm::GpuLlama::random(llm::preset_config(a.config), a.seed, opt);
+    } else {
+      LoadedModel lm = load_model(a.model);
+      g = llm::GpuLlama::upload(*lm.model, opt);
+    }
+    load_s = now_s() - t0;
+  }
+  const auto& cfg = g->config();
+  const auto dev = g->device();
+  const double bw = backend::cuda::measure_copy_bandwidth(size_t(2) << 30);
+  std::vector<int32_t> prompt(a.prompt_tokens), long_prompt(a.prefill_tokens);
+  for (int i = 0; i < a.prompt_tokens; ++i) prompt[i] = int32_t(100 + (i * 37) % (cfg.n_vocab - 100));
+  for (int i = 0; i < a.prefill_tokens; ++i) long_prompt[i] = int32_t(100 + (i * 37) % (cfg.n_vocab - 100));
+
+  double prefill_s = 1e30;
+  for (int rep = 0; rep < a.reps; ++rep) {
+    g->set_n_past(0, 0);
+    const double t0 = now_s();
+    g->forward(0, long_prompt.data(), a.prefill_tokens, nullptr);
+    backend::cuda::sync();
+    prefill_s = std::min(prefill_s, now_s() - t0);
+  }
+  // The floor for one decode step at batch 1: weights once plus the KV cache at this context,
+  // read at the copy bandwidth (which counts bytes read plus written: the memory's total rate).
+  const double ctx_mid = a.prompt_tokens + a.gen_tokens / 2.0;
+  const double floor_s = (double(g->weight_bytes()) + g->kv_bytes_per_position() * ctx_mid) / bw;
+  fmt::print("device {} ({} SMs, {:.0f} GiB), copy bandwidth {:.0f} GB/s (read + write)\n", dev.name, dev.sm_count,
+             dev.total_bytes / 1073741824.0, bw / 1e9);
+  fmt::print("model {}: {} layers, {} embd, {} heads / {} KV, vocab {}; bf16 weights {:.2f} GB, loaded in {:.1f} s\n",
+             cfg.name, cfg.n_layer, cfg.n_embd, cfg.n_head, cfg.n_head_kv, cfg.n_vocab, g->weight_bytes() / 1e9, load_s);
+  fmt::print("prefill ({} tokens): {:10.1f} tok/s\n", a.prefill_tokens, a.prefill_tokens / prefill_s);
+  std::string json_batches;
+  for (int n : a.batches) {
+    const double step = gpu_decode_step_s(*g, prompt, n, a.gen_tokens, a.reps);
+    if (n == 1)
+      fmt::print("decode batch {:3d} (context {}): {:7.3f} ms/token = {:8.1f} tok/s; floor {:.3f} ms ({:.0f}% of the bandwidth limit)\n",
+                 n, a.prompt_tokens, step * 1e3, 1.0 / step, floor_s * 1e3, 100.0 * floor_s / step);
+    else
+      fmt::print("decode batch {:3d} (context {}): {:7.3f} ms/step = {:8.1f} tok/s\n", n, a.prompt_tokens, step * 1e3,
+                 n / step);
+    json_batches += fmt::format("{}\"{}\":{:.2f}", json_batches.empty() ? "" : ",", n, n / step);
+    if (n == 1) json_batches += fmt::format(",\"ms_per_token\":{:.4f},\"floor_ms\":{:.4f}", step * 1e3, floor_s * 1e3);
+  }
+  if (a.json)
+    fmt::print("{{\"engine\":\"inferkit-cuda\",\"model\":\"{}\",\"prefill_tok_s\":{:.1f},\"decode_tok_s\":{{{}}},"
+               "\"copy_gb_s\":{:.1f}}}\n",
+               cfg.name, a.prefill_tokens / prefill_s, json_batches, bw / 1e9);
+}
+
+// ---- CPU ------------------------------------------------------------------------------------
+
+static void run_bench(const EngineBenchArgs& a) {
+  if (a.device.use_cuda()) return run_gpu_bench(a);
+  LoadedModel lm;
+  if (a.random_weights) {
+    lm.model = std::make_unique<llm::LlamaModel>(llm::LlamaModel::random(
+        llm::preset_config(a.config), a.seed, a.model.reference ? llm::WeightMode::Reference : llm::WeightMode::Fast));
+    lm.ctx = a.prompt_tokens + a.gen_tokens + 1;
+    if (a.model.threads > 0) omp_set_num_threads(a.model.threads);
+  } else {
+    lm = load_model(a.model);
+  }
   const auto& cfg = lm.model->config();
   IK_CHECK(a.prompt_tokens + a.gen_tokens < lm.ctx, "prompt + generated tokens ({}) exceed the context {}",
            a.prompt_tokens + a.gen_tokens, lm.ctx);
@@ -71,9 +172,17 @@ static void run_bench(const BenchArgs& a) {
 }
 
 static void add_bench(CLI::App& app) {
-  auto a = std::make_shared<BenchArgs>();
+  auto a = std::make_shared<EngineBenchArgs>();
   auto* c = app.add_subcommand("bench", "Measure prefill and decode tokens/s (best of --reps runs)");
   a->model.add(c);
+  a->device.add(c);
+  c->add_flag("--random-weights", a->random_weights, "seeded random weights of the --config shape instead of a model file");
+  c->add_option("--config", a->config, "shape for --random-weights: llama3-8b, llama3-70b-8layers, smollm2-135m, tiny");
+  c->add_option("--seed", a->seed, "seed for --random-weights");
+  c->add_option("--batch", a->batches, "GPU decode batch sizes (repeatable / comma list)")
+      ->delimiter(',')
+      ->check(CLI::Range(1, 1024));
+  c->add_option("--prefill-tokens", a->prefill_tokens, "GPU prefill measurement length")->check(CLI::Range(1, 1 << 20));
   c->add_option("--prompt-tokens", a->prompt_tokens, "prompt length")->check(CLI::Range(1, 1 << 20));
   c->add_option("--gen-tokens", a->gen_tokens, "tokens to decode")->check(CLI::Range(1, 1 << 20));
   c->add_option("--reps", a->reps, "repetitions (the best is reported)")->check(CLI::Range(1, 100));

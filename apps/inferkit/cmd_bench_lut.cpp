@@ -1,5 +1,6 @@
-// inferkit bench-lut: speed of the LUT matmul kernels beside OpenBLAS sgemm (f32) and our Q4_1
-// path, as GB/s of weights streamed and % of a STREAM triad measured in the same run.
+// inferkit bench-lut: speed of the LUT matmul kernels (the f32 one and the int8 pshufb one)
+// beside OpenBLAS sgemm (f32) and our Q4_1 path, as GB/s of weights streamed and % of a STREAM
+// triad measured in the same run.
 #include <algorithm>
 #include <cblas.h>
 #include <chrono>
@@ -7,6 +8,7 @@
 #include <fmt/format.h>
 #include <omp.h>
 
+#include "backend/cpu/lut_int8.hpp"
 #include "backend/cpu/lut_matmul.hpp"
 #include "backend/cpu/matmul.hpp"
 #include "backend/cpu/quant_dot.hpp"
@@ -74,7 +76,8 @@ struct BenchArgs {
 void run_bench(const BenchArgs& a) {
   if (a.threads > 0) omp_set_num_threads(a.threads);
   const double stream = triad_gbs();
-  fmt::print("STREAM triad: {:.1f} GB/s ({} threads)\n\n", stream, omp_get_max_threads());
+  const char* isa = backend::lut_int8_kernels().front().isa;
+  fmt::print("STREAM triad: {:.1f} GB/s ({} threads); int8 LUT kernel: {}\n\n", stream, omp_get_max_threads(), isa);
   std::vector<std::pair<int64_t, int64_t>> shapes = {{576, 1536}, {1536, 576}, {4096, 4096}};
   if (a.large) shapes.push_back({4096, 14336});
   fmt::print("{:>12} {:>3} {:>18} {:>9} {:>8} {:>7} {:>9}\n", "N x K", "M", "kernel", "ms", "GB/s", "%triad",
@@ -85,6 +88,13 @@ void run_bench(const BenchArgs& a) {
     for (auto& x : w) x = 0.02f * float(rng.normal());
     const auto nf4 = llm::quant::to_kernel_layout(llm::quant::quantize(w.data(), n, k, 4, 128, llm::quant::nf_table(4), true));
     const auto nf3 = llm::quant::to_kernel_layout(llm::quant::quantize(w.data(), n, k, 3, 128, llm::quant::nf_table(3), true));
+    auto int8_copy = [](const std::shared_ptr<backend::LutWeights>& f32) {
+      auto c = std::make_shared<backend::LutWeights>(*f32);
+      backend::lut_prepare_int8(*c);
+      IK_CHECK(c->int8, "int8 LUT kernel unavailable (IK_LUT_KERNEL=f32?)");
+      return c;
+    };
+    const auto nf4i = int8_copy(nf4), nf3i = int8_copy(nf3);
     const auto q41 = quantize_q4_1(w);
     const auto wq41 = backend::WeightMatrix::prepare(io::DType::Q4_1, n, k, q41.data(), backend::WeightMatrix::Mode::Fast);
     for (int64_t m : {1, 4, 16}) {
@@ -100,6 +110,11 @@ void run_bench(const BenchArgs& a) {
       for (auto [name, lut] : {std::pair{"LUT NF4 g128", nf4}, std::pair{"LUT NF3 g128", nf3}}) {
         const double bytes = double(lut->code_row_bytes() * n + lut->scales.size() * sizeof(float));
         rows.push_back({name, bytes, best_seconds([&] { backend::lut_matmul(*lut, x.data(), y.data(), m); })});
+      }
+      // The int8 kernel streams 4-bit codes (3-bit ones widened at load) and the f32 scales.
+      for (auto [name, lut] : {std::pair{"LUT NF4 int8", nf4i}, std::pair{"LUT NF3 int8", nf3i}}) {
+        const double bytes = double(size_t(k) / 2 * n + lut->scales.size() * sizeof(float));
+        rows.push_back({name, bytes, best_seconds([&] { backend::lut_matmul_int8(*lut, x.data(), y.data(), m); })});
       }
       for (const Row& r : rows) {
         const double gbs = r.bytes / r.s / 1e9;

@@ -14,6 +14,7 @@ void print_stats(const llm::GenerateResult& r);
 
 struct ChatArgs {
   ModelFlags model;
+  DeviceFlag device;
   SamplingFlags sampling;
   std::string system;
   std::string prompt;
@@ -36,7 +37,7 @@ static llm::GenerateResult reply(llm::Session& s, std::vector<llm::ChatMessage>&
 
 static void run_chat(const ChatArgs& a) {
   LoadedModel lm = load_model(a.model);
-  llm::Session session(*lm.model, lm.tokenizer, lm.ctx);
+  auto session = open_session(lm, a.device);
   std::vector<llm::ChatMessage> msgs;
   if (!a.system.empty()) msgs.push_back({"system", a.system});
   fmt::print(stderr, "chat with {} ({} layers, context {}). Empty line or /exit quits, /reset forgets.\n",
@@ -51,7 +52,7 @@ static void run_chat(const ChatArgs& a) {
       continue;
     }
     msgs.push_back({"user", line});
-    print_stats(reply(session, msgs, a.sampling.opt));
+    print_stats(reply(*session, msgs, a.sampling.opt));
   }
 }
 
@@ -59,16 +60,17 @@ static void run_default(const ChatArgs& a) {
   LoadedModel lm = load_model(a.model);
   fmt::print(stderr, "model: {} ({:.0f} MiB, loaded in {:.2f}s)\n", lm.model->config().name,
              lm.file_bytes / 1048576.0, lm.load_s);
-  llm::Session session(*lm.model, lm.tokenizer, lm.ctx);
+  auto session = open_session(lm, a.device);
   std::vector<llm::ChatMessage> msgs{{"user", a.prompt}};
   fmt::print("> {}\n", a.prompt);
-  print_stats(reply(session, msgs, a.sampling.opt));
+  print_stats(reply(*session, msgs, a.sampling.opt));
 }
 
 static void add_chat(CLI::App& app) {
   auto a = std::make_shared<ChatArgs>();
   auto* c = app.add_subcommand("chat", "Interactive multi-turn chat (keeps the KV cache between turns)");
   a->model.add(c);
+  a->device.add(c);
   a->sampling.add(c, 0.7f);
   a->sampling.opt.max_tokens = 512;
   c->add_option("--system", a->system, "system message");
@@ -78,6 +80,7 @@ static void add_chat(CLI::App& app) {
   r->prompt = "What are three interesting facts about octopuses? Answer briefly.";
   auto* cr = app.add_subcommand("run", "Answer one chat prompt with the default model and report tokens/s");
   r->model.add(cr);
+  r->device.add(cr);
   r->sampling.add(cr, 0.0f);
   r->sampling.opt.max_tokens = 200;
   cr->add_option("-p,--prompt", r->prompt, "the user message");

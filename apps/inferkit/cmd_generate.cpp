@@ -12,11 +12,28 @@ namespace ik::cli {
 
 struct GenerateArgs {
   ModelFlags model;
+  DeviceFlag device;
   SamplingFlags sampling;
   std::string prompt, prompt_file, system;
   bool chat = false;
   bool quiet = false;
+  int tensor_parallel = 0;  // > 0: shard the model over that many MPI ranks (cmd_tp.cpp)
+  int context_parallel = 0;  // > 0: striped prefill, KV cache spread over that many MPI ranks (cmd_cp_generate.cpp)
+  int64_t kv_capacity = 0;   // KV rows per rank with --context-parallel (0: ctx / P)
+  // cmd_hydra.cpp: --spec/--heads/--tree; runs speculative decoding when --spec is given.
+  std::function<bool(LoadedModel&, const std::vector<int32_t>&, const llm::GenerateOptions&, bool)> spec;
 };
+
+// cmd_hydra.cpp: adds --spec/--heads/--tree and returns the runner for GenerateArgs::spec.
+std::function<bool(LoadedModel&, const std::vector<int32_t>&, const llm::GenerateOptions&, bool)> add_spec_flags(
+    CLI::App* c);
+
+// cmd_tp.cpp: the decode loop over a tensor-parallel model (rank 0 prints).
+void generate_tensor_parallel(LoadedModel& lm, const std::vector<int32_t>& prompt, const llm::GenerateOptions& opt,
+                              int P, const std::string& echo, bool quiet);
+// cmd_cp_generate.cpp: generation with the KV cache distributed over context-parallel ranks.
+void run_cp_generate(LoadedModel& lm, const std::vector<int32_t>& ids, const llm::GenerateOptions& opt, int ranks,
+                     int64_t kv_capacity, int threads, bool quiet, const std::string& echo);
 
 std::string read_text_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -44,10 +61,17 @@ static void run_generate(const GenerateArgs& a) {
   } else {
     ids = lm.tokenizer.encode(prompt, true, false);
   }
-  llm::Session session(*lm.model, lm.tokenizer, lm.ctx);
-  session.set_context(ids);
+  if (a.tensor_parallel > 0)
+    return generate_tensor_parallel(lm, ids, a.sampling.opt, a.tensor_parallel, a.chat || a.quiet ? "" : prompt,
+                                    a.quiet);
+  if (a.context_parallel > 0)
+    return run_cp_generate(lm, ids, a.sampling.opt, a.context_parallel, a.kv_capacity, a.model.threads, a.quiet,
+                           a.chat ? "" : prompt);
+  if (a.spec && a.spec(lm, ids, a.sampling.opt, a.quiet)) return;
+  auto session = open_session(lm, a.device);
+  session->set_context(ids);
   if (!a.chat && !a.quiet) fmt::print("{}", prompt);
-  auto r = session.generate(a.sampling.opt, [](const std::string& piece) {
+  auto r = session->generate(a.sampling.opt, [](const std::string& piece) {
     fmt::print("{}", piece);
     std::fflush(stdout);
     return true;
@@ -60,12 +84,24 @@ static void add_generate(CLI::App& app) {
   auto a = std::make_shared<GenerateArgs>();
   auto* c = app.add_subcommand("generate", "Complete a prompt with a GGUF model, streaming the text");
   a->model.add(c);
+  a->device.add(c);
   a->sampling.add(c, 0.8f);
   c->add_option("-p,--prompt", a->prompt, "prompt text");
   c->add_option("-f,--file", a->prompt_file, "read the prompt from a file");
   c->add_flag("--chat", a->chat, "wrap the prompt in the model's chat template as a user message");
   c->add_option("--system", a->system, "system message (with --chat)");
   c->add_flag("-q,--quiet", a->quiet, "print only the generated text");
+  c->add_option("--tensor-parallel", a->tensor_parallel,
+                "shard the model over P MPI ranks (run as `mpirun -np P inferkit generate --tensor-parallel P ...`)")
+      ->check(CLI::Range(1, 1024));
+  c->add_option("--context-parallel", a->context_parallel,
+                "spread the prompt and KV cache over P MPI ranks, striped attention (`mpirun -np P inferkit generate "
+                "--context-parallel P ...`)")
+      ->check(CLI::Range(1, 1024))
+      ->excludes("--tensor-parallel");
+  c->add_option("--kv-capacity", a->kv_capacity, "KV-cache rows per rank with --context-parallel (default: ctx / P)")
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 40));
+  a->spec = add_spec_flags(c);
   c->callback([a] { run_generate(*a); });
 }
 

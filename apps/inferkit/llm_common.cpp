@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <omp.h>
 
+#include "backend/cuda/cuda.hpp"
 #include "core/error.hpp"
 
 #ifndef IK_DEFAULT_MODEL
@@ -18,6 +19,19 @@ void ModelFlags::add(CLI::App* c) {
   c->add_option("-c,--ctx", ctx, "context size in tokens (capped at the model's)")->check(CLI::Range(16, 1 << 20));
   c->add_option("-t,--threads", threads, "CPU threads (0: all cores)")->check(CLI::Range(0, 1024));
   c->add_flag("--reference", reference, "exact f32 math on dequantized weights (slow; the path tested against transformers)");
+}
+
+void DeviceFlag::add(CLI::App* c) {
+  c->add_option("--device", name, "where to run: cpu, cuda or auto (the GPU when one is usable)")
+      ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
+  c->add_option("--gpu", ordinal, "which CUDA device")->check(CLI::Range(0, 63));
+}
+
+bool DeviceFlag::use_cuda() const {
+  if (name == "cpu") return false;
+  if (name == "auto" && !backend::cuda::available()) return false;
+  backend::cuda::init(ordinal);  // throws naming the problem (no GPU, old driver, bad ordinal)
+  return true;
 }
 
 void SamplingFlags::add(CLI::App* c, float default_temp) {
@@ -67,6 +81,17 @@ LoadedModel load_model(const ModelFlags& f) {
   lm.ctx = std::min<int64_t>(f.ctx, lm.model->config().n_ctx_train);
   lm.load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return lm;
+}
+
+std::unique_ptr<llm::Session> open_session(LoadedModel& lm, const DeviceFlag& device) {
+  if (!device.use_cuda()) return std::make_unique<llm::Session>(*lm.model, lm.tokenizer, lm.ctx);
+  if (!lm.gpu) {
+    llm::GpuOptions opt;
+    opt.device = device.ordinal;
+    opt.n_ctx = lm.ctx;
+    lm.gpu = llm::GpuLlama::upload(*lm.model, opt);
+  }
+  return std::make_unique<llm::Session>(llm::make_gpu_sequence(*lm.gpu), lm.tokenizer);
 }
 
 }  // namespace ik::cli

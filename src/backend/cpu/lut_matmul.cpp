@@ -4,7 +4,10 @@
 #include <cstring>
 #include <immintrin.h>
 
+#include "backend/cpu/lut_int8.hpp"
 #include "core/error.hpp"
+#include "core/fp16.hpp"
+#include "io/dtype.hpp"
 
 namespace ik::backend {
 
@@ -12,6 +15,39 @@ void lut_dequant_row(const LutWeights& w, int64_t r, float* out) {
   const uint8_t* q = w.row_codes(r);
   const float* s = w.row_scales(r);
   for (int64_t k = 0; k < w.cols; ++k) out[k] = w.table[lut_code(q, w.bits, k)] * s[k / w.group];
+}
+
+std::shared_ptr<LutWeights> lut_from_iq4_nl(const void* blocks, int64_t rows, int64_t cols) {
+  IK_CHECK(cols % 32 == 0, "IQ4_NL matrix with {} columns (not a multiple of 32)", cols);
+  auto w = std::make_shared<LutWeights>();
+  w->bits = 4;
+  w->group = 32;
+  w->rows = rows;
+  w->cols = cols;
+  // The table from the io layer's own dequantizer: a block with d = 1 and codes 0..15.
+  uint8_t unit[18] = {0x00, 0x3c};  // f16 1.0
+  for (int j = 0; j < 16; ++j) unit[2 + j] = uint8_t(j);
+  float values[32];
+  io::dequantize(io::DType::IQ4_NL, unit, values, 32);
+  w->table.assign(values, values + 16);
+  const int64_t nb = cols / 32;
+  w->scales.resize(size_t(rows * nb));
+  w->codes.assign(size_t(rows * nb * 16) + 4, 0);
+  const auto* src = static_cast<const uint8_t*>(blocks);
+  for (int64_t b = 0; b < rows * nb; ++b) {  // rows are whole blocks, so blocks run on across rows
+    const uint8_t* block = src + b * 18;
+    uint16_t d;
+    std::memcpy(&d, block, 2);
+    w->scales[b] = fp16_to_f32(d);
+    uint8_t code[32];
+    for (int j = 0; j < 16; ++j) {
+      code[j] = block[2 + j] & 0x0F;
+      code[j + 16] = block[2 + j] >> 4;
+    }
+    for (int j = 0; j < 16; ++j) w->codes[b * 16 + j] = uint8_t(code[2 * j] | code[2 * j + 1] << 4);
+  }
+  lut_prepare_int8(*w);
+  return w;
 }
 
 void lut_matmul_portable(const LutWeights& w, const float* x, float* y, int64_t m) {

@@ -10,6 +10,7 @@
 // vpermps over the table held in registers (two permutes + a blend for 16 entries).
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 namespace ik::backend {
@@ -23,6 +24,12 @@ struct LutWeights {
   std::vector<float> scales;   // [rows, groups_per_row()], converted to f32 once at load
   std::vector<uint8_t> codes;  // [rows, code_row_bytes()] + 4 bytes of padding for the 32-bit loads
 
+  // The int8 kernel's form (lut_int8.hpp), filled by lut_prepare_int8; matmul() then uses it.
+  bool int8 = false;
+  int8_t table_i8[16] = {};     // round(table / table_i8_scale), zero past 2^bits entries
+  float table_i8_scale = 1;     // max |table| / 127
+  std::vector<uint8_t> codes4;  // 2- and 3-bit codes widened to 4 bits ([rows, cols/2]); empty for 4-bit
+
   size_t code_row_bytes() const { return size_t(cols) * bits / 8; }
   int64_t groups_per_row() const { return (cols + group - 1) / group; }
   const uint8_t* row_codes(int64_t r) const { return codes.data() + size_t(r) * code_row_bytes(); }
@@ -35,6 +42,10 @@ void lut_matmul(const LutWeights& w, const float* x, float* y, int64_t m);
 void lut_matmul_portable(const LutWeights& w, const float* x, float* y, int64_t m);
 // Row r of W_hat.
 void lut_dequant_row(const LutWeights& w, int64_t r, float* out);
+// GGUF's IQ4_NL blocks (f16 d, 16 bytes of nibbles: elements j and j+16 in byte j) as LUT
+// weights: bits 4, group 32, table = the 16 IQ4_NL constants (as io dequantizes them), scale d.
+// Exact: table[q] * d is the stored weight. cols a multiple of 32. Prepared for the int8 kernel.
+std::shared_ptr<LutWeights> lut_from_iq4_nl(const void* blocks, int64_t rows, int64_t cols);
 
 // Code i of a packed row (any bit width), and the inverse; used by packing and tests.
 inline int lut_code(const uint8_t* row, int bits, int64_t i) {

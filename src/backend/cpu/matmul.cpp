@@ -6,6 +6,7 @@
 #include <immintrin.h>
 #include <omp.h>
 
+#include "backend/cpu/lut_int8.hpp"
 #include "backend/cpu/lut_matmul.hpp"
 #include "backend/cpu/quant_dot.hpp"
 #include "backend/cpu/simd.hpp"
@@ -45,6 +46,13 @@ WeightMatrix WeightMatrix::prepare(DType type, int64_t rows, int64_t cols, const
   w.cols = cols;
   const bool native = type == DType::F32 ||
                       (mode == Mode::Fast && (type == DType::Q4_0 || type == DType::Q4_1 || type == DType::Q8_0));
+  if (mode == Mode::Fast && type == DType::IQ4_NL && cols % kQBlock == 0) {  // a LUT type: the LUT kernel
+    w.type = type;
+    w.data = static_cast<const uint8_t*>(data);
+    w.row_bytes = io::row_bytes(type, cols);
+    w.lut = lut_from_iq4_nl(data, rows, cols);
+    return w;
+  }
   if (native) {
     w.type = type;
     w.data = static_cast<const uint8_t*>(data);
@@ -146,7 +154,7 @@ static void matmul_q4_1x4(const WeightMatrix& w, const float* x, float* y, int64
 }
 
 void matmul(const WeightMatrix& w, const float* x, float* y, int64_t m) {
-  if (w.lut) return lut_matmul(*w.lut, x, y, m);
+  if (w.lut) return w.lut->int8 ? lut_matmul_int8(*w.lut, x, y, m) : lut_matmul(*w.lut, x, y, m);
   if (w.q4_1x4) return matmul_q4_1x4(w, x, y, m);
   switch (w.type) {
     case DType::F32: return matmul_f32(w, x, y, m);

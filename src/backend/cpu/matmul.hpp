@@ -31,7 +31,7 @@ struct WeightMatrix {
 
   // How to treat stored types without a fast kernel.
   enum class Mode {
-    Fast,       // keep Q4_0/Q4_1/Q8_0/F32 as stored; convert the rest to Q8_0
+    Fast,       // keep Q4_0/Q4_1/Q8_0/F32 as stored, IQ4_NL as LUT weights; convert the rest to Q8_0
     Reference,  // dequantize everything to F32 (exact f32 math on the stored values)
   };
   // A view of stored bytes, converted as the mode requires. Throws for unsupported types.

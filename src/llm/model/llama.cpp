@@ -199,6 +199,70 @@ void LlamaModel::forward_batch(const int32_t* tokens, int64_t n, KVCache* const*
   backend::matmul(lm_head_, s_.xn.data(), logits, n);
 }
 
+void LlamaModel::forward_ragged(const int32_t* tokens, const int64_t* rows, int64_t n_seq, KVCache* const* caches,
+                                float* logits, const uint8_t* wants_logits) {
+  const LlamaConfig& c = cfg_;
+  IK_CHECK(n_seq > 0, "forward_ragged: no sequences");
+  int64_t m = 0;
+  for (int64_t i = 0; i < n_seq; ++i) {
+    IK_CHECK(rows[i] > 0, "forward_ragged: sequence {} has no tokens", i);
+    IK_CHECK(caches[i]->n_past + rows[i] <= caches[i]->n_ctx(), "context full for sequence {}", i);
+    m += rows[i];
+  }
+  s_.x.resize(m * c.n_embd);
+  s_.pos.resize(m);
+  for (int64_t i = 0, r = 0; i < n_seq; ++i)
+    for (int64_t j = 0; j < rows[i]; ++j) s_.pos[r++] = int32_t(caches[i]->n_past + j);
+  embed(tokens, m, s_.x.data());
+  for (int l = 0; l < int(c.n_layer); ++l) {
+    attention_ragged(l, s_.x.data(), m, rows, n_seq, caches);
+    mlp_block(l, s_.x.data(), m);
+  }
+  // The last row of each sequence that wants logits, gathered, then the final norm and LM head.
+  s_.hid.resize(m * c.n_embd);
+  int64_t k = 0;
+  for (int64_t i = 0, end = 0; i < n_seq; ++i) {
+    caches[i]->n_past += rows[i];
+    end += rows[i];
+    if (wants_logits && !wants_logits[i]) continue;
+    std::memcpy(s_.hid.data() + k++ * c.n_embd, s_.x.data() + (end - 1) * c.n_embd, sizeof(float) * c.n_embd);
+  }
+  if (k == 0) return;
+  s_.xn.resize(k * c.n_embd);
+  backend::rms_norm(s_.hid.data(), output_norm_.data(), s_.xn.data(), k, c.n_embd, c.rms_eps);
+  backend::matmul(lm_head_, s_.xn.data(), logits, k);
+}
+
+void LlamaModel::attention_ragged(int l, float* x, int64_t m, const int64_t* rows, int64_t n_seq,
+                                  KVCache* const* caches) {
+  const LlamaConfig& c = cfg_;
+  const LlamaLayer& L = layers_[l];
+  const int64_t kvd = c.kv_dim(), qd = c.q_dim();
+  s_.xn.resize(m * c.n_embd);
+  s_.q.resize(m * qd);
+  s_.k.resize(m * kvd);
+  s_.v.resize(m * kvd);
+  s_.attn.resize(m * qd);
+  s_.hid.resize(m * c.n_embd);
+  backend::rms_norm(x, L.attn_norm.data(), s_.xn.data(), m, c.n_embd, c.rms_eps);
+  if (on_matmul_input) on_matmul_input(l, "qkv", s_.xn.data(), m, c.n_embd);
+  backend::matmul(L.wq, s_.xn.data(), s_.q.data(), m);
+  backend::matmul(L.wk, s_.xn.data(), s_.k.data(), m);
+  backend::matmul(L.wv, s_.xn.data(), s_.v.data(), m);
+  rope_.apply(s_.q.data(), m, c.n_head, c.head_dim, s_.pos.data());
+  rope_.apply(s_.k.data(), m, c.n_head_kv, c.head_dim, s_.pos.data());
+  for (int64_t i = 0, r = 0; i < n_seq; r += rows[i++]) {  // each run into its cache, then its attention
+    KVCache& cache = *caches[i];
+    std::memcpy(cache.k(l) + cache.n_past * kvd, s_.k.data() + r * kvd, rows[i] * kvd * sizeof(float));
+    std::memcpy(cache.v(l) + cache.n_past * kvd, s_.v.data() + r * kvd, rows[i] * kvd * sizeof(float));
+    backend::attention(s_.q.data() + r * qd, cache.k(l), cache.v(l), s_.attn.data() + r * qd, rows[i], cache.n_past,
+                       c.n_head, c.n_head_kv, c.head_dim);
+  }
+  if (on_matmul_input) on_matmul_input(l, "o", s_.attn.data(), m, qd);
+  backend::matmul(L.wo, s_.attn.data(), s_.hid.data(), m);
+  backend::add_inplace(x, s_.hid.data(), m * c.n_embd);
+}
+
 void LlamaModel::attention_block(int l, float* x, int64_t m, KVCache* const* caches, bool one_sequence,
                                  const int32_t* pos, const uint8_t* tree_mask) {
   const LlamaConfig& c = cfg_;

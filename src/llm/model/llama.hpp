@@ -32,6 +32,10 @@ struct LlamaConfig {
   int64_t q_dim() const { return int64_t(n_head) * head_dim; }
 };
 
+// Named shapes for synthetic-weight benchmarks: llama3-8b, llama3-70b-8layers (the 70B layer
+// shape, 8 of its 80 layers), smollm2-135m, tiny (tests). Throws listing the names.
+LlamaConfig preset_config(const std::string& name);
+
 struct LlamaLayer {
   std::vector<float> attn_norm, ffn_norm;
   backend::WeightMatrix wq, wk, wv, wo, w_gate, w_up, w_down;
@@ -68,6 +72,10 @@ class LlamaModel {
   // A Hugging Face checkpoint directory: config.json + model.safetensors (or sharded with
   // model.safetensors.index.json). F32/F16/BF16 weights.
   static LlamaModel from_hf_dir(const std::string& dir, WeightMode mode = WeightMode::Fast);
+  // Seeded random weights of a given shape (llama_random.cpp), stored as bf16 values so that a
+  // bf16 device copy holds exactly the same weights: for benchmarks at real sizes and for
+  // comparing backends. Fast mode converts them to Q8_0 like any other stored type.
+  static LlamaModel random(const LlamaConfig& cfg, uint64_t seed, WeightMode mode = WeightMode::Fast);
 
   const LlamaConfig& config() const { return cfg_; }
   WeightMode mode() const { return mode_; }
@@ -86,8 +94,17 @@ class LlamaModel {
   // logits: [n, n_vocab].
   void forward_batch(const int32_t* tokens, int64_t n, KVCache* const* caches, float* logits);
 
+  // Several sequences in one pass, each with a run of tokens (a prompt chunk, or one decode
+  // token): the next rows[i] tokens are appended to caches[i] (n_past advances). The matmuls
+  // run once over all rows, attention per sequence (causal within its run). logits:
+  // [k, n_vocab] for the last token of each of the k sequences with wants_logits[i] (null:
+  // every sequence), in order. Serving mixes prompt prefill with decoding through this.
+  void forward_ragged(const int32_t* tokens, const int64_t* rows, int64_t n_seq, KVCache* const* caches,
+                      float* logits, const uint8_t* wants_logits = nullptr);
+
   void embed(const int32_t* tokens, int64_t m, float* out) const;
   const backend::WeightMatrix& lm_head() const { return lm_head_; }
+  const backend::WeightMatrix& token_embd() const { return token_embd_; }
   LlamaLayer& layer(int64_t l) { return layers_[l]; }  // mutable: pruning swaps weights
 
   // Calibration hook for pruning: when set, called with the input x [m, k] of each group of
@@ -100,6 +117,8 @@ class LlamaModel {
   void attention_block(int layer, float* x, int64_t m, KVCache* const* caches, bool one_sequence, const int32_t* pos,
                        const uint8_t* tree_mask);
   void mlp_block(int layer, float* x, int64_t m);
+  // attention_block for forward_ragged: m rows in n_seq runs, run i going to caches[i].
+  void attention_ragged(int layer, float* x, int64_t m, const int64_t* rows, int64_t n_seq, KVCache* const* caches);
 
   LlamaConfig cfg_;
   WeightMode mode_ = WeightMode::Fast;

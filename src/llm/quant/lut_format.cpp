@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "backend/cpu/lut_int8.hpp"
 #include "backend/cpu/lut_matmul.hpp"
 #include "core/error.hpp"
 #include "core/fp16.hpp"
@@ -268,6 +269,7 @@ backend::WeightMatrix load_lut_matrix(const io::GgufFile& f, const std::string& 
     w.data = w.owned->data();
     return w;
   }
+  backend::lut_prepare_int8(*lut);  // matmul then takes the int8 kernel
   w.type = io::DType::I8;  // unused by the LUT path; names the storage in messages
   w.row_bytes = lut->code_row_bytes() + size_t(lut->groups_per_row()) * 2;
   w.lut = std::move(lut);

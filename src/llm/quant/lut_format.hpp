@@ -10,7 +10,7 @@
 //   <name>.lut_table  F32  shape [2^b]       the table (per tensor, so learned tables fit)
 // b follows from the table length; G is inferkit.quant.group (else K / (K/G)). File metadata:
 //   inferkit.quant.format = "lut", inferkit.quant.bits, inferkit.quant.group (u32),
-//   inferkit.quant.table = "nf" | "int" | "kmeans", inferkit.quant.source_type (string).
+//   inferkit.quant.table = "nf" | "int" | "kmeans" | "nfl", inferkit.quant.source_type (string).
 #include <cstdint>
 #include <memory>
 #include <string>

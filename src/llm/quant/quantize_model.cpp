@@ -1,6 +1,7 @@
 #include "llm/quant/quantize_model.hpp"
 
 #include <cmath>
+#include <memory>
 
 #include "core/error.hpp"
 #include "core/progress.hpp"
@@ -22,23 +23,30 @@ bool is_block_matrix(const std::string& name) {
 
 static std::vector<float> make_table(const QuantizeOptions& opt, const std::vector<float>& w, int64_t rows,
                                      int64_t cols) {
-  if (opt.table == "nf") return nf_table(opt.bits);
+  if (opt.table == "nf" || opt.table == "nfl") return nf_table(opt.bits);  // nfl: NF codes, scales trained after
   if (opt.table == "int") return int_table(opt.bits);
   if (opt.table == "kmeans") return kmeans_table(w.data(), rows, cols, opt.bits, opt.group, opt.ragged);
-  fail("unknown table '{}' (valid: nf, int, kmeans)", opt.table);
+  fail("unknown table '{}' (valid: nf, int, kmeans, nfl)", opt.table);
 }
 
 QuantizeReport quantize_model(const std::string& in_path, const std::string& out_path, const QuantizeOptions& opt) {
   IK_CHECK(valid_bits(opt.bits), "unsupported bit width {} (valid: 2, 3, 4)", opt.bits);
   IK_CHECK(valid_group(opt.group), "unsupported group size {} (valid: 32, 64, 128, 256)", opt.group);
-  IK_CHECK(opt.table == "nf" || opt.table == "int" || opt.table == "kmeans",
-           "unknown table '{}' (valid: nf, int, kmeans)", opt.table);
+  IK_CHECK(opt.table == "nf" || opt.table == "int" || opt.table == "kmeans" || opt.table == "nfl",
+           "unknown table '{}' (valid: nf, int, kmeans, nfl)", opt.table);
   IK_CHECK(in_path != out_path, "the output would overwrite the input '{}'", in_path);
-  const io::GgufFile in = io::GgufFile::open(in_path);
+  const auto in_file = std::make_shared<const io::GgufFile>(io::GgufFile::open(in_path));
+  const io::GgufFile& in = *in_file;
   IK_CHECK(!is_lut_quantized(in),
            "'{}' is already LUT-quantized; quantize the original model instead (requantizing would stack two "
            "rounding errors)",
            in_path);
+
+  // NFL: read the calibration text before any work, so a bad file fails at once.
+  NflOptions nfl = opt.nfl;
+  nfl.progress = opt.progress;
+  if (opt.table == "nfl" && nfl.tokens.empty())
+    nfl.tokens = calibration_tokens(in, nfl.calib_path, nfl.calib_tokens, nfl.seq_len);
 
   // Check every matrix before doing any work, so a bad group fails at once.
   std::vector<const io::GgufTensorInfo*> todo;
@@ -62,19 +70,32 @@ QuantizeReport quantize_model(const std::string& in_path, const std::string& out
   out.set_string("inferkit.quant.source_type", io::dtype_name(todo[0]->type));
 
   QuantizeReport rep;
-  double err2 = 0, ref2 = 0;
+  std::vector<std::pair<std::string, LutTensor>> quantized;
   Progress bar("quantize", todo.size(), opt.progress);
+  for (const io::GgufTensorInfo* t : todo) {
+    const int64_t cols = t->shape[0], rows = t->shape[1];
+    std::vector<float> w(size_t(rows * cols));
+    io::dequantize(t->type, t->data, w.data(), rows * cols);
+    quantized.emplace_back(t->name, quantize(w.data(), rows, cols, opt.bits, opt.group,
+                                             make_table(opt, w, rows, cols), opt.ragged));
+    bar.set_note(t->name);
+    bar.advance();
+  }
+  bar.finish();
+  if (opt.table == "nfl") rep.nfl = learn_nfl_scales(in_file, quantized, nfl);
+
+  double err2 = 0, ref2 = 0;
+  size_t next = 0;
   for (const auto& t : in.tensors()) {
     if (!is_block_matrix(t.name)) {
       out.add_tensor(t.name, t.shape, t.type, t.data, t.nbytes);
       rep.tensors_copied++;
       continue;
     }
+    const LutTensor& q = quantized[next++].second;  // same order as `todo`
     const int64_t cols = t.shape[0], rows = t.shape[1];
     std::vector<float> w(size_t(rows * cols)), back(w.size());
     io::dequantize(t.type, t.data, w.data(), rows * cols);
-    const LutTensor q =
-        quantize(w.data(), rows, cols, opt.bits, opt.group, make_table(opt, w, rows, cols), opt.ragged);
     dequantize(q, back.data());
     for (size_t i = 0; i < w.size(); ++i) {
       err2 += double(back[i] - w[i]) * (back[i] - w[i]);
@@ -84,10 +105,7 @@ QuantizeReport quantize_model(const std::string& in_path, const std::string& out
     rep.tensors_quantized++;
     rep.bytes_before += t.nbytes;
     rep.bytes_after += size_t(rows) * (cols * opt.bits / 8 + group_count(cols, opt.group) * 2) + q.table.size() * 4;
-    bar.set_note(t.name);
-    bar.advance();
   }
-  bar.finish();
   rep.rel_rmse = ref2 > 0 ? std::sqrt(err2 / ref2) : 0;
   out.write(out_path);
   return rep;

@@ -13,31 +13,25 @@ using Clock = std::chrono::steady_clock;
 static double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 Session::Session(LlamaModel& model, const Tokenizer& tok, int64_t n_ctx, int64_t batch)
-    : model_(model), tok_(tok), cache_(model.config().n_layer, n_ctx, model.config().kv_dim()), batch_(batch) {
-  IK_CHECK(n_ctx > 0, "context size must be positive");
-  logits_.resize(model.config().n_vocab);
-}
+    : Session(make_cpu_sequence(model, n_ctx, batch), tok) {}
 
-void Session::prefill(const int32_t* tokens, int64_t n) {
-  for (int64_t i = 0; i < n; i += batch_) {
-    const int64_t m = std::min(batch_, n - i);
-    model_.forward(tokens + i, m, cache_, logits_.data());
-  }
+Session::Session(std::unique_ptr<Sequence> seq, const Tokenizer& tok) : seq_(std::move(seq)), tok_(tok) {
+  IK_CHECK(seq_->n_ctx() > 0, "context size must be positive");
 }
 
 void Session::set_context(const std::vector<int32_t>& tokens) {
-  IK_CHECK(int64_t(tokens.size()) < cache_.n_ctx(),
+  IK_CHECK(int64_t(tokens.size()) < seq_->n_ctx(),
            "prompt is {} tokens, which does not fit the context of {} (use --ctx to raise it, up to the model's {})",
-           tokens.size(), cache_.n_ctx(), model_.config().n_ctx_train);
+           tokens.size(), seq_->n_ctx(), seq_->config().n_ctx_train);
   IK_CHECK(!tokens.empty(), "empty prompt");
   size_t common = 0;
   while (common < tokens.size() && common < tokens_.size() && tokens[common] == tokens_[common]) ++common;
   // The logits of the last token are needed, so at least one token is always recomputed.
   if (common == tokens.size()) --common;
-  cache_.n_past = int64_t(common);
+  seq_->rewind(int64_t(common));
   tokens_.assign(tokens.begin(), tokens.begin() + common);
   auto t0 = Clock::now();
-  prefill(tokens.data() + common, int64_t(tokens.size() - common));
+  seq_->append(tokens.data() + common, int64_t(tokens.size() - common));
   last_prefill_s_ = seconds_since(t0);
   last_prefill_n_ = int(tokens.size() - common);
   tokens_ = tokens;
@@ -50,7 +44,7 @@ GenerateResult Session::generate(const GenerateOptions& opt, const std::function
   GenerateResult r;
   r.prompt_tokens = last_prefill_n_;
   r.prefill_s = last_prefill_s_;
-  Sampler sampler(opt.sampling);
+  seq_->set_sampling(opt.sampling);
   Utf8Streamer utf8;
   std::string pending;  // decoded text not yet streamed
   size_t emitted = 0;   // bytes of r.text already streamed
@@ -58,7 +52,7 @@ GenerateResult Session::generate(const GenerateOptions& opt, const std::function
   auto t0 = Clock::now();
   r.stop_reason = "length";
   while (opt.max_tokens < 0 || int(r.tokens.size()) < opt.max_tokens) {
-    const int32_t next = sampler.sample(logits_.data(), int64_t(logits_.size()), tokens_);
+    const int32_t next = seq_->next_token(tokens_);
     if (opt.stop_at_eos && std::find(stop_ids.begin(), stop_ids.end(), next) != stop_ids.end()) {
       r.stop_reason = "eos";
       break;
@@ -80,11 +74,11 @@ GenerateResult Session::generate(const GenerateOptions& opt, const std::function
       r.stop_reason = "stop";
       break;
     }
-    if (cache_.n_past + 1 >= cache_.n_ctx()) {
+    if (seq_->n_past() + 1 >= seq_->n_ctx()) {
       r.stop_reason = "context";
       break;
     }
-    model_.forward(&next, 1, cache_, logits_.data());
+    seq_->append(&next, 1);
     tokens_.push_back(next);
   }
   if (r.stop_reason != "stop" && r.stop_reason != "cancelled") {

@@ -7,6 +7,7 @@
 
 #include "llm/model/llama.hpp"
 #include "llm/runtime/sampler.hpp"
+#include "llm/runtime/sequence.hpp"
 #include "llm/tokenizer/tokenizer.hpp"
 
 namespace ik::llm {
@@ -30,7 +31,10 @@ struct GenerateResult {
 
 class Session {
  public:
+  // On the CPU engine.
   Session(LlamaModel& model, const Tokenizer& tok, int64_t n_ctx, int64_t batch = 256);
+  // On any device (runtime/sequence.hpp).
+  Session(std::unique_ptr<Sequence> seq, const Tokenizer& tok);
 
   // Make the context equal to `tokens`: keeps the longest common prefix already in the cache
   // and prefills the rest. Throws if the tokens do not fit the context.
@@ -40,19 +44,14 @@ class Session {
   GenerateResult generate(const GenerateOptions& opt, const std::function<bool(const std::string&)>& on_text = {});
 
   const std::vector<int32_t>& tokens() const { return tokens_; }
-  int64_t n_ctx() const { return cache_.n_ctx(); }
-  const std::vector<float>& last_logits() const { return logits_; }
-  LlamaModel& model() { return model_; }
+  int64_t n_ctx() const { return seq_->n_ctx(); }
+  const std::vector<float>& last_logits() { return seq_->logits(); }
   const Tokenizer& tokenizer() const { return tok_; }
 
  private:
-  void prefill(const int32_t* tokens, int64_t n);
-  LlamaModel& model_;
+  std::unique_ptr<Sequence> seq_;
   const Tokenizer& tok_;
-  KVCache cache_;
-  int64_t batch_;
   std::vector<int32_t> tokens_;  // what the cache holds
-  std::vector<float> logits_;    // logits after the last token of tokens_
   double last_prefill_s_ = 0;
   int last_prefill_n_ = 0;
 };

@@ -119,38 +119,57 @@ void Scheduler::drop_cancelled() {
     if (s->job && s->job->cancelled()) finish(*s, "cancelled", false);
 }
 
-bool Scheduler::prefill_one() {
-  Slot* oldest = nullptr;
-  for (auto& s : slots_)
-    if (s->prefilling() && (!oldest || s->admitted < oldest->admitted)) oldest = s.get();
-  if (!oldest) return false;
-  Slot& s = *oldest;
-  const auto& prompt = s.job->request.prompt;
-  const int64_t m = std::min<int64_t>(opt_.prefill_chunk, int64_t(prompt.size() - s.prefilled));
-  const bool last = s.prefilled + m == prompt.size();
-  model_.forward(prompt.data() + s.prefilled, m, s.cache, last ? logits_.data() : nullptr);
-  s.prefilled += m;
-  if (last) accept_token(s, s.sampler->sample(logits_.data(), model_.config().n_vocab, s.history));
-  return true;
-}
-
-bool Scheduler::decode_all() {
-  std::vector<Slot*> batch;
-  for (auto& s : slots_)
-    if (s->decoding()) batch.push_back(s.get());
-  if (batch.empty()) return false;
+// One forward pass per step (chunked prefill mixed with decode, as vLLM schedules): one token
+// for every decoding sequence, then prompt chunks of the sequences still prefilling, oldest
+// first, up to prefill_chunk prompt tokens in all. So several short prompts are prefilled
+// together, a long one a chunk per step, and running streams gain a token every step.
+bool Scheduler::forward_step() {
+  struct Run {
+    Slot* slot;
+    int64_t rows;
+    bool prefill, samples;  // samples: the run ends with a token to sample from
+  };
+  std::vector<Run> runs;
   std::vector<int32_t> tokens;
-  std::vector<KVCache*> caches;
-  for (Slot* s : batch) {
-    tokens.push_back(s->next);
-    caches.push_back(&s->cache);
+  for (auto& s : slots_)
+    if (s->decoding()) {
+      runs.push_back({s.get(), 1, false, true});
+      tokens.push_back(s->next);
+    }
+  std::vector<Slot*> waiting;
+  for (auto& s : slots_)
+    if (s->prefilling()) waiting.push_back(s.get());
+  std::sort(waiting.begin(), waiting.end(), [](Slot* a, Slot* b) { return a->admitted < b->admitted; });
+  int64_t budget = opt_.prefill_chunk;
+  for (Slot* s : waiting) {
+    if (budget == 0) break;
+    const auto& prompt = s->job->request.prompt;
+    const int64_t m = std::min<int64_t>(budget, int64_t(prompt.size() - s->prefilled));
+    tokens.insert(tokens.end(), prompt.begin() + s->prefilled, prompt.begin() + s->prefilled + m);
+    runs.push_back({s, m, true, s->prefilled + m == prompt.size()});
+    budget -= m;
   }
-  model_.forward_batch(tokens.data(), int64_t(batch.size()), caches.data(), logits_.data());
+  if (runs.empty()) return false;
+
+  std::vector<int64_t> rows;
+  std::vector<KVCache*> caches;
+  std::vector<uint8_t> wants;
+  for (const Run& r : runs) {
+    rows.push_back(r.rows);
+    caches.push_back(&r.slot->cache);
+    wants.push_back(r.samples);
+  }
+  model_.forward_ragged(tokens.data(), rows.data(), int64_t(runs.size()), caches.data(), logits_.data(),
+                        wants.data());
   const int64_t n_vocab = model_.config().n_vocab;
-  for (size_t i = 0; i < batch.size(); ++i) {
-    Slot& s = *batch[i];
-    s.history.push_back(s.next);
-    accept_token(s, s.sampler->sample(logits_.data() + i * n_vocab, n_vocab, s.history));
+  const float* logits = logits_.data();
+  for (const Run& r : runs) {
+    Slot& s = *r.slot;
+    if (r.prefill) s.prefilled += r.rows;
+    else s.history.push_back(s.next);
+    if (!r.samples) continue;
+    accept_token(s, s.sampler->sample(logits, n_vocab, s.history));
+    logits += n_vocab;
   }
   return true;
 }
@@ -210,8 +229,7 @@ bool Scheduler::step() {
   drop_cancelled();
   bool worked = false;
   try {
-    worked |= prefill_one();
-    worked |= decode_all();
+    worked = forward_step();
   } catch (const std::exception& e) {  // a failed step fails its sequences, not the server
     for (auto& s : slots_)
       if (s->job) finish(*s, "error", false, e.what());

@@ -1,9 +1,10 @@
 #pragma once
 // Continuous batching. One thread owns the model and up to `parallel` slots, each a sequence
-// with its own KV cache. Every step admits waiting requests into free slots, prefills one chunk
-// of one new prompt (oldest first), then decodes one token for every running sequence in a
-// single batched forward pass. Requests join and leave between steps, so a long prompt delays
-// the running streams by one chunk per step, never by its whole length.
+// with its own KV cache. Every step admits waiting requests into free slots, then runs one
+// forward pass over one token of every running sequence plus up to `prefill_chunk` prompt
+// tokens of the new ones (oldest prompt first; several short prompts share a step). Requests
+// join and leave between steps, so a long prompt delays the running streams by one chunk per
+// step, never by its whole length.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -67,7 +68,7 @@ class Job {
 struct SchedulerOptions {
   int parallel = 4;            // slots: sequences decoded together
   int64_t n_ctx = 2048;        // context of each slot
-  int64_t prefill_chunk = 128;  // prompt tokens prefilled per step
+  int64_t prefill_chunk = 128;  // prompt tokens prefilled per step (all new prompts together)
   size_t max_queue = 256;      // waiting requests beyond the slots
 };
 
@@ -98,8 +99,7 @@ class Scheduler {
   struct Slot;
   void admit_waiting();
   void drop_cancelled();
-  bool prefill_one();
-  bool decode_all();
+  bool forward_step();
   void accept_token(Slot& s, int32_t token);
   void finish(Slot& s, std::string reason, bool flush_text, std::string error = "");
   void run();

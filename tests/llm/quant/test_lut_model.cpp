@@ -3,6 +3,8 @@
 // already-quantized input are refused.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+
 #include <cmath>
 #include <filesystem>
 #include <unistd.h>
@@ -87,7 +89,9 @@ TEST(LutModel, QuantizedModelLoadsAndMatchesDequantizedReference) {
     EXPECT_GT(rep.rel_rmse, 0.01);
     EXPECT_LT(rep.rel_rmse, bits == 4 ? 0.15 : bits == 3 ? 0.3 : 0.6);
 
+    setenv("IK_LUT_KERNEL", "f32", 1);  // the f32 LUT kernel: the int8 one is tested in tests/backend
     const auto fast = logits_of(out, llm::WeightMode::Fast, toks);
+    unsetenv("IK_LUT_KERNEL");
     const auto ref = logits_of(out, llm::WeightMode::Reference, toks);
     double max_diff = 0, orig_diff = 0;
     for (size_t i = 0; i < fast.size(); ++i) {

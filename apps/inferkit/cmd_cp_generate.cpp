@@ -1,0 +1,102 @@
+// inferkit generate --context-parallel P (under mpirun -np P): the prompt is prefilled with
+// striped attention over the P ranks, the KV cache stays distributed (token t on rank t mod
+// P, --kv-capacity rows per rank) and decoding continues on it. Rank 0 samples and prints.
+// Called from cmd_generate.cpp; the engine is llm/dist/context_parallel.hpp.
+#include <fmt/format.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "core/error.hpp"
+#include "dist/comm.hpp"
+#include "dist/cp_attention.hpp"
+#include "llm/dist/context_parallel.hpp"
+#include "llm/runtime/stop_strings.hpp"
+#include "llm_common.hpp"
+
+namespace ik::cli {
+
+namespace {
+
+// Per-rank prefill figures gathered on rank 0, and the striped layout's per-round work
+// (query-key pairs; a synchronous ring round lasts as long as its busiest rank).
+void print_balance(dist::Comm& comm, const llm::ContextParallelLlama& cp, int64_t T) {
+  const int P = comm.size();
+  const auto& s = cp.prefill_stats();
+  constexpr int F = 5;
+  std::vector<float> mine = {float(s.rows), float(s.total_s), float(s.cpu_s), float(s.attn_cpu_s), float(s.attn_wait_s)};
+  std::vector<float> all(F * P);
+  comm.all_gather(mine, all);
+  if (comm.rank() != 0) return;
+  fmt::print(stderr, "[context-parallel prefill, {} ranks, striped layout]\n[cp] {:>4} {:>7} {:>10} {:>10} {:>12} {:>12}\n",
+             P, "rank", "tokens", "prefill_s", "cpu_s", "attn_cpu_s", "attn_wait_s");
+  for (int r = 0; r < P; ++r) {
+    const float* a = all.data() + F * r;
+    fmt::print(stderr, "[cp] {:>4} {:>7} {:>10.3f} {:>10.3f} {:>12.3f} {:>12.3f}\n", r, int64_t(a[0]), a[1], a[2], a[3],
+               a[4]);
+  }
+  int64_t striped = 0, ring = 0;
+  std::string rounds;
+  for (int r = 0; r < P; ++r) {
+    const auto w = dist::round_work(dist::Layout::Striped, P, T, r);
+    const auto wr = dist::round_work(dist::Layout::Ring, P, T, r);
+    const auto [lo, hi] = std::minmax_element(w.begin(), w.end());
+    striped += *hi;
+    ring += *std::max_element(wr.begin(), wr.end());
+    if (r < 8) rounds += fmt::format(" {}-{}", *lo, *hi);
+  }
+  fmt::print(stderr, "[cp] striped attention pairs per round (min-max over ranks):{}{}\n", rounds, P > 8 ? " ..." : "");
+  fmt::print(stderr, "[cp] sum of per-round maxima: striped {}, contiguous ring {} (ring / striped = {:.3f})\n", striped, ring,
+             double(ring) / double(striped));
+}
+
+}  // namespace
+
+void run_cp_generate(LoadedModel& lm, const std::vector<int32_t>& ids, const llm::GenerateOptions& opt, int ranks,
+                     int64_t kv_capacity, int threads, bool quiet, const std::string& echo) {
+  dist::MpiSession session;
+  dist::MpiComm comm;
+  const int P = comm.size(), me = comm.rank();
+  IK_CHECK(P == ranks, "--context-parallel {} needs {} MPI ranks (mpirun -np {} inferkit generate ...), this launch has {}",
+           ranks, ranks, ranks, P);
+  if (threads == 0) omp_set_num_threads(std::max(1, omp_get_num_procs() / P));  // the ranks share the cores
+  const int64_t T = int64_t(ids.size());
+  const int64_t capacity = kv_capacity > 0 ? kv_capacity : (lm.ctx + P - 1) / P;
+  IK_CHECK(T <= P * capacity, "prompt is {} tokens; {} ranks of {} KV rows hold {} (raise --kv-capacity or the ranks)",
+           T, P, capacity, P * capacity);
+  llm::ContextParallelLlama cp(*lm.model, comm, capacity);
+
+  // Rank 0 streams the text; stop strings cut it like Session does.
+  llm::Utf8Streamer utf8;
+  std::string text;
+  size_t emitted = 0;
+  auto on_token = [&](int32_t id) {
+    text += utf8.push(lm.tokenizer.token_to_piece(id));
+    const bool stopped = llm::cut_at_stop(text, emitted, opt.stop);
+    const size_t safe = stopped ? text.size() : text.size() - llm::stop_hold_back(text, opt.stop);
+    if (safe > emitted) fmt::print("{}", text.substr(emitted, safe - emitted)), std::fflush(stdout);
+    emitted = std::max(emitted, safe);
+    return !stopped;
+  };
+  if (me == 0 && !quiet && !echo.empty()) fmt::print("{}", echo);
+  const std::vector<int32_t> no_stop;
+  const auto r = llm::cp_generate(cp, ids, opt.sampling, opt.max_tokens, opt.stop_at_eos ? lm.tokenizer.stop_ids() : no_stop,
+                                  on_token);
+  if (me == 0) {
+    if (r.stop_reason != "callback") {
+      text += utf8.flush();
+      if (text.size() > emitted) fmt::print("{}", text.substr(emitted));
+    }
+    fmt::print("\n");
+    std::fflush(stdout);
+  }
+  if (quiet) return;
+  print_balance(comm, cp, T);
+  if (me == 0)
+    fmt::print(stderr, "[prompt {} tokens, {:.1f} tok/s | generated {} tokens, {:.1f} tok/s | stop: {} | KV rows per rank {} of {}]\n",
+               T, T / r.prefill_s, r.tokens.size(), r.decode_s > 0 ? r.tokens.size() / r.decode_s : 0.0,
+               r.stop_reason == "callback" ? "stop" : r.stop_reason, (cp.n_past() + P - 1) / P, capacity);
+}
+
+}  // namespace ik::cli

@@ -1,0 +1,21 @@
+#!/bin/bash
+# Packs what the GPU machine needs into .devcarry/ (ignored by git; carried by the device tool):
+# the CUDA build's binaries and the Debian shared libraries they load that the GPU machine's
+# image lacks (its CUDA toolkit provides cuBLAS). Usage: bench/cuda/pack.sh [BUILD_DIR]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BUILD=${1:-build-cuda}
+OUT=.devcarry
+grep -qx '/.devcarry/' .git/info/exclude 2>/dev/null || echo '/.devcarry/' >> .git/info/exclude
+rm -rf $OUT && mkdir -p $OUT/bin $OUT/lib
+bins=()
+for b in bin/inferkit tests/backend/test_cuda_ops tests/llm/model/test_llama_gpu tests/dist/test_comm_nccl; do
+  [ -x "$BUILD/$b" ] && cp "$BUILD/$b" $OUT/bin/ && bins+=("$BUILD/$b")
+done
+# Everything the binaries link except the C runtime, the compiler runtime and CUDA itself.
+ldd "${bins[@]}" | awk '/=> \//{print $3}' | sort -u |
+  grep -vE '/(libc|libm|libdl|librt|libpthread|ld-linux|libstdc\+\+|libgcc_s|libcuda|libcublas|libcublasLt|libcudart|libnccl|libnvidia)[.-]' |
+  while read -r lib; do cp -L "$lib" $OUT/lib/; done
+XZ_OPT="-T2 -6" tar -C $OUT/lib -cJf $OUT/libs.tar.xz . && rm -rf $OUT/lib
+strip $OUT/bin/* 2>/dev/null || true
+du -sh $OUT/bin $OUT/libs.tar.xz

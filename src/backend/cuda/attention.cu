@@ -1,0 +1,240 @@
+// Attention over the bf16 KV cache: a flash-attention style prefill kernel (tiles of K and V
+// in shared memory, online softmax, any mask over the new rows) and split-K flash decoding
+// (each block reduces a slice of the keys; a second kernel merges the slices).
+#include <algorithm>
+
+#include "backend/cuda/common.cuh"
+
+namespace ik::backend::cuda {
+
+// ---- prefill --------------------------------------------------------------------------------
+
+constexpr int kPrefillQueries = 32;   // queries per block
+constexpr int kThreadsPerQuery = 4;   // each owns head_dim/4 interleaved dims (no bank conflicts)
+constexpr int kKeyTile = 32;
+
+template <int HD>
+__global__ void __launch_bounds__(kPrefillQueries* kThreadsPerQuery)
+    prefill_kernel(const float* q, int q_stride, const __nv_bfloat16* k_cache, const __nv_bfloat16* v_cache,
+                   __nv_bfloat16* out, int m, int n_past, int n_head, int n_kv, const uint8_t* mask) {
+  constexpr int D = HD / kThreadsPerQuery;
+  __shared__ float ks[kKeyTile][HD];
+  __shared__ float vs[kKeyTile][HD];
+  const int h = blockIdx.y, kvh = h / (n_head / n_kv), kv_dim = n_kv * HD;
+  const int qi = blockIdx.x * kPrefillQueries + threadIdx.x / kThreadsPerQuery;
+  const int part = threadIdx.x % kThreadsPerQuery;
+  const bool active = qi < m;
+  const float scale = rsqrtf(float(HD));
+
+  float qr[D], o[D];
+  for (int t = 0; t < D; ++t) {
+    qr[t] = active ? q[size_t(qi) * q_stride + h * HD + part + kThreadsPerQuery * t] * scale : 0.0f;
+    o[t] = 0.0f;
+  }
+  float run_max = -INFINITY, run_sum = 0.0f;
+  // Keys past the block's last query are invisible under a causal mask.
+  const int last_q = min(m, int(blockIdx.x + 1) * kPrefillQueries) - 1;
+  const int n_keys = n_past + (mask ? m : last_q + 1);
+
+  for (int k0 = 0; k0 < n_keys; k0 += kKeyTile) {
+    __syncthreads();
+    for (int e = threadIdx.x; e < kKeyTile * HD; e += blockDim.x) {
+      const int j = e / HD, d = e % HD, row = k0 + j;
+      const size_t src = size_t(row) * kv_dim + size_t(kvh) * HD + d;
+      ks[j][d] = row < n_keys ? to_f32(k_cache[src]) : 0.0f;
+      vs[j][d] = row < n_keys ? to_f32(v_cache[src]) : 0.0f;
+    }
+    __syncthreads();
+    float s[kKeyTile];
+    float tile_max = -INFINITY;
+#pragma unroll
+    for (int j = 0; j < kKeyTile; ++j) {
+      float dot = 0.0f;
+#pragma unroll
+      for (int t = 0; t < D; ++t) dot += qr[t] * ks[j][part + kThreadsPerQuery * t];
+      dot += __shfl_xor_sync(0xffffffffu, dot, 1);
+      dot += __shfl_xor_sync(0xffffffffu, dot, 2);
+      const int row = k0 + j;
+      bool visible = active && row < n_keys;
+      if (visible && row >= n_past) {
+        const int jn = row - n_past;
+        visible = mask ? mask[size_t(qi) * m + jn] != 0 : jn <= qi;
+      }
+      s[j] = visible ? dot : -INFINITY;
+      tile_max = fmaxf(tile_max, s[j]);
+    }
+    if (tile_max == -INFINITY) continue;  // nothing visible in this tile for this query
+    const float new_max = fmaxf(run_max, tile_max);
+    const float corr = __expf(run_max - new_max);
+    run_sum *= corr;
+#pragma unroll
+    for (int t = 0; t < D; ++t) o[t] *= corr;
+#pragma unroll
+    for (int j = 0; j < kKeyTile; ++j) {
+      const float p = __expf(s[j] - new_max);
+      run_sum += p;
+#pragma unroll
+      for (int t = 0; t < D; ++t) o[t] += p * vs[j][part + kThreadsPerQuery * t];
+    }
+    run_max = new_max;
+  }
+  if (!active) return;
+  const float inv = run_sum > 0 ? 1.0f / run_sum : 0.0f;
+  for (int t = 0; t < D; ++t)
+    out[size_t(qi) * n_head * HD + h * HD + part + kThreadsPerQuery * t] = to_bf16(o[t] * inv);
+}
+
+void attention_prefill(const float* q, int q_stride, const bf16* k_cache, const bf16* v_cache, bf16* out, int m,
+                       int n_past, int n_head, int n_kv, int head_dim, const uint8_t* mask) {
+  const dim3 grid((m + kPrefillQueries - 1) / kPrefillQueries, n_head);
+  const int threads = kPrefillQueries * kThreadsPerQuery;
+  auto k = reinterpret_cast<const __nv_bfloat16*>(k_cache);
+  auto v = reinterpret_cast<const __nv_bfloat16*>(v_cache);
+  auto o = reinterpret_cast<__nv_bfloat16*>(out);
+  if (head_dim == 64)
+    prefill_kernel<64><<<grid, threads, 0, ctx().stream>>>(q, q_stride, k, v, o, m, n_past, n_head, n_kv, mask);
+  else if (head_dim == 128)
+    prefill_kernel<128><<<grid, threads, 0, ctx().stream>>>(q, q_stride, k, v, o, m, n_past, n_head, n_kv, mask);
+  else
+    raise("CUDA attention supports head dimensions 64 and 128, not " + std::to_string(head_dim));
+  check_launch("attention_prefill");
+}
+
+// ---- decode (split-K) -------------------------------------------------------------------------
+
+constexpr int kDecodeWarps = 4;
+constexpr int kMaxGroup = 8;  // query heads per KV head
+constexpr int kMaxSplits = 32;
+
+static int decode_splits(int n, int n_kv) {
+  const int want = (2 * ctx().device.sm_count + n * n_kv - 1) / (n * n_kv);
+  return std::clamp(want, 1, kMaxSplits);
+}
+
+size_t attention_decode_scratch_floats(int n, int n_head, int head_dim) {
+  return size_t(n) * n_head * kMaxSplits * (head_dim + 2);
+}
+
+// Block (kv head, split, sequence): every query head of the group over the split's keys.
+// Lane l owns dims [l*HD/32, (l+1)*HD/32). Partial results: per (seq, head, split) the
+// running max, the sum of exponentials and the unnormalised output.
+template <int HD>
+__global__ void __launch_bounds__(kDecodeWarps * 32)
+    decode_kernel(const float* q, int q_stride, const __nv_bfloat16* k_cache, const __nv_bfloat16* v_cache,
+                  const int32_t* n_past, int n_ctx, int n_head, int n_kv, float* partial) {
+  constexpr int D = HD / 32;
+  const int kvh = blockIdx.x, split = blockIdx.y, b = blockIdx.z, splits = gridDim.y;
+  const int group = n_head / n_kv, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int kv_dim = n_kv * HD;
+  const int n_keys = n_past[b] + 1;
+  const int chunk = (n_keys + splits - 1) / splits;
+  const int k_begin = split * chunk, k_end = min(n_keys, k_begin + chunk);
+  const float scale = rsqrtf(float(HD));
+
+  float qr[kMaxGroup][D], o[kMaxGroup][D], mx[kMaxGroup], sum[kMaxGroup];
+#pragma unroll
+  for (int g = 0; g < kMaxGroup; ++g) {
+    mx[g] = -INFINITY;
+    sum[g] = 0.0f;
+#pragma unroll
+    for (int t = 0; t < D; ++t) {
+      qr[g][t] = g < group ? q[size_t(b) * q_stride + (kvh * group + g) * HD + lane * D + t] * scale : 0.0f;
+      o[g][t] = 0.0f;
+    }
+  }
+  const __nv_bfloat16* kbase = k_cache + size_t(b) * n_ctx * kv_dim + size_t(kvh) * HD + lane * D;
+  const __nv_bfloat16* vbase = v_cache + size_t(b) * n_ctx * kv_dim + size_t(kvh) * HD + lane * D;
+  for (int j = k_begin + warp; j < k_end; j += kDecodeWarps) {
+    float kr[D], vr[D];
+#pragma unroll
+    for (int t = 0; t < D; ++t) {
+      kr[t] = to_f32(kbase[size_t(j) * kv_dim + t]);
+      vr[t] = to_f32(vbase[size_t(j) * kv_dim + t]);
+    }
+#pragma unroll
+    for (int g = 0; g < kMaxGroup; ++g) {
+      if (g >= group) break;
+      float dot = 0.0f;
+#pragma unroll
+      for (int t = 0; t < D; ++t) dot += qr[g][t] * kr[t];
+      dot = warp_sum(dot);
+      const float new_max = fmaxf(mx[g], dot);
+      const float corr = __expf(mx[g] - new_max), p = __expf(dot - new_max);
+      sum[g] = sum[g] * corr + p;
+#pragma unroll
+      for (int t = 0; t < D; ++t) o[g][t] = o[g][t] * corr + p * vr[t];
+      mx[g] = new_max;
+    }
+  }
+  // Merge the warps through shared memory, then write this split's partial result.
+  __shared__ float s_max[kDecodeWarps][kMaxGroup], s_sum[kDecodeWarps][kMaxGroup];
+  __shared__ float s_out[kDecodeWarps][kMaxGroup][HD];
+  for (int g = 0; g < group; ++g) {
+    if (lane == 0) {
+      s_max[warp][g] = mx[g];
+      s_sum[warp][g] = sum[g];
+    }
+#pragma unroll
+    for (int t = 0; t < D; ++t) s_out[warp][g][lane * D + t] = o[g][t];
+  }
+  __syncthreads();
+  for (int e = threadIdx.x; e < group * HD; e += blockDim.x) {
+    const int g = e / HD, d = e % HD;
+    float m_all = -INFINITY;
+    for (int w = 0; w < kDecodeWarps; ++w) m_all = fmaxf(m_all, s_max[w][g]);
+    float l = 0.0f, acc = 0.0f;
+    if (m_all != -INFINITY) {
+      for (int w = 0; w < kDecodeWarps; ++w) {
+        const float c = __expf(s_max[w][g] - m_all);
+        l += s_sum[w][g] * c;
+        acc += s_out[w][g][d] * c;
+      }
+    }
+    const int head = kvh * group + g;
+    float* p = partial + ((size_t(b) * n_head + head) * splits + split) * (HD + 2);
+    p[2 + d] = acc;
+    if (d == 0) {
+      p[0] = m_all;
+      p[1] = l;
+    }
+  }
+}
+
+// Block (head, sequence), HD threads: merge the splits and normalise.
+__global__ void decode_merge_kernel(const float* partial, __nv_bfloat16* out, int n_head, int head_dim, int splits) {
+  const int h = blockIdx.x, b = blockIdx.y, d = threadIdx.x;
+  const float* p = partial + (size_t(b) * n_head + h) * splits * (head_dim + 2);
+  float m_all = -INFINITY;
+  for (int s = 0; s < splits; ++s) m_all = fmaxf(m_all, p[s * (head_dim + 2)]);
+  float l = 0.0f, acc = 0.0f;
+  for (int s = 0; s < splits; ++s) {
+    const float* ps = p + s * (head_dim + 2);
+    if (ps[0] == -INFINITY) continue;
+    const float c = __expf(ps[0] - m_all);
+    l += ps[1] * c;
+    acc += ps[2 + d] * c;
+  }
+  out[(size_t(b) * n_head + h) * head_dim + d] = to_bf16(l > 0 ? acc / l : 0.0f);
+}
+
+void attention_decode(const float* q, int q_stride, const bf16* k_cache, const bf16* v_cache, bf16* out, int n,
+                      const int32_t* n_past, int n_ctx, int n_head, int n_kv, int head_dim, float* scratch) {
+  if (n_head % n_kv != 0 || n_head / n_kv > kMaxGroup)
+    raise("CUDA decode attention supports up to " + std::to_string(kMaxGroup) + " query heads per KV head");
+  const int splits = decode_splits(n, n_kv);
+  const dim3 grid(n_kv, splits, n);
+  auto k = reinterpret_cast<const __nv_bfloat16*>(k_cache);
+  auto v = reinterpret_cast<const __nv_bfloat16*>(v_cache);
+  if (head_dim == 64)
+    decode_kernel<64><<<grid, kDecodeWarps * 32, 0, ctx().stream>>>(q, q_stride, k, v, n_past, n_ctx, n_head, n_kv, scratch);
+  else if (head_dim == 128)
+    decode_kernel<128><<<grid, kDecodeWarps * 32, 0, ctx().stream>>>(q, q_stride, k, v, n_past, n_ctx, n_head, n_kv, scratch);
+  else
+    raise("CUDA attention supports head dimensions 64 and 128, not " + std::to_string(head_dim));
+  check_launch("attention_decode");
+  decode_merge_kernel<<<dim3(n_head, n), head_dim, 0, ctx().stream>>>(scratch, reinterpret_cast<__nv_bfloat16*>(out),
+                                                                     n_head, head_dim, splits);
+  check_launch("attention_decode_merge");
+}
+
+}  // namespace ik::backend::cuda

@@ -1,0 +1,28 @@
+#pragma once
+// The host side shared by the CUDA sources: the per-process context and error checks.
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <string>
+
+#include "backend/cuda/cuda.hpp"
+
+namespace ik::backend::cuda {
+
+struct Context {
+  bool ready = false;
+  int ordinal = 0;
+  DeviceInfo device;
+  cudaStream_t stream = nullptr;
+  cublasHandle_t cublas = nullptr;
+  void* cublas_workspace = nullptr;
+  size_t cublas_workspace_bytes = 0;
+};
+
+Context& ctx();
+void check(cudaError_t e, const char* what);
+void check_launch(const char* kernel);  // throws on a launch error (bad configuration)
+void check_cublas(cublasStatus_t s, const char* what);
+// Throws ik::Error (defined in device.cpp: nvcc cannot compile fmt's checked format strings).
+[[noreturn]] void raise(const std::string& message);
+
+}  // namespace ik::backend::cuda

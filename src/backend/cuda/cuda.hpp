@@ -1,0 +1,125 @@
+#pragma once
+// The CUDA backend: every operation the Llama forward pass needs, on device memory, as plain
+// host functions (this header includes no CUDA headers, so the model code compiles without
+// the toolkit). Built from the .cu files beside it when nvcc is found; otherwise no_cuda.cpp
+// provides the same functions, each throwing "built without CUDA".
+//
+// One device per process (multi-GPU work runs one process per GPU). Every operation is
+// queued on the context's stream and returns at once; download() and sync() wait.
+// Storage: weights and the KV cache in bf16, the residual stream and logits in f32,
+// matmul inputs in bf16 (cuBLAS, fp32 accumulation).
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace ik::backend::cuda {
+
+using bf16 = uint16_t;  // bf16 as seen from the host (bit pattern)
+
+struct DeviceInfo {
+  int ordinal = 0;
+  std::string name;
+  int cc_major = 0, cc_minor = 0, sm_count = 0;
+  size_t total_bytes = 0, free_bytes = 0;
+  int driver_version = 0, runtime_version = 0;
+};
+
+bool built_with_cuda();
+// A usable GPU exists (driver loaded, at least one device). Never throws.
+bool available();
+// Select the device for this process and create the stream and cuBLAS handle. Throws a
+// one-line error for no GPU, a driver older than the runtime, or a bad ordinal.
+DeviceInfo init(int ordinal = 0);
+DeviceInfo info();
+
+// ---- memory -------------------------------------------------------------------------------
+// Throws "out of device memory on <name>: <what> needs X MiB, Y MiB free".
+void* alloc(size_t bytes, const char* what);
+void release(void* p);
+void upload(void* dst, const void* src, size_t bytes);    // host -> device, waits
+void download(void* dst, const void* src, size_t bytes);  // device -> host, waits
+void copy_async(void* dst, const void* src, size_t bytes);  // any direction, on the stream
+void* alloc_pinned(size_t bytes);  // page-locked host memory (graph-capturable copies)
+void release_pinned(void* p);
+void poison(void* p, size_t bytes);  // 0xFF bytes: NaN in f32 and bf16
+void sync();
+// Seeded uniform values in [-scale, scale] (a counter-based hash: same seed, same values,
+// independent of the launch shape), or a constant.
+void fill_uniform_bf16(bf16* dst, size_t n, uint64_t seed, float scale);
+void fill_f32(float* dst, size_t n, float value);
+void f32_to_bf16(const float* src, bf16* dst, size_t n);
+void bf16_to_f32(const bf16* src, float* dst, size_t n);
+
+// ---- graphs ------------------------------------------------------------------------------
+// Capture everything queued between begin and end into a graph; launch replays it.
+struct Graph {
+  void* exec = nullptr;
+};
+void begin_capture();
+Graph end_capture();
+void launch(const Graph& g);
+void destroy(Graph& g);
+
+// Device-to-device copy bandwidth (bytes read + written per second) over a buffer of `bytes`:
+// the memory-bandwidth ceiling that decode is measured against.
+double measure_copy_bandwidth(size_t bytes);
+
+// Device time between two points on the stream, in milliseconds.
+struct Timer {
+  void* start = nullptr;
+  void* stop = nullptr;
+};
+Timer timer_start();
+double timer_stop_ms(Timer& t);  // waits for the stream
+
+// ---- model operations ----------------------------------------------------------------------
+// out[i, :] = table[tokens[i], :] as f32. tokens on the device; ids outside [0, n_vocab) give
+// zero rows and set *bad_token (device int, may be null) to 1.
+void embed(const bf16* table, const int32_t* tokens, int m, int n_embd, int n_vocab, float* out, int32_t* bad_token);
+// out = x / rms(x) * w, rows of n; out in bf16 (the next matmul's input).
+void rms_norm(const float* x, const float* w, bf16* out, int rows, int n, float eps);
+// y[m, n] = x[m, k] * W[n, k]^T, plus y when accumulate (the residual add, fused).
+void matmul(const bf16* x, const bf16* w, float* y, int m, int n, int k, bool accumulate);
+// qkv: [m, q_dim + 2 kv_dim] f32 from the fused projection. Rotates q (in place) and k by
+// position pos[i]; writes k and v as bf16 into the cache at row cache_row[i] of sequence
+// seq[i] (cache layout [n_seq, n_ctx, kv_dim]). inv_freq: head_dim/2 values on the device.
+// half_layout: pairs (i, i + d/2) (Hugging Face) instead of (2i, 2i+1) (GGUF).
+void rope_and_store_kv(float* qkv, int m, int n_head, int n_kv, int head_dim, const int32_t* pos,
+                       const int32_t* seq, const int32_t* cache_row, const float* inv_freq, bool half_layout,
+                       bf16* k_cache, bf16* v_cache, int n_ctx);
+// out[m, n_ff] (bf16) = silu(gate) * up, where gu = [m, 2 n_ff] holds gate then up per row.
+void silu_mul(const float* gu, bf16* out, int m, int n_ff);
+
+// Prefill attention (flash-attention style: tiles of K/V in shared memory, online softmax)
+// for m new queries of one sequence at cache rows n_past .. n_past+m-1. q: rows of the fused
+// qkv buffer (stride q_stride floats). Query i sees rows < n_past, and among the new rows
+// row j when mask[i*m + j] != 0 (device, may be null: causal j <= i). out: [m, n_head*hd] bf16.
+void attention_prefill(const float* q, int q_stride, const bf16* k_cache, const bf16* v_cache, bf16* out, int m,
+                       int n_past, int n_head, int n_kv, int head_dim, const uint8_t* mask);
+// Decode attention (split-K flash decoding) for n sequences with one query each: query b is
+// sequence b's row n_past[b] (device) and sees rows 0..n_past[b]. Reads n_past from device
+// memory, so a captured graph stays valid as the sequences grow. scratch: see
+// attention_decode_scratch_floats.
+void attention_decode(const float* q, int q_stride, const bf16* k_cache, const bf16* v_cache, bf16* out, int n,
+                      const int32_t* n_past, int n_ctx, int n_head, int n_kv, int head_dim, float* scratch);
+size_t attention_decode_scratch_floats(int n, int n_head, int head_dim);
+// n[i] += 1 for i < count (advances positions inside a captured decode graph).
+void increment(int32_t* n, int count);
+
+// ---- sampling -----------------------------------------------------------------------------
+// Parameters on the device, so one captured graph serves any settings. The rule matches the
+// CPU sampler (llm/runtime/sampler): top-k on logits, then probabilities at temperature T,
+// top-p on them, then min-p; temperature 0 is argmax (lowest index among ties).
+struct SamplingParams {
+  float temperature = 0;
+  int top_k = 0;
+  float top_p = 1;
+  float min_p = 0;
+  uint64_t seed = 0;
+  uint64_t counter = 0;  // draws so far; the kernel advances it
+};
+// One block per row of logits [n, n_vocab]; row i uses params[i] (device) and tokens[i]
+// receives its draw.
+void sample(const float* logits, int n, int n_vocab, SamplingParams* params, int32_t* tokens);
+
+}  // namespace ik::backend::cuda

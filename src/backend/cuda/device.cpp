@@ -1,0 +1,219 @@
+// Device selection, memory, the stream, cuBLAS, graphs and timers: the host side of the CUDA
+// backend, compiled by the C++ compiler (kernels are in the .cu files).
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+
+#include "backend/cuda/context.hpp"
+#include "core/error.hpp"
+
+namespace ik::backend::cuda {
+
+Context& ctx() {
+  static Context c;
+  return c;
+}
+
+void check(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) fail("CUDA error in {}: {}", what, cudaGetErrorString(e));
+}
+
+void check_launch(const char* kernel) { check(cudaGetLastError(), kernel); }
+
+void check_cublas(cublasStatus_t s, const char* what) {
+  if (s != CUBLAS_STATUS_SUCCESS) fail("cuBLAS error in {}: status {}", what, int(s));
+}
+
+void raise(const std::string& message) { fail("{}", message); }
+
+bool built_with_cuda() { return true; }
+
+bool available() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();  // clear the sticky "no driver" error
+    return false;
+  }
+  return n > 0;
+}
+
+static DeviceInfo query(int ordinal) {
+  DeviceInfo d;
+  d.ordinal = ordinal;
+  cudaDeviceProp p{};
+  check(cudaGetDeviceProperties(&p, ordinal), "cudaGetDeviceProperties");
+  d.name = p.name;
+  d.cc_major = p.major;
+  d.cc_minor = p.minor;
+  d.sm_count = p.multiProcessorCount;
+  cudaMemGetInfo(&d.free_bytes, &d.total_bytes);
+  cudaDriverGetVersion(&d.driver_version);
+  cudaRuntimeGetVersion(&d.runtime_version);
+  return d;
+}
+
+DeviceInfo init(int ordinal) {
+  Context& c = ctx();
+  if (c.ready) {
+    IK_CHECK(ordinal == c.ordinal, "CUDA is already set up on device {}, not {}", c.ordinal, ordinal);
+    return query(ordinal);
+  }
+  int driver = 0, runtime = 0;
+  cudaDriverGetVersion(&driver);
+  cudaRuntimeGetVersion(&runtime);
+  int n = 0;
+  const cudaError_t e = cudaGetDeviceCount(&n);
+  if (driver == 0 || e == cudaErrorNoDevice) {
+    cudaGetLastError();
+    fail("no CUDA GPU found (no NVIDIA driver or no device on this machine)");
+  }
+  if (e == cudaErrorInsufficientDriver)
+    fail("the NVIDIA driver is too old for this build: driver supports CUDA {}.{}, inferkit needs {}.{}",
+         driver / 1000, driver % 1000 / 10, runtime / 1000, runtime % 1000 / 10);
+  if (e != cudaSuccess || n == 0) {
+    cudaGetLastError();
+    fail("no CUDA GPU found ({})", e == cudaSuccess ? "no devices" : cudaGetErrorString(e));
+  }
+  IK_CHECK(ordinal >= 0 && ordinal < n, "CUDA device {} does not exist ({} found)", ordinal, n);
+  check(cudaSetDevice(ordinal), "cudaSetDevice");
+  check(cudaStreamCreateWithFlags(&c.stream, cudaStreamNonBlocking), "cudaStreamCreate");
+  check_cublas(cublasCreate(&c.cublas), "cublasCreate");
+  check_cublas(cublasSetStream(c.cublas, c.stream), "cublasSetStream");
+  // A fixed workspace, so cuBLAS allocates nothing while a graph is being captured.
+  c.cublas_workspace_bytes = 32u << 20;
+  check(cudaMalloc(&c.cublas_workspace, c.cublas_workspace_bytes), "cudaMalloc(cuBLAS workspace)");
+  check_cublas(cublasSetWorkspace(c.cublas, c.cublas_workspace, c.cublas_workspace_bytes), "cublasSetWorkspace");
+  check_cublas(cublasSetMathMode(c.cublas, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
+  c.ordinal = ordinal;
+  c.ready = true;
+  c.device = query(ordinal);
+  return c.device;
+}
+
+DeviceInfo info() {
+  IK_CHECK(ctx().ready, "CUDA is not initialised");
+  return query(ctx().ordinal);
+}
+
+// ---- memory -------------------------------------------------------------------------------
+
+void* alloc(size_t bytes, const char* what) {
+  IK_CHECK(ctx().ready, "CUDA is not initialised");
+  void* p = nullptr;
+  if (bytes == 0) bytes = 1;
+  const cudaError_t e = cudaMalloc(&p, bytes);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    size_t free_b = 0, total_b = 0;
+    cudaMemGetInfo(&free_b, &total_b);
+    fail("out of device memory on {}: {} needs {} MiB, {} MiB free of {} MiB", ctx().device.name, what,
+         bytes >> 20, free_b >> 20, total_b >> 20);
+  }
+  return p;
+}
+
+void release(void* p) {
+  if (p) cudaFree(p);
+}
+
+void upload(void* dst, const void* src, size_t bytes) {
+  check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, ctx().stream), "upload");
+  check(cudaStreamSynchronize(ctx().stream), "upload");
+}
+
+void download(void* dst, const void* src, size_t bytes) {
+  check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, ctx().stream), "download");
+  check(cudaStreamSynchronize(ctx().stream), "download");
+}
+
+void copy_async(void* dst, const void* src, size_t bytes) {
+  check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, ctx().stream), "copy");
+}
+
+void* alloc_pinned(size_t bytes) {
+  void* p = nullptr;
+  check(cudaMallocHost(&p, bytes), "cudaMallocHost");
+  return p;
+}
+
+void release_pinned(void* p) {
+  if (p) cudaFreeHost(p);
+}
+
+void poison(void* p, size_t bytes) { check(cudaMemsetAsync(p, 0xFF, bytes, ctx().stream), "poison"); }
+
+void sync() { check(cudaStreamSynchronize(ctx().stream), "kernel execution"); }
+
+// ---- graphs and timers --------------------------------------------------------------------
+
+void begin_capture() {
+  check(cudaStreamBeginCapture(ctx().stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+}
+
+Graph end_capture() {
+  cudaGraph_t g = nullptr;
+  check(cudaStreamEndCapture(ctx().stream, &g), "cudaStreamEndCapture");
+  cudaGraphExec_t exec = nullptr;
+  check(cudaGraphInstantiate(&exec, g, 0), "cudaGraphInstantiate");
+  cudaGraphDestroy(g);
+  return Graph{exec};
+}
+
+void launch(const Graph& g) { check(cudaGraphLaunch(cudaGraphExec_t(g.exec), ctx().stream), "cudaGraphLaunch"); }
+
+void destroy(Graph& g) {
+  if (g.exec) cudaGraphExecDestroy(cudaGraphExec_t(g.exec));
+  g.exec = nullptr;
+}
+
+Timer timer_start() {
+  Timer t;
+  cudaEvent_t a, b;
+  check(cudaEventCreate(&a), "cudaEventCreate");
+  check(cudaEventCreate(&b), "cudaEventCreate");
+  check(cudaEventRecord(a, ctx().stream), "cudaEventRecord");
+  t.start = a;
+  t.stop = b;
+  return t;
+}
+
+double timer_stop_ms(Timer& t) {
+  auto a = cudaEvent_t(t.start), b = cudaEvent_t(t.stop);
+  check(cudaEventRecord(b, ctx().stream), "cudaEventRecord");
+  check(cudaEventSynchronize(b), "cudaEventSynchronize");
+  float ms = 0;
+  cudaEventElapsedTime(&ms, a, b);
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  t = {};
+  return ms;
+}
+
+double measure_copy_bandwidth(size_t bytes) {
+  void* a = alloc(bytes, "the bandwidth probe");
+  void* b = alloc(bytes, "the bandwidth probe");
+  double best_ms = 1e30;
+  for (int rep = 0; rep < 6; ++rep) {
+    Timer t = timer_start();
+    check(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice, ctx().stream), "bandwidth probe");
+    const double ms = timer_stop_ms(t);
+    if (rep > 0) best_ms = std::min(best_ms, ms);  // the first run warms up
+  }
+  release(a);
+  release(b);
+  return 2.0 * double(bytes) / (best_ms * 1e-3);
+}
+
+// ---- matmul -------------------------------------------------------------------------------
+
+void matmul(const bf16* x, const bf16* w, float* y, int m, int n, int k, bool accumulate) {
+  // Row-major y[m,n] = x[m,k] W[n,k]^T is column-major y^T[n,m] = W^T... : C = op(A) B with
+  // A = W viewed column-major [k, n] transposed, B = x viewed column-major [k, m].
+  const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
+  check_cublas(cublasGemmEx(ctx().cublas, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &alpha, w, CUDA_R_16BF, k, x,
+                            CUDA_R_16BF, k, &beta, y, CUDA_R_32F, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+               "cublasGemmEx");
+}
+
+}  // namespace ik::backend::cuda

@@ -1,0 +1,161 @@
+// Element-wise and row-wise operations: embedding gather, RMSNorm, RoPE with the KV-cache
+// store, SwiGLU, fills and conversions.
+#include "backend/cuda/common.cuh"
+
+namespace ik::backend::cuda {
+
+// ---- fills and conversions ------------------------------------------------------------------
+
+// splitmix64 of (seed, index): a value per index whatever the launch shape.
+__device__ __forceinline__ uint64_t mix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+__global__ void fill_uniform_bf16_kernel(__nv_bfloat16* dst, size_t n, uint64_t seed, float scale) {
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) {
+    const uint64_t h = mix64(seed * 0x9e3779b97f4a7c15ull + i);
+    const float u = float(h >> 40) * (1.0f / 16777216.0f);  // [0, 1)
+    dst[i] = to_bf16((2.0f * u - 1.0f) * scale);
+  }
+}
+
+void fill_uniform_bf16(bf16* dst, size_t n, uint64_t seed, float scale) {
+  fill_uniform_bf16_kernel<<<1024, 256, 0, ctx().stream>>>(reinterpret_cast<__nv_bfloat16*>(dst), n, seed, scale);
+  check_launch("fill_uniform_bf16");
+}
+
+__global__ void fill_f32_kernel(float* dst, size_t n, float v) {
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) dst[i] = v;
+}
+
+void fill_f32(float* dst, size_t n, float value) {
+  fill_f32_kernel<<<256, 256, 0, ctx().stream>>>(dst, n, value);
+  check_launch("fill_f32");
+}
+
+__global__ void f32_to_bf16_kernel(const float* src, __nv_bfloat16* dst, size_t n) {
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
+    dst[i] = to_bf16(src[i]);
+}
+
+__global__ void bf16_to_f32_kernel(const __nv_bfloat16* src, float* dst, size_t n) {
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
+    dst[i] = to_f32(src[i]);
+}
+
+void f32_to_bf16(const float* src, bf16* dst, size_t n) {
+  f32_to_bf16_kernel<<<512, 256, 0, ctx().stream>>>(src, reinterpret_cast<__nv_bfloat16*>(dst), n);
+  check_launch("f32_to_bf16");
+}
+
+void bf16_to_f32(const bf16* src, float* dst, size_t n) {
+  bf16_to_f32_kernel<<<512, 256, 0, ctx().stream>>>(reinterpret_cast<const __nv_bfloat16*>(src), dst, n);
+  check_launch("bf16_to_f32");
+}
+
+__global__ void increment_kernel(int32_t* n, int count) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < count) n[i] += 1;
+}
+
+void increment(int32_t* n, int count) {
+  increment_kernel<<<blocks_for(count, 128), 128, 0, ctx().stream>>>(n, count);
+  check_launch("increment");
+}
+
+// ---- embedding and norms --------------------------------------------------------------------
+
+__global__ void embed_kernel(const __nv_bfloat16* table, const int32_t* tokens, int n_embd, int n_vocab, float* out,
+                             int32_t* bad_token) {
+  const int row = blockIdx.x;
+  const int32_t t = tokens[row];
+  const bool ok = t >= 0 && t < n_vocab;
+  if (!ok && threadIdx.x == 0 && bad_token) *bad_token = 1;
+  const __nv_bfloat16* src = table + size_t(ok ? t : 0) * n_embd;
+  for (int i = threadIdx.x; i < n_embd; i += blockDim.x) out[size_t(row) * n_embd + i] = ok ? to_f32(src[i]) : 0.0f;
+}
+
+void embed(const bf16* table, const int32_t* tokens, int m, int n_embd, int n_vocab, float* out, int32_t* bad_token) {
+  embed_kernel<<<m, 256, 0, ctx().stream>>>(reinterpret_cast<const __nv_bfloat16*>(table), tokens, n_embd, n_vocab,
+                                            out, bad_token);
+  check_launch("embed");
+}
+
+__global__ void rms_norm_kernel(const float* x, const float* w, __nv_bfloat16* out, int n, float eps) {
+  __shared__ float scratch[32];
+  const float* row = x + size_t(blockIdx.x) * n;
+  float ss = 0;
+  for (int i = threadIdx.x; i < n; i += blockDim.x) ss += row[i] * row[i];
+  ss = block_sum(ss, scratch);
+  const float scale = rsqrtf(ss / n + eps);
+  for (int i = threadIdx.x; i < n; i += blockDim.x) out[size_t(blockIdx.x) * n + i] = to_bf16(row[i] * scale * w[i]);
+}
+
+void rms_norm(const float* x, const float* w, bf16* out, int rows, int n, float eps) {
+  rms_norm_kernel<<<rows, 256, 0, ctx().stream>>>(x, w, reinterpret_cast<__nv_bfloat16*>(out), n, eps);
+  check_launch("rms_norm");
+}
+
+// ---- RoPE + KV store ------------------------------------------------------------------------
+
+// One block per row. Threads walk the rotation pairs of all q and k heads, then copy v.
+__global__ void rope_store_kernel(float* qkv, int n_head, int n_kv, int head_dim, const int32_t* pos,
+                                  const int32_t* seq, const int32_t* cache_row, const float* inv_freq,
+                                  bool half_layout, __nv_bfloat16* k_cache, __nv_bfloat16* v_cache, int n_ctx) {
+  const int r = blockIdx.x;
+  const int half = head_dim / 2, q_dim = n_head * head_dim, kv_dim = n_kv * head_dim;
+  float* row = qkv + size_t(r) * (q_dim + 2 * kv_dim);
+  const size_t dst = (size_t(seq[r]) * n_ctx + cache_row[r]) * kv_dim;
+  const double p = pos[r];
+  for (int t = threadIdx.x; t < (n_head + n_kv) * half; t += blockDim.x) {
+    const int h = t / half, i = t % half;
+    const bool is_k = h >= n_head;
+    float* v = row + size_t(h) * head_dim;  // k heads follow the q heads in the row
+    double s, c;
+    sincos(p * double(inv_freq[i]), &s, &c);
+    const int a = half_layout ? i : 2 * i, b = half_layout ? i + half : 2 * i + 1;
+    const float x0 = v[a], x1 = v[b];
+    const float y0 = x0 * float(c) - x1 * float(s), y1 = x0 * float(s) + x1 * float(c);
+    if (is_k) {
+      const size_t o = dst + size_t(h - n_head) * head_dim;
+      k_cache[o + a] = to_bf16(y0);
+      k_cache[o + b] = to_bf16(y1);
+    } else {
+      v[a] = y0;
+      v[b] = y1;
+    }
+  }
+  const float* vsrc = row + q_dim + kv_dim;
+  for (int i = threadIdx.x; i < kv_dim; i += blockDim.x) v_cache[dst + i] = to_bf16(vsrc[i]);
+}
+
+void rope_and_store_kv(float* qkv, int m, int n_head, int n_kv, int head_dim, const int32_t* pos, const int32_t* seq,
+                       const int32_t* cache_row, const float* inv_freq, bool half_layout, bf16* k_cache,
+                       bf16* v_cache, int n_ctx) {
+  rope_store_kernel<<<m, 256, 0, ctx().stream>>>(qkv, n_head, n_kv, head_dim, pos, seq, cache_row, inv_freq,
+                                                 half_layout, reinterpret_cast<__nv_bfloat16*>(k_cache),
+                                                 reinterpret_cast<__nv_bfloat16*>(v_cache), n_ctx);
+  check_launch("rope_and_store_kv");
+}
+
+// ---- SwiGLU ----------------------------------------------------------------------------------
+
+__global__ void silu_mul_kernel(const float* gu, __nv_bfloat16* out, int m, int n_ff) {
+  const size_t n = size_t(m) * n_ff;
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) {
+    const size_t r = i / n_ff, j = i % n_ff;
+    const float g = gu[r * 2 * n_ff + j], u = gu[r * 2 * n_ff + n_ff + j];
+    out[i] = to_bf16(g / (1.0f + __expf(-g)) * u);
+  }
+}
+
+void silu_mul(const float* gu, bf16* out, int m, int n_ff) {
+  const size_t n = size_t(m) * n_ff;
+  const unsigned blocks = unsigned(std::min<size_t>(blocks_for(n, 256), 4096));
+  silu_mul_kernel<<<blocks, 256, 0, ctx().stream>>>(gu, reinterpret_cast<__nv_bfloat16*>(out), m, n_ff);
+  check_launch("silu_mul");
+}
+
+}  // namespace ik::backend::cuda

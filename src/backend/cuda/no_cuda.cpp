@@ -1,0 +1,55 @@
+// The CUDA backend's functions for a build without the CUDA toolkit: available() is false and
+// everything else explains why it cannot run.
+#include "backend/cuda/cuda.hpp"
+#include "core/error.hpp"
+
+namespace ik::backend::cuda {
+
+[[noreturn]] static void no_cuda() {
+  fail("this inferkit was built without CUDA (install the CUDA toolkit and rebuild to use --device cuda)");
+}
+
+bool built_with_cuda() { return false; }
+bool available() { return false; }
+DeviceInfo init(int) { no_cuda(); }
+DeviceInfo info() { no_cuda(); }
+void* alloc(size_t, const char*) { no_cuda(); }
+void release(void*) {}
+void upload(void*, const void*, size_t) { no_cuda(); }
+void download(void*, const void*, size_t) { no_cuda(); }
+void copy_async(void*, const void*, size_t) { no_cuda(); }
+void* alloc_pinned(size_t) { no_cuda(); }
+void release_pinned(void*) {}
+void poison(void*, size_t) { no_cuda(); }
+void sync() { no_cuda(); }
+void fill_uniform_bf16(bf16*, size_t, uint64_t, float) { no_cuda(); }
+void fill_f32(float*, size_t, float) { no_cuda(); }
+void f32_to_bf16(const float*, bf16*, size_t) { no_cuda(); }
+void bf16_to_f32(const bf16*, float*, size_t) { no_cuda(); }
+void begin_capture() { no_cuda(); }
+Graph end_capture() { no_cuda(); }
+void launch(const Graph&) { no_cuda(); }
+void destroy(Graph&) {}
+double measure_copy_bandwidth(size_t) { no_cuda(); }
+Timer timer_start() { no_cuda(); }
+double timer_stop_ms(Timer&) { no_cuda(); }
+void embed(const bf16*, const int32_t*, int, int, int, float*, int32_t*) { no_cuda(); }
+void rms_norm(const float*, const float*, bf16*, int, int, float) { no_cuda(); }
+void matmul(const bf16*, const bf16*, float*, int, int, int, bool) { no_cuda(); }
+void rope_and_store_kv(float*, int, int, int, int, const int32_t*, const int32_t*, const int32_t*, const float*, bool,
+                       bf16*, bf16*, int) {
+  no_cuda();
+}
+void silu_mul(const float*, bf16*, int, int) { no_cuda(); }
+void attention_prefill(const float*, int, const bf16*, const bf16*, bf16*, int, int, int, int, int, const uint8_t*) {
+  no_cuda();
+}
+void attention_decode(const float*, int, const bf16*, const bf16*, bf16*, int, const int32_t*, int, int, int, int,
+                      float*) {
+  no_cuda();
+}
+size_t attention_decode_scratch_floats(int, int, int) { return 0; }
+void increment(int32_t*, int) { no_cuda(); }
+void sample(const float*, int, int, SamplingParams*, int32_t*) { no_cuda(); }
+
+}  // namespace ik::backend::cuda

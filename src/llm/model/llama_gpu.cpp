@@ -1,0 +1,316 @@
+#include "llm/model/llama_gpu.hpp"
+
+#include <algorithm>
+#include <numeric>
+
+#include "core/error.hpp"
+#include "core/fp16.hpp"
+
+namespace ik::llm {
+
+namespace cuda = backend::cuda;
+using cuda::bf16;
+
+GpuLlama::GpuLlama(const LlamaConfig& cfg, const GpuOptions& opt) : cfg_(cfg), opt_(opt) {
+  IK_CHECK(opt.n_seq >= 1 && opt.n_ctx >= 1 && opt.max_rows >= 1, "GPU options out of range");
+  IK_CHECK(cfg.head_dim == 64 || cfg.head_dim == 128, "the CUDA backend supports head dimensions 64 and 128, not {}",
+           cfg.head_dim);
+  dev_ = cuda::init(opt.device);
+  n_past_.assign(opt.n_seq, 0);
+  params_.assign(opt.n_seq, cuda::SamplingParams{});
+}
+
+GpuLlama::~GpuLlama() {
+  for (auto& [n, g] : decode_graphs_) cuda::destroy(g);
+  for (void* p : allocations_) cuda::release(p);
+  cuda::release_pinned(pinned_tokens_);
+  cuda::release_pinned(pinned_next_);
+}
+
+size_t GpuLlama::kv_bytes_per_position() const { return size_t(cfg_.n_layer) * 2 * cfg_.kv_dim() * sizeof(bf16); }
+
+// ---- memory ---------------------------------------------------------------------------------
+
+void GpuLlama::allocate() {
+  const LlamaConfig& c = cfg_;
+  const int64_t E = c.n_embd, F = c.n_ff, V = c.n_vocab, Q = c.q_dim(), KV = c.kv_dim(), QKV = Q + 2 * KV;
+  rows_cap_ = std::max(opt_.max_rows, opt_.n_seq);
+  const int64_t R = rows_cap_;
+  const size_t layer_weights = size_t(QKV * E + E * Q + 2 * F * E + E * F) * sizeof(bf16) + 2 * E * sizeof(float);
+  const size_t weights = size_t(V * E) * sizeof(bf16) * (c.tied_embeddings ? 1 : 2) + c.n_layer * layer_weights;
+  const size_t kv = kv_bytes_per_position() * opt_.n_seq * opt_.n_ctx;
+  const size_t scratch_floats = cuda::attention_decode_scratch_floats(int(R), c.n_head, c.head_dim);
+  const size_t acts = size_t(R) * (E + QKV + 2 * F + V) * sizeof(float) + size_t(R) * (std::max(E, Q) + Q + F) * 2 +
+                      scratch_floats * sizeof(float) + size_t(R) * R;
+  const size_t need = weights + kv + acts;
+  if (need > dev_.free_bytes)
+    fail("out of device memory on {}: the model needs {} MiB (weights {} MiB, KV cache {} MiB for {} x {} positions, "
+         "activations {} MiB), {} MiB free",
+         dev_.name, need >> 20, weights >> 20, kv >> 20, opt_.n_seq, opt_.n_ctx, acts >> 20, dev_.free_bytes >> 20);
+
+  auto get = [&](size_t bytes, const char* what) {
+    void* p = cuda::alloc(bytes, what);
+    allocations_.push_back(p);
+    return p;
+  };
+  embd_ = static_cast<bf16*>(get(V * E * sizeof(bf16), "the token embedding"));
+  lm_head_ = c.tied_embeddings ? embd_ : static_cast<bf16*>(get(V * E * sizeof(bf16), "the LM head"));
+  output_norm_ = static_cast<float*>(get(E * sizeof(float), "the output norm"));
+  inv_freq_ = static_cast<float*>(get(c.head_dim / 2 * sizeof(float), "rotary frequencies"));
+  layers_.resize(c.n_layer);
+  const size_t cache = size_t(opt_.n_seq) * opt_.n_ctx * KV * sizeof(bf16);
+  for (auto& L : layers_) {
+    L.attn_norm = static_cast<float*>(get(E * sizeof(float), "norm weights"));
+    L.ffn_norm = static_cast<float*>(get(E * sizeof(float), "norm weights"));
+    L.wqkv = static_cast<bf16*>(get(QKV * E * sizeof(bf16), "attention weights"));
+    L.wo = static_cast<bf16*>(get(E * Q * sizeof(bf16), "attention weights"));
+    L.wgu = static_cast<bf16*>(get(2 * F * E * sizeof(bf16), "MLP weights"));
+    L.wdown = static_cast<bf16*>(get(E * F * sizeof(bf16), "MLP weights"));
+    L.k = static_cast<bf16*>(get(cache, "the KV cache"));
+    L.v = static_cast<bf16*>(get(cache, "the KV cache"));
+  }
+  weight_bytes_ = size_t(V * E) * sizeof(bf16) + c.n_layer * layer_weights;  // LM head + layers
+
+  x_ = static_cast<float*>(get(R * E * sizeof(float), "activations"));
+  qkv_ = static_cast<float*>(get(R * QKV * sizeof(float), "activations"));
+  gu_ = static_cast<float*>(get(R * 2 * F * sizeof(float), "activations"));
+  logits_ = static_cast<float*>(get(R * V * sizeof(float), "logits"));
+  attn_scratch_ = static_cast<float*>(get(scratch_floats * sizeof(float), "attention scratch"));
+  xn_ = static_cast<bf16*>(get(R * std::max(E, Q) * sizeof(bf16), "activations"));
+  attn_ = static_cast<bf16*>(get(R * Q * sizeof(bf16), "activations"));
+  h_ = static_cast<bf16*>(get(R * F * sizeof(bf16), "activations"));
+  d_tokens_ = static_cast<int32_t*>(get(R * 4, "token ids"));
+  d_pos_ = static_cast<int32_t*>(get(R * 4, "positions"));
+  d_seq_ = static_cast<int32_t*>(get(R * 4, "sequence ids"));
+  d_row_ = static_cast<int32_t*>(get(R * 4, "cache rows"));
+  d_next_ = static_cast<int32_t*>(get(R * 4, "sampled tokens"));
+  d_iota_ = static_cast<int32_t*>(get(R * 4, "sequence ids"));
+  d_n_past_ = static_cast<int32_t*>(get(opt_.n_seq * 4, "sequence lengths"));
+  d_mask_ = static_cast<uint8_t*>(get(size_t(R) * R, "the tree mask"));
+  d_params_ = static_cast<cuda::SamplingParams*>(get(opt_.n_seq * sizeof(cuda::SamplingParams), "sampling parameters"));
+  pinned_tokens_ = static_cast<int32_t*>(cuda::alloc_pinned(R * 4));
+  pinned_next_ = static_cast<int32_t*>(cuda::alloc_pinned(R * 4));
+  std::vector<int32_t> iota(R);
+  std::iota(iota.begin(), iota.end(), 0);
+  cuda::upload(d_iota_, iota.data(), R * 4);
+  std::vector<int32_t> zeros(opt_.n_seq, 0);
+  cuda::upload(d_n_past_, zeros.data(), zeros.size() * 4);
+  cuda::upload(d_params_, params_.data(), params_.size() * sizeof(cuda::SamplingParams));
+  const auto rope = backend::Rope::make(c.head_dim, c.rope_base, c.rope_linear_factor, c.rope_freq_factors, c.rope_layout);
+  cuda::upload(inv_freq_, rope.inv_freq.data(), rope.inv_freq.size() * sizeof(float));
+}
+
+// ---- weights --------------------------------------------------------------------------------
+
+// Rows of a stored matrix, dequantized and rounded to bf16, into dst (row-major).
+static void to_bf16_rows(const backend::WeightMatrix& w, bf16* dst) {
+#pragma omp parallel
+  {
+    std::vector<float> row(w.cols);
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < w.rows; ++r) {
+      backend::weight_row(w, r, row.data());
+      for (int64_t i = 0; i < w.cols; ++i) dst[r * w.cols + i] = f32_to_bf16(row[i]);
+    }
+  }
+}
+
+// Several matrices stacked by rows into one device matrix (fused projections).
+static void upload_stacked(bf16* dst, std::initializer_list<const backend::WeightMatrix*> parts) {
+  size_t total = 0;
+  for (const auto* w : parts) total += size_t(w->rows) * w->cols;
+  std::vector<bf16> host(total);
+  size_t off = 0;
+  for (const auto* w : parts) {
+    to_bf16_rows(*w, host.data() + off);
+    off += size_t(w->rows) * w->cols;
+  }
+  cuda::upload(dst, host.data(), total * sizeof(bf16));
+}
+
+std::unique_ptr<GpuLlama> GpuLlama::upload(const LlamaModel& model, const GpuOptions& opt) {
+  std::unique_ptr<GpuLlama> g(new GpuLlama(model.config(), opt));
+  g->allocate();
+  const LlamaConfig& c = g->cfg_;
+  upload_stacked(g->embd_, {&model.token_embd()});
+  if (!c.tied_embeddings) upload_stacked(g->lm_head_, {&model.lm_head()});
+  cuda::upload(g->output_norm_, model.output_norm().data(), c.n_embd * sizeof(float));
+  auto& m = const_cast<LlamaModel&>(model);  // layer() is non-const for pruning; read only here
+  for (int64_t l = 0; l < c.n_layer; ++l) {
+    const LlamaLayer& L = m.layer(l);
+    Layer& D = g->layers_[l];
+    cuda::upload(D.attn_norm, L.attn_norm.data(), c.n_embd * sizeof(float));
+    cuda::upload(D.ffn_norm, L.ffn_norm.data(), c.n_embd * sizeof(float));
+    upload_stacked(D.wqkv, {&L.wq, &L.wk, &L.wv});
+    upload_stacked(D.wo, {&L.wo});
+    upload_stacked(D.wgu, {&L.w_gate, &L.w_up});
+    upload_stacked(D.wdown, {&L.w_down});
+  }
+  return g;
+}
+
+std::unique_ptr<GpuLlama> GpuLlama::random(const LlamaConfig& cfg, uint64_t seed, const GpuOptions& opt) {
+  std::unique_ptr<GpuLlama> g(new GpuLlama(cfg, opt));
+  g->allocate();
+  const LlamaConfig& c = g->cfg_;
+  const int64_t E = c.n_embd, F = c.n_ff, Q = c.q_dim(), QKV = Q + 2 * c.kv_dim();
+  uint64_t stream = seed * 1000003;
+  auto fill = [&](bf16* p, int64_t rows, int64_t k) {
+    cuda::fill_uniform_bf16(p, size_t(rows) * k, ++stream, float(std::sqrt(3.0 / double(k))));
+  };
+  cuda::fill_uniform_bf16(g->embd_, size_t(c.n_vocab) * E, ++stream, 1.0f);
+  if (!c.tied_embeddings) fill(g->lm_head_, c.n_vocab, E);
+  cuda::fill_f32(g->output_norm_, E, 1.0f);
+  for (Layer& L : g->layers_) {
+    cuda::fill_f32(L.attn_norm, E, 1.0f);
+    cuda::fill_f32(L.ffn_norm, E, 1.0f);
+    fill(L.wqkv, QKV, E);
+    fill(L.wo, E, Q);
+    fill(L.wgu, 2 * F, E);
+    fill(L.wdown, E, F);
+  }
+  cuda::sync();
+  return g;
+}
+
+// ---- forward --------------------------------------------------------------------------------
+
+void GpuLlama::set_n_past(int seq, int64_t n) {
+  IK_CHECK(seq >= 0 && seq < opt_.n_seq && n >= 0 && n <= n_past_[seq], "set_n_past: bad sequence or length");
+  n_past_[seq] = n;
+  const int32_t v = int32_t(n);
+  cuda::upload(d_n_past_ + seq, &v, 4);
+}
+
+// The layers over the m rows already embedded in x_. Decode: row i is sequence i at its
+// n_past (device), one query each. Prefill: rows of sequence `seq` from n_past_[seq].
+void GpuLlama::run_layers(int m, bool decode, int seq, const uint8_t* mask) {
+  const LlamaConfig& c = cfg_;
+  const int E = int(c.n_embd), F = int(c.n_ff), Q = int(c.q_dim()), QKV = int(Q + 2 * c.kv_dim());
+  const bool half = c.rope_layout == backend::RopeLayout::Half;
+  const size_t seq_offset = size_t(seq) * opt_.n_ctx * c.kv_dim();
+  for (const Layer& L : layers_) {
+    cuda::rms_norm(x_, L.attn_norm, xn_, m, E, c.rms_eps);
+    cuda::matmul(xn_, L.wqkv, qkv_, m, QKV, E, false);
+    if (decode) {
+      cuda::rope_and_store_kv(qkv_, m, c.n_head, c.n_head_kv, c.head_dim, d_n_past_, d_iota_, d_n_past_, inv_freq_,
+                              half, L.k, L.v, int(opt_.n_ctx));
+      cuda::attention_decode(qkv_, QKV, L.k, L.v, attn_, m, d_n_past_, int(opt_.n_ctx), c.n_head, c.n_head_kv,
+                             c.head_dim, attn_scratch_);
+    } else {
+      cuda::rope_and_store_kv(qkv_, m, c.n_head, c.n_head_kv, c.head_dim, d_pos_, d_seq_, d_row_, inv_freq_, half, L.k,
+                              L.v, int(opt_.n_ctx));
+      cuda::attention_prefill(qkv_, QKV, L.k + seq_offset, L.v + seq_offset, attn_, m, int(n_past_[seq]), c.n_head,
+                              c.n_head_kv, c.head_dim, mask);
+    }
+    cuda::matmul(attn_, L.wo, x_, m, E, Q, true);
+    cuda::rms_norm(x_, L.ffn_norm, xn_, m, E, c.rms_eps);
+    cuda::matmul(xn_, L.wgu, gu_, m, 2 * F, E, false);
+    cuda::silu_mul(gu_, h_, m, F);
+    cuda::matmul(h_, L.wdown, x_, m, E, F, true);
+  }
+}
+
+static void check_tokens(const int32_t* tokens, int64_t m, int64_t n_vocab) {
+  for (int64_t i = 0; i < m; ++i)
+    IK_CHECK(tokens[i] >= 0 && tokens[i] < n_vocab, "token id {} outside the vocabulary ({})", tokens[i], n_vocab);
+}
+
+void GpuLlama::forward(int seq, const int32_t* tokens, int64_t m, float* logits, bool all_logits,
+                       const int32_t* positions, const uint8_t* tree_mask) {
+  const LlamaConfig& c = cfg_;
+  IK_CHECK(seq >= 0 && seq < opt_.n_seq, "sequence {} out of range ({} slots)", seq, opt_.n_seq);
+  IK_CHECK(m > 0, "forward: no tokens");
+  IK_CHECK(n_past_[seq] + m <= opt_.n_ctx, "context full: {} + {} tokens exceed the context of {}", n_past_[seq], m,
+           opt_.n_ctx);
+  IK_CHECK(!tree_mask || m <= rows_cap_, "a tree of {} nodes exceeds the {} rows of one GPU pass", m, rows_cap_);
+  IK_CHECK(!all_logits || m <= rows_cap_ || !logits, "all logits of {} rows: run at most {} rows per call", m, rows_cap_);
+  check_tokens(tokens, m, c.n_vocab);
+  for (int64_t done = 0; done < m;) {
+    const int rows = int(std::min<int64_t>(rows_cap_, m - done));
+    std::vector<int32_t> pos(rows), seqs(rows, seq), row(rows);
+    for (int i = 0; i < rows; ++i) {
+      row[i] = int32_t(n_past_[seq] + i);
+      pos[i] = positions ? positions[done + i] : row[i];
+    }
+    cuda::upload(d_tokens_, tokens + done, rows * 4);
+    cuda::upload(d_pos_, pos.data(), rows * 4);
+    cuda::upload(d_seq_, seqs.data(), rows * 4);
+    cuda::upload(d_row_, row.data(), rows * 4);
+    if (tree_mask) cuda::upload(d_mask_, tree_mask, size_t(rows) * rows);
+    cuda::embed(embd_, d_tokens_, rows, int(c.n_embd), int(c.n_vocab), x_, nullptr);
+    run_layers(rows, false, seq, tree_mask ? d_mask_ : nullptr);
+    n_past_[seq] += rows;
+    done += rows;
+    // Final norm and LM head over the rows that need logits.
+    const bool last_chunk = done == m;
+    if (!last_chunk && !all_logits) continue;
+    const int first = all_logits ? 0 : rows - 1, n_out = rows - first;
+    cuda::rms_norm(x_ + size_t(first) * c.n_embd, output_norm_, xn_, n_out, int(c.n_embd), c.rms_eps);
+    cuda::matmul(xn_, lm_head_, logits_, n_out, int(c.n_vocab), int(c.n_embd), false);
+    last_rows_ = n_out;
+    if (logits) {
+      float* dst = all_logits ? logits + size_t(done - rows) * c.n_vocab : logits;
+      cuda::download(dst, logits_, size_t(n_out) * c.n_vocab * sizeof(float));
+    }
+  }
+  const int32_t np = int32_t(n_past_[seq]);
+  cuda::upload(d_n_past_ + seq, &np, 4);
+}
+
+// One decode step for sequences 0..n-1 as a graph: the token copy in, the layers, the LM head,
+// sampling, the copy out, and the advance of the sequence lengths.
+void GpuLlama::capture_decode(int n) {
+  const LlamaConfig& c = cfg_;
+  cuda::begin_capture();
+  cuda::copy_async(d_tokens_, pinned_tokens_, size_t(n) * 4);
+  cuda::embed(embd_, d_tokens_, n, int(c.n_embd), int(c.n_vocab), x_, nullptr);
+  run_layers(n, true, 0, nullptr);
+  cuda::rms_norm(x_, output_norm_, xn_, n, int(c.n_embd), c.rms_eps);
+  cuda::matmul(xn_, lm_head_, logits_, n, int(c.n_vocab), int(c.n_embd), false);
+  cuda::sample(logits_, n, int(c.n_vocab), d_params_, d_next_);
+  cuda::copy_async(pinned_next_, d_next_, size_t(n) * 4);
+  cuda::increment(d_n_past_, n);
+  decode_graphs_[n] = cuda::end_capture();
+}
+
+void GpuLlama::decode(const int32_t* tokens, int n, int32_t* next) {
+  IK_CHECK(n >= 1 && n <= opt_.n_seq, "decode: {} sequences, {} slots", n, opt_.n_seq);
+  check_tokens(tokens, n, cfg_.n_vocab);
+  for (int i = 0; i < n; ++i)
+    IK_CHECK(n_past_[i] < opt_.n_ctx, "context full for sequence {} ({} positions)", i, opt_.n_ctx);
+  if (!decode_graphs_.count(n)) capture_decode(n);
+  std::copy(tokens, tokens + n, pinned_tokens_);
+  cuda::launch(decode_graphs_[n]);
+  cuda::sync();
+  std::copy(pinned_next_, pinned_next_ + n, next);
+  for (int i = 0; i < n; ++i) ++n_past_[i];
+  last_rows_ = n;
+}
+
+void GpuLlama::last_logits(float* out, int rows) const {
+  IK_CHECK(rows >= 1 && rows <= last_rows_, "last_logits: {} rows asked, {} available", rows, last_rows_);
+  cuda::download(out, logits_, size_t(rows) * cfg_.n_vocab * sizeof(float));
+}
+
+int32_t GpuLlama::sample_last(int seq) {
+  IK_CHECK(last_rows_ > 0, "sample_last: no logits yet");
+  cuda::sample(logits_ + size_t(last_rows_ - 1) * cfg_.n_vocab, 1, int(cfg_.n_vocab), d_params_ + seq, d_next_);
+  int32_t t = 0;
+  cuda::download(&t, d_next_, 4);
+  return t;
+}
+
+void GpuLlama::set_sampling(int seq, float temperature, int top_k, float top_p, float min_p, uint64_t seed) {
+  IK_CHECK(seq >= 0 && seq < opt_.n_seq, "sequence {} out of range", seq);
+  cuda::SamplingParams& p = params_[seq];
+  p.temperature = temperature;
+  p.top_k = top_k;
+  p.top_p = top_p;
+  p.min_p = min_p;
+  p.seed = seed;
+  p.counter = 0;
+  cuda::upload(d_params_ + seq, &p, sizeof(p));
+}
+
+}  // namespace ik::llm

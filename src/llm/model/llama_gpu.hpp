@@ -1,0 +1,93 @@
+#pragma once
+// The Llama forward pass on a GPU through the CUDA backend (backend/cuda/cuda.hpp): weights
+// uploaded once as bf16, a bf16 KV cache for n_seq sequences, f32 residual stream. A decode
+// step over sequences 0..n-1 (embedding to sampled token) is captured as one CUDA graph per n
+// and replayed, so a token costs one graph launch.
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "backend/cuda/cuda.hpp"
+#include "llm/model/llama.hpp"
+
+namespace ik::llm {
+
+struct GpuOptions {
+  int device = 0;
+  int n_seq = 1;            // sequences with a KV cache slot
+  int64_t n_ctx = 4096;     // positions per sequence
+  int max_rows = 512;       // rows per forward call (longer prompts run in chunks)
+};
+
+class GpuLlama {
+ public:
+  // bf16 copies of the model's weights (whatever their stored type).
+  static std::unique_ptr<GpuLlama> upload(const LlamaModel& model, const GpuOptions& opt);
+  // Seeded random weights generated on the device (for shapes too large to build on the host).
+  static std::unique_ptr<GpuLlama> random(const LlamaConfig& cfg, uint64_t seed, const GpuOptions& opt);
+  ~GpuLlama();
+  GpuLlama(const GpuLlama&) = delete;
+  GpuLlama& operator=(const GpuLlama&) = delete;
+
+  const LlamaConfig& config() const { return cfg_; }
+  const GpuOptions& options() const { return opt_; }
+  const backend::cuda::DeviceInfo& device() const { return dev_; }
+  size_t weight_bytes() const { return weight_bytes_; }       // bytes a decode step streams
+  size_t kv_bytes_per_position() const;                        // all layers, K and V
+
+  int64_t n_past(int seq) const { return n_past_[seq]; }
+  void set_n_past(int seq, int64_t n);  // rewind (forget rows >= n)
+
+  // Run m tokens of sequence `seq` at its rows [n_past, n_past + m) (prefill, or a draft tree
+  // with tree_mask [m*m] as in backend::attention). logits (host, may be null): [m, n_vocab]
+  // when all_logits, else the last row's [n_vocab]. positions: rotary positions (default: rows).
+  void forward(int seq, const int32_t* tokens, int64_t m, float* logits, bool all_logits = false,
+               const int32_t* positions = nullptr, const uint8_t* tree_mask = nullptr);
+
+  // One decode step for sequences 0..n-1: tokens[i] is appended to sequence i, and next[i]
+  // receives the token sampled from its logits with the sequence's sampling parameters.
+  void decode(const int32_t* tokens, int n, int32_t* next);
+  // Download the logits of the last decode step ([n, n_vocab]) or the last forward row.
+  void last_logits(float* out, int rows) const;
+  // Sample from the last forward call's final row on the device (sequence seq's parameters).
+  int32_t sample_last(int seq);
+  void set_sampling(int seq, float temperature, int top_k, float top_p, float min_p, uint64_t seed);
+
+ private:
+  GpuLlama(const LlamaConfig& cfg, const GpuOptions& opt);
+  void allocate();
+  void run_layers(int m, bool decode, int seq, const uint8_t* mask);
+  void capture_decode(int n);
+
+  struct Layer {
+    float *attn_norm = nullptr, *ffn_norm = nullptr;
+    backend::cuda::bf16 *wqkv = nullptr, *wo = nullptr, *wgu = nullptr, *wdown = nullptr;
+    backend::cuda::bf16 *k = nullptr, *v = nullptr;  // cache [n_seq, n_ctx, kv_dim]
+  };
+  LlamaConfig cfg_;
+  GpuOptions opt_;
+  backend::cuda::DeviceInfo dev_;
+  std::vector<void*> allocations_;
+  std::vector<Layer> layers_;
+  backend::cuda::bf16 *embd_ = nullptr, *lm_head_ = nullptr;
+  float* output_norm_ = nullptr;
+  float* inv_freq_ = nullptr;
+  size_t weight_bytes_ = 0;
+  std::vector<int64_t> n_past_;
+
+  // Activations for up to R = max(max_rows, n_seq) rows.
+  int rows_cap_ = 0;
+  float *x_ = nullptr, *qkv_ = nullptr, *gu_ = nullptr, *logits_ = nullptr, *attn_scratch_ = nullptr;
+  backend::cuda::bf16 *xn_ = nullptr, *attn_ = nullptr, *h_ = nullptr;
+  int32_t *d_tokens_ = nullptr, *d_pos_ = nullptr, *d_seq_ = nullptr, *d_row_ = nullptr, *d_next_ = nullptr;
+  int32_t *d_n_past_ = nullptr, *d_iota_ = nullptr;  // iota: decode row i is sequence i
+  uint8_t* d_mask_ = nullptr;
+  backend::cuda::SamplingParams* d_params_ = nullptr;
+  std::vector<backend::cuda::SamplingParams> params_;
+  int32_t *pinned_tokens_ = nullptr, *pinned_next_ = nullptr;
+  std::map<int, backend::cuda::Graph> decode_graphs_;
+  int last_rows_ = 0;  // rows whose logits the last call left in logits_
+};
+
+}  // namespace ik::llm

@@ -1,0 +1,252 @@
+#include "llm/spec/decode.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+
+#include "core/error.hpp"
+
+namespace ik::llm::spec {
+
+using Clock = std::chrono::steady_clock;
+static double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// ---- drafting with heads -----------------------------------------------------------------------
+
+HeadDrafter::HeadDrafter(const DraftHeads& heads, LlamaModel& model, int64_t n_ctx) : heads_(heads), model_(model) {
+  heads.check_base(model);
+  if (heads.has_prefix()) prefix_ = std::make_unique<PrefixLayer>(heads, model.config(), n_ctx);
+}
+
+void HeadDrafter::reset() {
+  if (prefix_) prefix_->truncate(0);
+  h_.clear();
+}
+
+void HeadDrafter::observe(const float* hidden, int64_t m) {
+  const int64_t d = heads_.d();
+  if (prefix_) {
+    x_.resize(size_t(m * d));
+    prefix_->append(hidden, m, x_.data());
+    h_.assign(x_.end() - d, x_.end());
+  } else {
+    h_.assign(hidden + (m - 1) * d, hidden + m * d);
+  }
+}
+
+void HeadDrafter::top_k(const float* logits, int k, int32_t* out) {
+  const int64_t V = heads_.base.n_vocab;
+  cand_.resize(size_t(V));
+  for (int64_t j = 0; j < V; ++j) cand_[j] = {logits[j], int32_t(j)};
+  std::partial_sort(cand_.begin(), cand_.begin() + k, cand_.end(),
+                    [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
+  for (int i = 0; i < k; ++i) out[i] = cand_[i].second;
+}
+
+void HeadDrafter::propose(const DraftTree& tree, int32_t* tokens) {
+  IK_CHECK(!h_.empty(), "draft heads: no hidden state observed yet");
+  IK_CHECK(tree.max_depth <= heads_.n_heads(), "the draft tree is {} deep, but the heads file has only {} heads",
+           tree.max_depth, heads_.n_heads());
+  if (heads_.arch == HeadArch::Medusa) propose_medusa(tree, tokens);
+  else propose_grounded(tree, tokens);
+}
+
+// Medusa: every head reads h_t once; depth d takes the top candidates of head d - 1.
+void HeadDrafter::propose_medusa(const DraftTree& tree, int32_t* tokens) {
+  const int64_t d = heads_.d(), V = heads_.base.n_vocab;
+  const int D = tree.max_depth;
+  x_.resize(size_t(D * d));
+  for (int i = 0; i < D; ++i) {
+    heads_.forward(i, h_.data(), 1, acts_);
+    std::memcpy(x_.data() + i * d, acts_.out.data(), sizeof(float) * d);
+  }
+  logits_.resize(size_t(D * V));
+  backend::matmul(model_.lm_head(), x_.data(), logits_.data(), D);
+  std::vector<std::vector<int32_t>> best(D);
+  for (int i = 0; i < D; ++i) {
+    best[i].resize(size_t(tree.top_k[i]));
+    top_k(logits_.data() + i * V, tree.top_k[i], best[i].data());
+  }
+  for (int n = 1; n < tree.n_nodes(); ++n) tokens[n] = best[tree.depth[n] - 1][tree.rank[n]];
+}
+
+// Hydra: level by level, head L - 1 reads h_t and the embeddings of the path from the root to
+// each node at depth L - 1 that has children; its top candidates become those children.
+void HeadDrafter::propose_grounded(const DraftTree& tree, int32_t* tokens) {
+  const int64_t d = heads_.d(), V = heads_.base.n_vocab;
+  std::vector<int32_t> chain, best;
+  for (int L = 1; L <= tree.max_depth; ++L) {
+    std::vector<int> parents;
+    for (int n = 0; n < tree.n_nodes(); ++n)
+      if (tree.depth[n] == L - 1 && !tree.children[n].empty()) parents.push_back(n);
+    const int64_t rows = int64_t(parents.size()), width = heads_.input_width(L - 1);
+    x_.resize(size_t(rows * width));
+    for (int64_t r = 0; r < rows; ++r) {
+      float* row = x_.data() + r * width;
+      std::memcpy(row, h_.data(), sizeof(float) * d);
+      chain.clear();
+      for (int a = parents[r]; a >= 0; a = tree.parent[a]) chain.push_back(tokens[a]);
+      std::reverse(chain.begin(), chain.end());  // root first: L tokens
+      model_.embed(chain.data(), int64_t(chain.size()), row + d);
+    }
+    heads_.forward(L - 1, x_.data(), rows, acts_);
+    logits_.resize(size_t(rows * V));
+    backend::matmul(model_.lm_head(), acts_.out.data(), logits_.data(), rows);
+    for (int64_t r = 0; r < rows; ++r) {
+      const auto& kids = tree.children[parents[r]];
+      best.resize(size_t(tree.rank[kids.back()] + 1));
+      top_k(logits_.data() + r * V, int(best.size()), best.data());
+      for (int c : kids) tokens[c] = best[tree.rank[c]];
+    }
+  }
+}
+
+// ---- verification and acceptance ---------------------------------------------------------------
+
+SpecDecoder::SpecDecoder(LlamaModel& model, Drafter& drafter, DraftTree tree, int64_t n_ctx)
+    : model_(model), drafter_(drafter), tree_(std::move(tree)), cache_(model.config().n_layer, n_ctx, model.config().kv_dim()) {}
+
+// The longest root-to-node path whose every token is the base argmax at its parent.
+std::vector<int> SpecDecoder::accept_greedy(const int32_t* tokens) {
+  const int64_t V = model_.config().n_vocab;
+  std::vector<int32_t> best(size_t(tree_.n_nodes()), -1);
+  for (int n = 0; n < tree_.n_nodes(); ++n)
+    if (!tree_.children[n].empty()) best[n] = argmax(logits_.data() + n * V, V);
+  std::vector<int> accepted = {0};
+  for (const auto& path : tree_.retrieve) {
+    size_t len = 1;
+    while (len < path.size() && tokens[path[len]] == best[path[len - 1]]) ++len;
+    if (len > accepted.size()) accepted.assign(path.begin(), path.begin() + len);
+  }
+  return accepted;
+}
+
+// Typical acceptance: child c of an accepted node p is accepted when
+// p_T(c) > min(epsilon, alpha * exp(-H(p_T))), p_T = softmax(logits_p / T).
+std::vector<int> SpecDecoder::accept_typical(const int32_t* tokens, const SpecOptions& opt) {
+  const int64_t V = model_.config().n_vocab;
+  const float T = opt.sampling.temperature;
+  std::vector<float> logp(size_t(tree_.n_nodes()), 0.0f);  // log p_T(token) at the parent
+  std::vector<uint8_t> ok(size_t(tree_.n_nodes()), 0);
+  std::vector<float> p(static_cast<size_t>(V));
+  for (int n = 0; n < tree_.n_nodes(); ++n) {
+    if (tree_.children[n].empty()) continue;
+    const float* row = logits_.data() + n * V;
+    for (int64_t j = 0; j < V; ++j) p[j] = row[j] / T;
+    backend::softmax(p.data(), V);
+    double H = 0;
+    for (int64_t j = 0; j < V; ++j)
+      if (p[j] > 0) H -= double(p[j]) * std::log(double(p[j]));
+    const double threshold = std::min(double(opt.posterior_threshold), opt.posterior_alpha * std::exp(-H));
+    for (int c : tree_.children[n]) {
+      ok[c] = p[tokens[c]] > threshold;
+      logp[c] = std::log(std::max(p[tokens[c]], 1e-30f));
+    }
+  }
+  std::vector<int> accepted = {0};
+  double best_score = 0;
+  for (const auto& path : tree_.retrieve) {
+    size_t len = 1;
+    double score = 0;
+    while (len < path.size() && ok[path[len]]) score += logp[path[len++]];
+    if (len > accepted.size() || (len == accepted.size() && len > 1 && score > best_score)) {
+      accepted.assign(path.begin(), path.begin() + len);
+      best_score = score;
+    }
+  }
+  return accepted;
+}
+
+SpecResult SpecDecoder::generate(const std::vector<int32_t>& prompt, const SpecOptions& opt,
+                                 const std::vector<int32_t>& stop_ids, const std::function<bool(int32_t)>& on_token) {
+  const LlamaConfig& c = model_.config();
+  const int64_t V = c.n_vocab, d = c.n_embd, n_nodes = tree_.n_nodes();
+  IK_CHECK(!prompt.empty(), "empty prompt");
+  IK_CHECK(int64_t(prompt.size()) + n_nodes <= cache_.n_ctx(), "prompt of {} tokens plus a {}-node tree does not fit "
+           "the context of {}", prompt.size(), n_nodes, cache_.n_ctx());
+  IK_CHECK(opt.sampling.repeat_penalty == 1.0f, "speculative decoding does not support a repetition penalty");
+  const bool greedy = opt.sampling.temperature <= 0;
+  Sampler sampler(opt.sampling);
+  SpecResult r;
+
+  // Prefill: the drafter sees every prompt position's hidden state.
+  auto t0 = Clock::now();
+  cache_.n_past = 0;
+  drafter_.reset();
+  logits_.resize(size_t(n_nodes * V));
+  std::vector<int32_t> history = prompt;
+  for (size_t i = 0; i < prompt.size(); i += 256) {
+    const int64_t m = std::min<int64_t>(256, int64_t(prompt.size() - i));
+    hidden_.resize(size_t(m * d));
+    model_.forward(prompt.data() + i, m, cache_, logits_.data(), false, nullptr, nullptr, hidden_.data());
+    drafter_.observe(hidden_.data(), m);
+  }
+  auto pick = [&](const float* row) { return greedy ? argmax(row, V) : sampler.sample(row, V, history); };
+  int32_t root = pick(logits_.data());
+  r.prefill_s = seconds_since(t0);
+
+  t0 = Clock::now();
+  std::vector<int32_t> tokens(static_cast<size_t>(n_nodes)), positions(static_cast<size_t>(n_nodes));
+  std::vector<int64_t> rows;
+  std::vector<float> kept;
+  r.stop_reason = "length";
+  while (opt.max_tokens < 0 || int(r.tokens.size()) < opt.max_tokens) {
+    if (cache_.n_past + 1 > cache_.n_ctx()) {
+      r.stop_reason = "context";
+      break;
+    }
+    // Near the end of the context the tree may not fit: then a plain step (the root alone).
+    const bool use_tree = cache_.n_past + n_nodes <= cache_.n_ctx();
+    const int64_t base = cache_.n_past, m = use_tree ? n_nodes : 1;
+    tokens[0] = root;
+    if (use_tree) drafter_.propose(tree_, tokens.data());
+    for (int64_t n = 0; n < m; ++n) positions[n] = int32_t(base + tree_.position[n]);
+    hidden_.resize(size_t(m * d));
+    model_.forward(tokens.data(), m, cache_, logits_.data(), true, positions.data(), tree_.mask.data(),
+                   hidden_.data());
+    ++r.steps;
+    const std::vector<int> accepted = !use_tree ? std::vector<int>{0}
+                                      : greedy  ? accept_greedy(tokens.data())
+                                                : accept_typical(tokens.data(), opt);
+
+    // Emit the accepted tokens, stopping at an end token or the length limit.
+    bool stop = false;
+    for (int a : accepted) {
+      const int32_t t = tokens[a];
+      if (opt.stop_at_eos && std::find(stop_ids.begin(), stop_ids.end(), t) != stop_ids.end()) {
+        r.stop_reason = "eos";
+        stop = true;
+        break;
+      }
+      r.tokens.push_back(t);
+      history.push_back(t);
+      if (on_token && !on_token(t)) {
+        r.stop_reason = "cancelled";
+        stop = true;
+        break;
+      }
+      if (opt.max_tokens >= 0 && int(r.tokens.size()) >= opt.max_tokens) {
+        stop = true;
+        break;
+      }
+    }
+    if (stop) break;
+
+    // Keep the accepted path's KV rows (the root's row is already in place) and show the
+    // drafter their hidden states; the next root is the base model's token after the path.
+    rows.clear();
+    kept.resize(accepted.size() * size_t(d));
+    for (size_t i = 0; i < accepted.size(); ++i) {
+      rows.push_back(base + accepted[i]);
+      std::memcpy(kept.data() + i * d, hidden_.data() + accepted[i] * d, sizeof(float) * d);
+    }
+    cache_.keep(base, rows);
+    drafter_.observe(kept.data(), int64_t(accepted.size()));
+    root = pick(logits_.data() + accepted.back() * V);
+  }
+  r.decode_s = seconds_since(t0);
+  return r;
+}
+
+}  // namespace ik::llm::spec

@@ -1,0 +1,92 @@
+#pragma once
+// Speculative decoding with a draft tree: each step the drafter proposes one token per tree
+// node (node 0 = the base model's own next token), one forward of the base model verifies all
+// nodes at once (tree mask appended to the causal mask over the KV cache, positions = depth),
+// the longest acceptable path is kept, and the KV cache is compacted to that path.
+//  - Greedy (temperature 0): a node is accepted when its token is the base argmax at its parent,
+//    so the output is exactly plain greedy decoding (given that the batched forward computes the
+//    same logits as one-token forwards).
+//  - Sampling: typical acceptance (Medusa/Hydra): a node is accepted when its parent's base
+//    probability of it exceeds min(epsilon, alpha * exp(-H(parent))); ties in length are broken
+//    by summed log-probability. This is NOT the base distribution (it favours likely tokens:
+//    see docs/speculative.md).
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "llm/model/llama.hpp"
+#include "llm/runtime/sampler.hpp"
+#include "llm/spec/heads.hpp"
+#include "llm/spec/tree.hpp"
+
+namespace ik::llm::spec {
+
+// Proposes the tokens of the tree's nodes. It sees the base hidden state (final norm) of every
+// token that enters the accepted sequence, in order.
+class Drafter {
+ public:
+  virtual ~Drafter() = default;
+  virtual void reset() = 0;                                   // a new sequence
+  virtual void observe(const float* hidden, int64_t m) = 0;   // [m, n_embd], appended in order
+  // tokens[0] is the root (given); fill tokens[1..n_nodes-1].
+  virtual void propose(const DraftTree& tree, int32_t* tokens) = 0;
+};
+
+// Medusa / Hydra / Hydra++ heads over the base model.
+class HeadDrafter : public Drafter {
+ public:
+  HeadDrafter(const DraftHeads& heads, LlamaModel& model, int64_t n_ctx);
+  void reset() override;
+  void observe(const float* hidden, int64_t m) override;
+  void propose(const DraftTree& tree, int32_t* tokens) override;
+
+ private:
+  void propose_medusa(const DraftTree& tree, int32_t* tokens);
+  void propose_grounded(const DraftTree& tree, int32_t* tokens);
+  void top_k(const float* logits, int k, int32_t* out);
+  const DraftHeads& heads_;
+  LlamaModel& model_;
+  std::unique_ptr<PrefixLayer> prefix_;
+  std::vector<float> h_;  // the head input state of the last observed token
+  HeadActivations acts_;
+  std::vector<float> x_, logits_, embd_;
+  std::vector<std::pair<float, int32_t>> cand_;
+};
+
+struct SpecOptions {
+  int max_tokens = 256;
+  bool stop_at_eos = true;
+  SamplingParams sampling;  // temperature 0: greedy acceptance; else typical acceptance
+  float posterior_threshold = 0.09f;  // epsilon
+  float posterior_alpha = 0.3f;       // alpha
+};
+
+struct SpecResult {
+  std::vector<int32_t> tokens;
+  std::string stop_reason;  // "eos", "length", "context", "cancelled"
+  int steps = 0;            // verification forwards
+  double prefill_s = 0, decode_s = 0;
+  double mean_accepted() const { return steps ? double(tokens.size()) / steps : 0; }
+  double decode_tok_s() const { return decode_s > 0 ? tokens.size() / decode_s : 0; }
+};
+
+class SpecDecoder {
+ public:
+  SpecDecoder(LlamaModel& model, Drafter& drafter, DraftTree tree, int64_t n_ctx);
+  // Prefill the prompt (fresh cache), then decode. on_token(token) may return false to stop.
+  SpecResult generate(const std::vector<int32_t>& prompt, const SpecOptions& opt, const std::vector<int32_t>& stop_ids,
+                      const std::function<bool(int32_t)>& on_token = {});
+  const DraftTree& tree() const { return tree_; }
+
+ private:
+  std::vector<int> accept_greedy(const int32_t* tokens);
+  std::vector<int> accept_typical(const int32_t* tokens, const SpecOptions& opt);
+  LlamaModel& model_;
+  Drafter& drafter_;
+  DraftTree tree_;
+  KVCache cache_;
+  std::vector<float> logits_, hidden_;
+};
+
+}  // namespace ik::llm::spec

@@ -1,0 +1,285 @@
+// Each CUDA operation against the CPU backend on random inputs (label gpu: skipped without a
+// GPU). Inputs are rounded to bf16 first where the device stores bf16, so the bounds measure
+// the kernels' arithmetic, not the storage format. Outputs are poisoned (NaN) before each run.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+#include <vector>
+
+#include "backend/cpu/ops.hpp"
+#include "backend/cuda/cuda.hpp"
+#include "core/fp16.hpp"
+#include "core/rng.hpp"
+
+namespace cuda = ik::backend::cuda;
+using cuda::bf16;
+
+namespace {
+
+class CudaOps : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!cuda::available()) GTEST_SKIP() << "no CUDA GPU";
+    cuda::init(0);
+  }
+};
+
+// Device buffer of T, freed at scope end.
+template <class T>
+struct Buf {
+  T* p = nullptr;
+  size_t n = 0;
+  explicit Buf(size_t n_) : n(n_) {
+    p = static_cast<T*>(cuda::alloc(n * sizeof(T), "test"));
+    cuda::poison(p, n * sizeof(T));
+  }
+  Buf(const std::vector<T>& v) : Buf(v.size()) { cuda::upload(p, v.data(), n * sizeof(T)); }
+  ~Buf() { cuda::release(p); }
+  std::vector<T> get() const {
+    std::vector<T> v(n);
+    cuda::download(v.data(), p, n * sizeof(T));
+    return v;
+  }
+};
+
+std::vector<float> random_vec(size_t n, uint64_t seed, float scale = 1.0f) {
+  ik::Rng rng(seed, 7);
+  std::vector<float> v(n);
+  for (auto& x : v) x = float(rng.uniform(-scale, scale));
+  return v;
+}
+
+std::vector<bf16> to_bf16(const std::vector<float>& v) {
+  std::vector<bf16> o(v.size());
+  for (size_t i = 0; i < v.size(); ++i) o[i] = ik::f32_to_bf16(v[i]);
+  return o;
+}
+
+std::vector<float> to_f32(const std::vector<bf16>& v) {
+  std::vector<float> o(v.size());
+  for (size_t i = 0; i < v.size(); ++i) o[i] = ik::bf16_to_f32(v[i]);
+  return o;
+}
+
+std::vector<float> bf16_round(const std::vector<float>& v) { return to_f32(to_bf16(v)); }
+
+// max |a - b| / (max |b| + tiny), and no NaN anywhere (catches unwritten outputs).
+double rel_err(const std::vector<float>& a, const std::vector<float>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double d = 0, m = 1e-20;
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_FALSE(std::isnan(a[i])) << "unwritten or NaN output at " << i;
+    d = std::max(d, double(std::fabs(a[i] - b[i])));
+    m = std::max(m, double(std::fabs(b[i])));
+  }
+  return d / m;
+}
+
+}  // namespace
+
+TEST_F(CudaOps, EmbedGathersRows) {
+  const int V = 100, E = 96, m = 7;
+  auto table = to_bf16(random_vec(V * E, 1));
+  std::vector<int32_t> tok = {0, 5, 99, 42, 5, 17, 63};
+  Buf<bf16> t(table);
+  Buf<int32_t> d_tok(tok);
+  Buf<float> out(m * E);
+  cuda::embed(t.p, d_tok.p, m, E, V, out.p, nullptr);
+  auto got = out.get();
+  for (int i = 0; i < m; ++i)
+    for (int j = 0; j < E; ++j) ASSERT_EQ(got[i * E + j], ik::bf16_to_f32(table[tok[i] * E + j]));
+}
+
+TEST_F(CudaOps, RmsNormMatchesCpu) {
+  const int rows = 5, n = 4096;
+  auto x = random_vec(rows * n, 2, 3.0f), w = random_vec(n, 3);
+  std::vector<float> ref(rows * n);
+  ik::backend::rms_norm(x.data(), w.data(), ref.data(), rows, n, 1e-5f);
+  Buf<float> dx(x), dw(w);
+  Buf<bf16> out(rows * n);
+  cuda::rms_norm(dx.p, dw.p, out.p, rows, n, 1e-5f);
+  EXPECT_LT(rel_err(to_f32(out.get()), ref), 1e-2);  // bf16 output: 2^-8 relative
+}
+
+TEST_F(CudaOps, MatmulMatchesF32Reference) {
+  for (int m : {1, 3, 16, 53}) {
+    const int n = 384, k = 576;
+    auto x = bf16_round(random_vec(m * k, 4)), w = bf16_round(random_vec(n * k, 5));
+    auto y0 = random_vec(m * n, 6);
+    for (bool acc : {false, true}) {
+      std::vector<float> ref(m * n);
+      for (int i = 0; i < m; ++i)
+        for (int j = 0; j < n; ++j) {
+          double s = acc ? y0[i * n + j] : 0.0;
+          for (int t = 0; t < k; ++t) s += double(x[i * k + t]) * w[j * k + t];
+          ref[i * n + j] = float(s);
+        }
+      Buf<bf16> dx(to_bf16(x)), dw(to_bf16(w));
+      Buf<float> dy(m * n);
+      if (acc) cuda::upload(dy.p, y0.data(), y0.size() * 4);
+      cuda::matmul(dx.p, dw.p, dy.p, m, n, k, acc);
+      EXPECT_LT(rel_err(dy.get(), ref), 1e-4) << "m=" << m << " accumulate=" << acc;  // fp32 accumulation
+    }
+  }
+}
+
+TEST_F(CudaOps, RopeAndKvStoreMatchCpu) {
+  for (auto layout : {ik::backend::RopeLayout::Adjacent, ik::backend::RopeLayout::Half}) {
+    const int m = 6, H = 4, KVH = 2, hd = 64, n_ctx = 40, n_seq = 2;
+    const int Q = H * hd, KV = KVH * hd, W = Q + 2 * KV;
+    auto qkv = random_vec(m * W, 7);
+    std::vector<int32_t> pos = {0, 1, 7, 300, 4095, 12}, seq = {0, 1, 1, 0, 1, 0}, row = {0, 3, 39, 5, 6, 7};
+    auto rope = ik::backend::Rope::make(hd, 10000.0, 1.0, {}, layout);
+    Buf<float> d_qkv(qkv), d_freq(rope.inv_freq);
+    Buf<int32_t> d_pos(pos), d_seq(seq), d_row(row);
+    Buf<bf16> kc(size_t(n_seq) * n_ctx * KV), vc(size_t(n_seq) * n_ctx * KV);
+    cuda::rope_and_store_kv(d_qkv.p, m, H, KVH, hd, d_pos.p, d_seq.p, d_row.p, d_freq.p,
+                            layout == ik::backend::RopeLayout::Half, kc.p, vc.p, n_ctx);
+    auto got = d_qkv.get();
+    auto k_all = to_f32(kc.get()), v_all = to_f32(vc.get());
+    for (int i = 0; i < m; ++i) {
+      std::vector<float> q(qkv.begin() + i * W, qkv.begin() + i * W + Q);
+      std::vector<float> k(qkv.begin() + i * W + Q, qkv.begin() + i * W + Q + KV);
+      rope.apply(q.data(), 1, H, hd, &pos[i]);
+      rope.apply(k.data(), 1, KVH, hd, &pos[i]);
+      std::vector<float> gq(got.begin() + i * W, got.begin() + i * W + Q);
+      EXPECT_LT(rel_err(gq, q), 1e-5);
+      const size_t base = (size_t(seq[i]) * n_ctx + row[i]) * KV;
+      std::vector<float> gk(k_all.begin() + base, k_all.begin() + base + KV);
+      std::vector<float> gv(v_all.begin() + base, v_all.begin() + base + KV);
+      std::vector<float> v(qkv.begin() + i * W + Q + KV, qkv.begin() + (i + 1) * W);
+      EXPECT_LT(rel_err(gk, k), 1e-2);  // stored as bf16
+      EXPECT_LT(rel_err(gv, v), 1e-2);
+    }
+  }
+}
+
+TEST_F(CudaOps, SiluMulMatchesCpu) {
+  const int m = 3, F = 1536;
+  auto gu = random_vec(m * 2 * F, 8, 4.0f);
+  std::vector<float> ref(m * F);
+  for (int i = 0; i < m; ++i)
+    ik::backend::silu_mul(gu.data() + i * 2 * F, gu.data() + i * 2 * F + F, ref.data() + i * F, F);
+  Buf<float> d(gu);
+  Buf<bf16> out(m * F);
+  cuda::silu_mul(d.p, out.p, m, F);
+  EXPECT_LT(rel_err(to_f32(out.get()), ref), 1e-2);
+}
+
+// Attention: the CPU backend on the same bf16 K/V is the reference.
+struct AttnCase {
+  int n_past, m, H, KVH, hd;
+  bool tree;
+};
+
+TEST_F(CudaOps, PrefillAttentionMatchesCpu) {
+  for (AttnCase c : {AttnCase{0, 1, 4, 4, 64, false}, AttnCase{0, 37, 4, 2, 64, false}, AttnCase{50, 33, 8, 2, 128, false},
+                     AttnCase{130, 65, 9, 3, 64, false}, AttnCase{20, 15, 4, 1, 128, true}}) {
+    const int Q = c.H * c.hd, KV = c.KVH * c.hd, W = Q + 2 * KV, n = c.n_past + c.m;
+    auto q = random_vec(c.m * W, 9, 2.0f);
+    auto k = bf16_round(random_vec(n * KV, 10, 2.0f)), v = bf16_round(random_vec(n * KV, 11));
+    std::vector<uint8_t> mask;
+    if (c.tree) {  // a node sees itself and some earlier nodes: a random tree (parent < child)
+      ik::Rng rng(12, 0);
+      mask.assign(c.m * c.m, 0);
+      for (int i = 0; i < c.m; ++i) {
+        mask[i * c.m + i] = 1;
+        if (i > 0) {
+          const int parent = int(rng.below(i));
+          for (int j = 0; j < c.m; ++j) mask[i * c.m + j] |= mask[parent * c.m + j];
+        }
+      }
+    }
+    std::vector<float> qd(c.m * Q), ref(c.m * Q);
+    for (int i = 0; i < c.m; ++i) std::copy(q.begin() + i * W, q.begin() + i * W + Q, qd.begin() + i * Q);
+    ik::backend::attention(qd.data(), k.data(), v.data(), ref.data(), c.m, c.n_past, c.H, c.KVH, c.hd,
+                           c.tree ? mask.data() : nullptr);
+    Buf<float> dq(q);
+    Buf<bf16> dk(to_bf16(k)), dv(to_bf16(v)), out(c.m * Q);
+    Buf<uint8_t> dm(c.tree ? mask : std::vector<uint8_t>(1));
+    cuda::attention_prefill(dq.p, W, dk.p, dv.p, out.p, c.m, c.n_past, c.H, c.KVH, c.hd, c.tree ? dm.p : nullptr);
+    EXPECT_LT(rel_err(to_f32(out.get()), ref), 2e-2) << "n_past " << c.n_past << " m " << c.m << " tree " << c.tree;
+  }
+}
+
+TEST_F(CudaOps, DecodeAttentionMatchesCpuPerSequence) {
+  for (int hd : {64, 128}) {
+    const int n = 5, H = 8, KVH = 2, n_ctx = 3000, Q = H * hd, KV = KVH * hd, W = Q + 2 * KV;
+    std::vector<int32_t> n_past = {0, 1, 100, 2999, 777};
+    auto q = random_vec(n * W, 13, 2.0f);
+    auto k = bf16_round(random_vec(size_t(n) * n_ctx * KV, 14, 2.0f));
+    auto v = bf16_round(random_vec(size_t(n) * n_ctx * KV, 15));
+    Buf<float> dq(q), scratch(cuda::attention_decode_scratch_floats(n, H, hd));
+    Buf<bf16> dk(to_bf16(k)), dv(to_bf16(v)), out(n * Q);
+    Buf<int32_t> dn(n_past);
+    cuda::attention_decode(dq.p, W, dk.p, dv.p, out.p, n, dn.p, n_ctx, H, KVH, hd, scratch.p);
+    auto got = to_f32(out.get());
+    for (int b = 0; b < n; ++b) {
+      std::vector<float> ref(Q);
+      const float* kb = k.data() + size_t(b) * n_ctx * KV;
+      const float* vb = v.data() + size_t(b) * n_ctx * KV;
+      ik::backend::attention(q.data() + b * W, kb, vb, ref.data(), 1, n_past[b], H, KVH, hd);
+      std::vector<float> g(got.begin() + b * Q, got.begin() + (b + 1) * Q);
+      EXPECT_LT(rel_err(g, ref), 2e-2) << "hd " << hd << " sequence " << b << " n_past " << n_past[b];
+    }
+  }
+}
+
+// Sampling: greedy is argmax; draws follow the filtered, tempered distribution.
+TEST_F(CudaOps, GreedySamplingIsArgmax) {
+  const int n = 3, V = 128256;
+  auto logits = random_vec(n * V, 16, 5.0f);
+  logits[0 * V + 77777] = 9.0f;
+  logits[1 * V + 3] = 9.0f;
+  logits[2 * V + 128255] = 9.0f;
+  Buf<float> dl(logits);
+  std::vector<cuda::SamplingParams> p(n);
+  Buf<cuda::SamplingParams> dp(p);
+  Buf<int32_t> tok(n);
+  cuda::sample(dl.p, n, V, dp.p, tok.p);
+  EXPECT_EQ(tok.get(), (std::vector<int32_t>{77777, 3, 128255}));
+}
+
+TEST_F(CudaOps, SampledFrequenciesMatchFilteredDistribution) {
+  // 6 tokens; logits chosen so top-k=4, then top-p=0.9 keeps 3, and min-p drops none of them.
+  const std::vector<float> l = {2.0f, 1.0f, 0.5f, 0.4f, 0.0f, -1.0f};
+  const int V = int(l.size()), draws = 20000;
+  const float T = 0.7f;
+  std::vector<double> p(V, 0.0);
+  double z = 0;
+  for (int i = 0; i < 4; ++i) z += p[i] = std::exp(double(l[i] - l[0]) / T);
+  for (auto& x : p) x /= z;
+  // top-p 0.9 over the top-4 probabilities (sorted descending): keep the smallest prefix >= 0.9.
+  double cum = 0;
+  int keep = 0;
+  while (keep < 4 && cum < 0.9) cum += p[keep++];
+  std::vector<double> want(V, 0.0);
+  for (int i = 0; i < keep; ++i) want[i] = p[i] / cum;
+
+  std::vector<float> rows;
+  for (int r = 0; r < 1; ++r) rows.insert(rows.end(), l.begin(), l.end());
+  Buf<float> dl(rows);
+  cuda::SamplingParams sp;
+  sp.temperature = T;
+  sp.top_k = 4;
+  sp.top_p = 0.9f;
+  sp.min_p = 0.01f;
+  sp.seed = 42;
+  Buf<cuda::SamplingParams> dp(std::vector<cuda::SamplingParams>{sp});
+  Buf<int32_t> tok(1);
+  std::vector<int> count(V, 0);
+  for (int d = 0; d < draws; ++d) {
+    cuda::sample(dl.p, 1, V, dp.p, tok.p);
+    count[tok.get()[0]]++;
+  }
+  for (int i = 0; i < V; ++i) {
+    const double f = double(count[i]) / draws;
+    const double sd = std::sqrt(want[i] * (1 - want[i]) / draws) + 1e-9;
+    if (want[i] == 0) EXPECT_EQ(count[i], 0) << "token " << i << " is outside the filters";
+    else EXPECT_LT(std::fabs(f - want[i]), 5 * sd) << "token " << i << " frequency " << f << " want " << want[i];
+  }
+  EXPECT_EQ(dp.get()[0].counter, uint64_t(draws));  // the kernel advances the stream
+}
+
+

@@ -1,0 +1,168 @@
+// The whole model on the GPU against the CPU engine on the same seeded random weights (bf16
+// values, so both hold identical weights; the CPU runs exact f32 math). Label gpu: skipped
+// without a GPU.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "backend/cuda/cuda.hpp"
+#include "core/error.hpp"
+#include "llm/model/llama.hpp"
+#include "llm/model/llama_gpu.hpp"
+#include "llm/runtime/sampler.hpp"
+
+using namespace ik::llm;
+namespace cuda = ik::backend::cuda;
+
+namespace {
+
+LlamaConfig gqa128_config() {  // head_dim 128 and 4 query heads per KV head, like Llama 3
+  LlamaConfig c = preset_config("tiny");
+  c.n_embd = 512;
+  c.n_head = 4;
+  c.n_head_kv = 1;
+  c.head_dim = 128;
+  c.n_ff = 1024;
+  c.n_layer = 3;
+  c.rope_base = 500000.0;
+  return c;
+}
+
+class GpuModel : public ::testing::TestWithParam<int> {
+ protected:
+  void SetUp() override {
+    if (!cuda::available()) GTEST_SKIP() << "no CUDA GPU";
+  }
+  LlamaConfig config() const { return GetParam() == 0 ? preset_config("tiny") : gqa128_config(); }
+};
+
+double max_rel_diff(const float* a, const float* b, int64_t n) {
+  double d = 0, m = 1e-20;
+  for (int64_t i = 0; i < n; ++i) {
+    EXPECT_FALSE(std::isnan(a[i]));
+    d = std::max(d, double(std::fabs(a[i] - b[i])));
+    m = std::max(m, double(std::fabs(b[i])));
+  }
+  return d / m;
+}
+
+}  // namespace
+
+TEST_P(GpuModel, PrefillLogitsMatchCpu) {
+  const LlamaConfig c = config();
+  LlamaModel cpu = LlamaModel::random(c, 11, WeightMode::Reference);
+  auto gpu = GpuLlama::upload(cpu, GpuOptions{0, 1, 256, 64});
+  std::vector<int32_t> prompt(150);
+  for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = int32_t((i * 37 + 5) % c.n_vocab);
+  const int64_t m = int64_t(prompt.size());
+  std::vector<float> ref(m * c.n_vocab), got(m * c.n_vocab, NAN);
+  KVCache cache(c.n_layer, 256, c.kv_dim());
+  cpu.forward(prompt.data(), m, cache, ref.data(), true);
+  // 150 rows in chunks of 64: all logits come back in order.
+  for (int64_t i = 0; i < m; i += 64) {
+    const int64_t n = std::min<int64_t>(64, m - i);
+    gpu->forward(0, prompt.data() + i, n, got.data() + i * c.n_vocab, true);
+  }
+  EXPECT_EQ(gpu->n_past(0), m);
+  // bf16 activations between the matmuls: about 2^-8 relative per step.
+  EXPECT_LT(max_rel_diff(got.data(), ref.data(), m * c.n_vocab), 0.03);
+}
+
+TEST_P(GpuModel, GreedyDecodeMatchesCpuExceptNearTies) {
+  const LlamaConfig c = config();
+  LlamaModel cpu = LlamaModel::random(c, 12, WeightMode::Reference);
+  auto gpu = GpuLlama::upload(cpu, GpuOptions{0, 1, 256, 64});
+  std::vector<int32_t> prompt = {1, 17, 300, 42, 99, 7, 255, 3};
+  KVCache cache(c.n_layer, 256, c.kv_dim());
+  std::vector<float> logits(c.n_vocab);
+  cpu.forward(prompt.data(), int64_t(prompt.size()), cache, logits.data());
+  gpu->forward(0, prompt.data(), int64_t(prompt.size()), nullptr);
+  int32_t cpu_tok = argmax(logits.data(), c.n_vocab);
+  int32_t gpu_tok = gpu->sample_last(0);  // greedy by default
+  int compared = 0;
+  for (int step = 0; step < 48; ++step) {
+    if (cpu_tok != gpu_tok) {
+      // Allowed only at a near-tie: the CPU's top two logits within bf16 noise.
+      std::vector<float> s(logits);
+      std::partial_sort(s.begin(), s.begin() + 2, s.end(), std::greater<float>());
+      EXPECT_LT(s[0] - s[1], 0.02f * std::max(1.0f, std::fabs(s[0]))) << "diverged at step " << step;
+      break;
+    }
+    ++compared;
+    cpu.forward(&cpu_tok, 1, cache, logits.data());
+    int32_t next = 0;
+    gpu->decode(&gpu_tok, 1, &next);  // one CUDA graph launch
+    cpu_tok = argmax(logits.data(), c.n_vocab);
+    gpu_tok = next;
+  }
+  EXPECT_GT(compared, 8);
+  EXPECT_EQ(gpu->n_past(0), int64_t(prompt.size()) + compared);
+}
+
+TEST_P(GpuModel, BatchedDecodeEqualsSingleSequences) {
+  // Four sequences of different lengths decoded together give each one's own logits.
+  const LlamaConfig c = config();
+  LlamaModel cpu = LlamaModel::random(c, 13, WeightMode::Reference);
+  auto gpu = GpuLlama::upload(cpu, GpuOptions{0, 4, 128, 64});
+  const int n = 4;
+  std::vector<int32_t> last(n), next(n);
+  std::vector<std::unique_ptr<KVCache>> caches;
+  std::vector<float> ref_logits(n * c.n_vocab), logits(c.n_vocab);
+  for (int s = 0; s < n; ++s) {
+    std::vector<int32_t> p(3 + 5 * s);
+    for (size_t i = 0; i < p.size(); ++i) p[i] = int32_t((i * 13 + s * 101) % c.n_vocab);
+    gpu->forward(s, p.data(), int64_t(p.size()), nullptr);
+    caches.push_back(std::make_unique<KVCache>(c.n_layer, 128, c.kv_dim()));
+    cpu.forward(p.data(), int64_t(p.size()), *caches[s], logits.data());
+    last[s] = argmax(logits.data(), c.n_vocab);
+  }
+  for (int step = 0; step < 3; ++step) {
+    gpu->decode(last.data(), n, next.data());
+    std::vector<float> got(n * c.n_vocab);
+    gpu->last_logits(got.data(), n);
+    for (int s = 0; s < n; ++s) {
+      cpu.forward(&last[s], 1, *caches[s], ref_logits.data() + s * c.n_vocab);
+      EXPECT_LT(max_rel_diff(got.data() + s * c.n_vocab, ref_logits.data() + s * c.n_vocab, c.n_vocab), 0.03)
+          << "sequence " << s << " step " << step;
+      EXPECT_EQ(gpu->n_past(s), caches[s]->n_past);
+      last[s] = argmax(ref_logits.data() + s * c.n_vocab, c.n_vocab);
+    }
+  }
+}
+
+TEST_P(GpuModel, TreeMaskForwardMatchesCpu) {
+  const LlamaConfig c = config();
+  LlamaModel cpu = LlamaModel::random(c, 14, WeightMode::Reference);
+  auto gpu = GpuLlama::upload(cpu, GpuOptions{0, 1, 128, 64});
+  std::vector<int32_t> prompt = {5, 6, 7, 8, 9};
+  // A tree: root, two children, a grandchild under the first child.
+  std::vector<int32_t> nodes = {10, 11, 12, 13}, pos = {5, 6, 6, 7};
+  std::vector<uint8_t> mask = {1, 0, 0, 0, 1, 1, 0, 0, 1, 0, 1, 0, 1, 1, 0, 1};
+  KVCache cache(c.n_layer, 128, c.kv_dim());
+  std::vector<float> ref(4 * c.n_vocab), got(4 * c.n_vocab), tmp(c.n_vocab);
+  cpu.forward(prompt.data(), 5, cache, tmp.data());
+  cpu.forward(nodes.data(), 4, cache, ref.data(), true, pos.data(), mask.data());
+  gpu->forward(0, prompt.data(), 5, nullptr);
+  gpu->forward(0, nodes.data(), 4, got.data(), true, pos.data(), mask.data());
+  EXPECT_LT(max_rel_diff(got.data(), ref.data(), 4 * c.n_vocab), 0.03);
+}
+
+TEST(GpuModelErrors, BadInputIsAClearError) {
+  if (!cuda::available()) GTEST_SKIP() << "no CUDA GPU";
+  LlamaModel cpu = LlamaModel::random(preset_config("tiny"), 1, WeightMode::Reference);
+  auto gpu = GpuLlama::upload(cpu, GpuOptions{0, 1, 16, 8});
+  std::vector<int32_t> too_long(17, 1), bad = {1, 99999};
+  EXPECT_THROW(gpu->forward(0, too_long.data(), 17, nullptr), ik::Error);
+  EXPECT_THROW(gpu->forward(0, bad.data(), 2, nullptr), ik::Error);
+  // Far more memory than the device has: the message names the device and the bytes.
+  try {
+    GpuLlama::random(preset_config("llama3-8b"), 1, GpuOptions{0, 64, 1 << 20, 512});
+    ADD_FAILURE() << "no error";
+  } catch (const ik::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("out of device memory on"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("MiB"), std::string::npos) << e.what();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, GpuModel, ::testing::Values(0, 1));
