@@ -51,7 +51,9 @@ void print_stats(const llm::GenerateResult& r) {
 static void run_generate(const GenerateArgs& a) {
   std::string prompt = a.prompt_file.empty() ? a.prompt : read_text_file(a.prompt_file);
   IK_CHECK(!prompt.empty(), "empty prompt: give -p TEXT or -f FILE");
-  LoadedModel lm = load_model(a.model);
+  ModelFlags model_flags = a.model;
+  model_flags.allow_ladder = a.tensor_parallel > 0;
+  LoadedModel lm = load_model(model_flags);
   std::vector<int32_t> ids;
   if (a.chat) {
     std::vector<llm::ChatMessage> msgs;

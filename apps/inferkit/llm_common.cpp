@@ -7,6 +7,7 @@
 
 #include "backend/cuda/cuda.hpp"
 #include "core/error.hpp"
+#include "llm/dist/tensor_parallel.hpp"
 
 #ifndef IK_DEFAULT_MODEL
 #define IK_DEFAULT_MODEL ".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -76,6 +77,11 @@ LoadedModel load_model(const ModelFlags& f) {
     lm.file = std::make_shared<const io::GgufFile>(io::GgufFile::open(path));
     lm.model = std::make_unique<llm::LlamaModel>(llm::LlamaModel::from_gguf(lm.file, mode));
     lm.tokenizer = llm::Tokenizer::from_gguf(*lm.file);
+    // The plain engine computes the standard block: refuse rather than silently change the model.
+    IK_CHECK(f.allow_ladder || llm::ladder_layers_of(*lm.file) == 0,
+             "'{}' has Ladder Residual layers (inferkit.ladder_layers = {}): run it with --tensor-parallel P "
+             "(P = 1 works without mpirun)",
+             path, llm::ladder_layers_of(*lm.file));
   }
   lm.file_bytes = lm.file ? lm.file->file_size() : 0;
   lm.ctx = std::min<int64_t>(f.ctx, lm.model->config().n_ctx_train);

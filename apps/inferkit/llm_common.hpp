@@ -17,6 +17,7 @@ struct ModelFlags {
   int64_t ctx = 4096;    // capped at the model's training context
   int threads = 0;       // 0: all cores
   bool reference = false;  // f32 math on dequantized weights
+  bool allow_ladder = false;  // Ladder Residual files run only tensor-parallel (set by that path)
   void add(CLI::App* c);
 };
 

@@ -41,6 +41,16 @@ if [ -f "$model" ]; then
   long=$(printf 'word %.0s' $(seq 1 200))
   expect_error "context" "$bin" generate -m "$model" -c 32 -p "$long"
   expect_error "empty prompt" "$bin" generate -m "$model" -p ""
+  # A Ladder Residual file is refused by the plain engine (it would compute another function).
+  "$bin" convert -m "$model" -o "$tmp/ladder.gguf" --ladder-last 2 >/dev/null 2>&1
+  expect_error "Ladder Residual" "$bin" generate -m "$tmp/ladder.gguf" -p hi
+  # --device cuda on a machine without a GPU (or a build without CUDA) is an error, not a fallback.
+  if ! command -v nvidia-smi >/dev/null 2>&1; then
+    expect_error "CUDA\|GPU" "$bin" generate -m "$model" --device cuda -p hi -n 1
+    expect_error "CUDA\|GPU" "$bin" bench --device cuda --random-weights --config tiny
+  fi
+  expect_error "device" "$bin" generate -m "$model" --device tpu -p hi
+  expect_error "unknown model shape" "$bin" bench --device cpu --random-weights --config llama9
 else
   echo "note: $model missing, model cases skipped (run make setup)"
 fi
