@@ -14,6 +14,7 @@
 #include "core/rng.hpp"
 #include "io/gguf.hpp"
 #include "llm/model/llama.hpp"
+#include "tiny_gguf.hpp"
 #include "llm/quant/lut_format.hpp"
 #include "llm/quant/quantize_model.hpp"
 #include "llm/train/ops.hpp"
@@ -24,43 +25,8 @@ namespace {
 
 const int64_t kEmbd = 64, kFf = 128, kVocab = 40, kLayers = 2;
 
-void add_f32(io::GgufWriter& w, Rng& rng, const std::string& name, std::vector<int64_t> shape, float mean, float sd) {
-  int64_t n = 1;
-  for (auto d : shape) n *= d;
-  std::vector<float> v(n);
-  for (auto& x : v) x = mean + sd * float(rng.normal());
-  w.add_tensor(name, shape, io::DType::F32, v.data(), v.size() * 4);
-}
-
-// A random Llama (4 heads of 16, 2 kv heads) with a separate output head.
 std::string write_tiny_llama(const std::string& path) {
-  Rng rng(7, 0);
-  io::GgufWriter w;
-  w.set_string("general.architecture", "llama");
-  w.set_u32("llama.block_count", kLayers);
-  w.set_u32("llama.embedding_length", kEmbd);
-  w.set_u32("llama.feed_forward_length", kFf);
-  w.set_u32("llama.attention.head_count", 4);
-  w.set_u32("llama.attention.head_count_kv", 2);
-  w.set_u32("llama.context_length", 128);
-  w.set_f32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
-  add_f32(w, rng, "token_embd.weight", {kEmbd, kVocab}, 0, 1);
-  add_f32(w, rng, "output.weight", {kEmbd, kVocab}, 0, 0.3f);
-  add_f32(w, rng, "output_norm.weight", {kEmbd}, 1, 0.1f);
-  for (int l = 0; l < kLayers; ++l) {
-    const std::string p = "blk." + std::to_string(l) + ".";
-    add_f32(w, rng, p + "attn_norm.weight", {kEmbd}, 1, 0.1f);
-    add_f32(w, rng, p + "ffn_norm.weight", {kEmbd}, 1, 0.1f);
-    add_f32(w, rng, p + "attn_q.weight", {kEmbd, kEmbd}, 0, 0.3f);
-    add_f32(w, rng, p + "attn_k.weight", {kEmbd, 32}, 0, 0.3f);
-    add_f32(w, rng, p + "attn_v.weight", {kEmbd, 32}, 0, 0.3f);
-    add_f32(w, rng, p + "attn_output.weight", {kEmbd, kEmbd}, 0, 0.3f);
-    add_f32(w, rng, p + "ffn_gate.weight", {kEmbd, kFf}, 0, 0.3f);
-    add_f32(w, rng, p + "ffn_up.weight", {kEmbd, kFf}, 0, 0.3f);
-    add_f32(w, rng, p + "ffn_down.weight", {kFf, kEmbd}, 0, 0.3f);
-  }
-  w.write(path);
-  return path;
+  return test::write_tiny_llama(path, test::TinyLlamaSpec{kEmbd, kFf, kVocab, kLayers, 7, 0.3f, true});
 }
 
 std::unique_ptr<llm::LlamaModel> load(const std::string& path, llm::WeightMode mode) {
