@@ -1,6 +1,7 @@
 #include "llm_common.hpp"
 
 #include <chrono>
+#include <fmt/format.h>
 #include <cstdlib>
 #include <filesystem>
 #include <omp.h>
@@ -95,7 +96,13 @@ std::unique_ptr<llm::Session> open_session(LoadedModel& lm, const DeviceFlag& de
     llm::GpuOptions opt;
     opt.device = device.ordinal;
     opt.n_ctx = lm.ctx;
-    lm.gpu = llm::GpuLlama::upload(*lm.model, opt);
+    try {
+      lm.gpu = llm::GpuLlama::upload(*lm.model, opt);
+    } catch (const Error& e) {
+      if (device.name == "cuda") throw;  // asked for explicitly: no silent fallback
+      fmt::print(stderr, "note: running on the CPU: {}\n", e.what());
+      return std::make_unique<llm::Session>(*lm.model, lm.tokenizer, lm.ctx);
+    }
   }
   return std::make_unique<llm::Session>(llm::make_gpu_sequence(*lm.gpu), lm.tokenizer);
 }
