@@ -31,6 +31,14 @@ static double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
+// A fixed, reproducible prompt (the ids bench/engine/run.sh gives llama.cpp): 100 + 37 i, cycling
+// through the vocabulary above the special tokens.
+static std::vector<int32_t> bench_prompt(int n, int64_t n_vocab) {
+  std::vector<int32_t> p(n);
+  for (int i = 0; i < n; ++i) p[i] = int32_t(100 + (int64_t(i) * 37) % (n_vocab - 100));
+  return p;
+}
+
 // ---- GPU ------------------------------------------------------------------------------------
 
 // Decode at batch n: n sequences prefilled with the prompt, then gen_tokens graph-launched
@@ -75,9 +83,8 @@ static void run_gpu_bench(const EngineBenchArgs& a) {
   const auto& cfg = g->config();
   const auto dev = g->device();
   const double bw = backend::cuda::measure_copy_bandwidth(size_t(2) << 30);
-  std::vector<int32_t> prompt(a.prompt_tokens), long_prompt(a.prefill_tokens);
-  for (int i = 0; i < a.prompt_tokens; ++i) prompt[i] = int32_t(100 + (i * 37) % (cfg.n_vocab - 100));
-  for (int i = 0; i < a.prefill_tokens; ++i) long_prompt[i] = int32_t(100 + (i * 37) % (cfg.n_vocab - 100));
+  const auto prompt = bench_prompt(a.prompt_tokens, cfg.n_vocab);
+  const auto long_prompt = bench_prompt(a.prefill_tokens, cfg.n_vocab);
 
   double prefill_s = 1e30;
   for (int rep = 0; rep < a.reps; ++rep) {
@@ -130,9 +137,7 @@ static void run_bench(const EngineBenchArgs& a) {
   const auto& cfg = lm.model->config();
   IK_CHECK(a.prompt_tokens + a.gen_tokens < lm.ctx, "prompt + generated tokens ({}) exceed the context {}",
            a.prompt_tokens + a.gen_tokens, lm.ctx);
-  // A fixed, reproducible prompt: token ids 100, 101, ... cycling through the vocabulary.
-  std::vector<int32_t> prompt(a.prompt_tokens);
-  for (int i = 0; i < a.prompt_tokens; ++i) prompt[i] = int32_t(100 + (i * 37) % (cfg.n_vocab - 100));
+  const auto prompt = bench_prompt(a.prompt_tokens, cfg.n_vocab);
   double best_prefill = 1e30, best_decode = 1e30;
   std::vector<float> logits(cfg.n_vocab);
   for (int rep = 0; rep < a.reps; ++rep) {

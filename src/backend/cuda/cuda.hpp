@@ -24,13 +24,11 @@ struct DeviceInfo {
   int driver_version = 0, runtime_version = 0;
 };
 
-bool built_with_cuda();
 // A usable GPU exists (driver loaded, at least one device). Never throws.
 bool available();
 // Select the device for this process and create the stream and cuBLAS handle. Throws a
 // one-line error for no GPU, a driver older than the runtime, or a bad ordinal.
 DeviceInfo init(int ordinal = 0);
-DeviceInfo info();
 
 // ---- memory -------------------------------------------------------------------------------
 // Throws "out of device memory on <name>: <what> needs X MiB, Y MiB free".
@@ -47,8 +45,6 @@ void sync();
 // independent of the launch shape), or a constant.
 void fill_uniform_bf16(bf16* dst, size_t n, uint64_t seed, float scale);
 void fill_f32(float* dst, size_t n, float value);
-void f32_to_bf16(const float* src, bf16* dst, size_t n);
-void bf16_to_f32(const bf16* src, float* dst, size_t n);
 
 // ---- graphs ------------------------------------------------------------------------------
 // Capture everything queued between begin and end into a graph; launch replays it.
@@ -64,18 +60,9 @@ void destroy(Graph& g);
 // the memory-bandwidth ceiling that decode is measured against.
 double measure_copy_bandwidth(size_t bytes);
 
-// Device time between two points on the stream, in milliseconds.
-struct Timer {
-  void* start = nullptr;
-  void* stop = nullptr;
-};
-Timer timer_start();
-double timer_stop_ms(Timer& t);  // waits for the stream
-
 // ---- model operations ----------------------------------------------------------------------
-// out[i, :] = table[tokens[i], :] as f32. tokens on the device; ids outside [0, n_vocab) give
-// zero rows and set *bad_token (device int, may be null) to 1.
-void embed(const bf16* table, const int32_t* tokens, int m, int n_embd, int n_vocab, float* out, int32_t* bad_token);
+// out[i, :] = table[tokens[i], :] as f32, tokens on the device (the caller validates the ids).
+void embed(const bf16* table, const int32_t* tokens, int m, int n_embd, float* out);
 // out = x / rms(x) * w, rows of n; out in bf16 (the next matmul's input).
 void rms_norm(const float* x, const float* w, bf16* out, int rows, int n, float eps);
 // y[m, n] = x[m, k] * W[n, k]^T, plus y when accumulate (the residual add, fused).

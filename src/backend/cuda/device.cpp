@@ -27,8 +27,6 @@ void check_cublas(cublasStatus_t s, const char* what) {
 
 void raise(const std::string& message) { fail("{}", message); }
 
-bool built_with_cuda() { return true; }
-
 bool available() {
   int n = 0;
   if (cudaGetDeviceCount(&n) != cudaSuccess) {
@@ -89,11 +87,6 @@ DeviceInfo init(int ordinal) {
   c.ready = true;
   c.device = query(ordinal);
   return c.device;
-}
-
-DeviceInfo info() {
-  IK_CHECK(ctx().ready, "CUDA is not initialised");
-  return query(ctx().ordinal);
 }
 
 // ---- memory -------------------------------------------------------------------------------
@@ -167,19 +160,21 @@ void destroy(Graph& g) {
   g.exec = nullptr;
 }
 
-Timer timer_start() {
+// Device time between two points on the stream (events), for the bandwidth probe.
+struct Timer {
+  cudaEvent_t start = nullptr, stop = nullptr;
+};
+
+static Timer timer_start() {
   Timer t;
-  cudaEvent_t a, b;
-  check(cudaEventCreate(&a), "cudaEventCreate");
-  check(cudaEventCreate(&b), "cudaEventCreate");
-  check(cudaEventRecord(a, ctx().stream), "cudaEventRecord");
-  t.start = a;
-  t.stop = b;
+  check(cudaEventCreate(&t.start), "cudaEventCreate");
+  check(cudaEventCreate(&t.stop), "cudaEventCreate");
+  check(cudaEventRecord(t.start, ctx().stream), "cudaEventRecord");
   return t;
 }
 
-double timer_stop_ms(Timer& t) {
-  auto a = cudaEvent_t(t.start), b = cudaEvent_t(t.stop);
+static double timer_stop_ms(Timer& t) {
+  cudaEvent_t a = t.start, b = t.stop;
   check(cudaEventRecord(b, ctx().stream), "cudaEventRecord");
   check(cudaEventSynchronize(b), "cudaEventSynchronize");
   float ms = 0;

@@ -35,26 +35,6 @@ void fill_f32(float* dst, size_t n, float value) {
   check_launch("fill_f32");
 }
 
-__global__ void f32_to_bf16_kernel(const float* src, __nv_bfloat16* dst, size_t n) {
-  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
-    dst[i] = to_bf16(src[i]);
-}
-
-__global__ void bf16_to_f32_kernel(const __nv_bfloat16* src, float* dst, size_t n) {
-  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
-    dst[i] = to_f32(src[i]);
-}
-
-void f32_to_bf16(const float* src, bf16* dst, size_t n) {
-  f32_to_bf16_kernel<<<512, 256, 0, ctx().stream>>>(src, reinterpret_cast<__nv_bfloat16*>(dst), n);
-  check_launch("f32_to_bf16");
-}
-
-void bf16_to_f32(const bf16* src, float* dst, size_t n) {
-  bf16_to_f32_kernel<<<512, 256, 0, ctx().stream>>>(reinterpret_cast<const __nv_bfloat16*>(src), dst, n);
-  check_launch("bf16_to_f32");
-}
-
 __global__ void increment_kernel(int32_t* n, int count) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i < count) n[i] += 1;
@@ -67,19 +47,14 @@ void increment(int32_t* n, int count) {
 
 // ---- embedding and norms --------------------------------------------------------------------
 
-__global__ void embed_kernel(const __nv_bfloat16* table, const int32_t* tokens, int n_embd, int n_vocab, float* out,
-                             int32_t* bad_token) {
+__global__ void embed_kernel(const __nv_bfloat16* table, const int32_t* tokens, int n_embd, float* out) {
   const int row = blockIdx.x;
-  const int32_t t = tokens[row];
-  const bool ok = t >= 0 && t < n_vocab;
-  if (!ok && threadIdx.x == 0 && bad_token) *bad_token = 1;
-  const __nv_bfloat16* src = table + size_t(ok ? t : 0) * n_embd;
-  for (int i = threadIdx.x; i < n_embd; i += blockDim.x) out[size_t(row) * n_embd + i] = ok ? to_f32(src[i]) : 0.0f;
+  const __nv_bfloat16* src = table + size_t(tokens[row]) * n_embd;
+  for (int i = threadIdx.x; i < n_embd; i += blockDim.x) out[size_t(row) * n_embd + i] = to_f32(src[i]);
 }
 
-void embed(const bf16* table, const int32_t* tokens, int m, int n_embd, int n_vocab, float* out, int32_t* bad_token) {
-  embed_kernel<<<m, 256, 0, ctx().stream>>>(reinterpret_cast<const __nv_bfloat16*>(table), tokens, n_embd, n_vocab,
-                                            out, bad_token);
+void embed(const bf16* table, const int32_t* tokens, int m, int n_embd, float* out) {
+  embed_kernel<<<m, 256, 0, ctx().stream>>>(reinterpret_cast<const __nv_bfloat16*>(table), tokens, n_embd, out);
   check_launch("embed");
 }
 

@@ -9,10 +9,8 @@ namespace ik::backend::cuda {
   fail("this inferkit was built without CUDA (install the CUDA toolkit and rebuild to use --device cuda)");
 }
 
-bool built_with_cuda() { return false; }
 bool available() { return false; }
 DeviceInfo init(int) { no_cuda(); }
-DeviceInfo info() { no_cuda(); }
 void* alloc(size_t, const char*) { no_cuda(); }
 void release(void*) {}
 void upload(void*, const void*, size_t) { no_cuda(); }
@@ -24,16 +22,12 @@ void poison(void*, size_t) { no_cuda(); }
 void sync() { no_cuda(); }
 void fill_uniform_bf16(bf16*, size_t, uint64_t, float) { no_cuda(); }
 void fill_f32(float*, size_t, float) { no_cuda(); }
-void f32_to_bf16(const float*, bf16*, size_t) { no_cuda(); }
-void bf16_to_f32(const bf16*, float*, size_t) { no_cuda(); }
 void begin_capture() { no_cuda(); }
 Graph end_capture() { no_cuda(); }
 void launch(const Graph&) { no_cuda(); }
 void destroy(Graph&) {}
 double measure_copy_bandwidth(size_t) { no_cuda(); }
-Timer timer_start() { no_cuda(); }
-double timer_stop_ms(Timer&) { no_cuda(); }
-void embed(const bf16*, const int32_t*, int, int, int, float*, int32_t*) { no_cuda(); }
+void embed(const bf16*, const int32_t*, int, int, float*) { no_cuda(); }
 void rms_norm(const float*, const float*, bf16*, int, int, float) { no_cuda(); }
 void matmul(const bf16*, const bf16*, float*, int, int, int, bool) { no_cuda(); }
 void rope_and_store_kv(float*, int, int, int, int, const int32_t*, const int32_t*, const int32_t*, const float*, bool,

@@ -79,10 +79,11 @@ void GpuLlama::allocate() {
   xn_ = static_cast<bf16*>(get(R * std::max(E, Q) * sizeof(bf16), "activations"));
   attn_ = static_cast<bf16*>(get(R * Q * sizeof(bf16), "activations"));
   h_ = static_cast<bf16*>(get(R * F * sizeof(bf16), "activations"));
-  d_tokens_ = static_cast<int32_t*>(get(R * 4, "token ids"));
-  d_pos_ = static_cast<int32_t*>(get(R * 4, "positions"));
-  d_seq_ = static_cast<int32_t*>(get(R * 4, "sequence ids"));
-  d_row_ = static_cast<int32_t*>(get(R * 4, "cache rows"));
+  // Token ids, positions, sequence ids and cache rows side by side: one upload per forward chunk.
+  d_tokens_ = static_cast<int32_t*>(get(4 * R * 4, "token ids and positions"));
+  d_pos_ = d_tokens_ + R;
+  d_seq_ = d_tokens_ + 2 * R;
+  d_row_ = d_tokens_ + 3 * R;
   d_next_ = static_cast<int32_t*>(get(R * 4, "sampled tokens"));
   d_iota_ = static_cast<int32_t*>(get(R * 4, "sequence ids"));
   d_n_past_ = static_cast<int32_t*>(get(opt_.n_seq * 4, "sequence lengths"));
@@ -228,17 +229,18 @@ void GpuLlama::forward(int seq, const int32_t* tokens, int64_t m, float* logits,
   check_tokens(tokens, m, c.n_vocab);
   for (int64_t done = 0; done < m;) {
     const int rows = int(std::min<int64_t>(rows_cap_, m - done));
-    std::vector<int32_t> pos(rows), seqs(rows, seq), row(rows);
+    const int64_t R = rows_cap_;
+    std::vector<int32_t> packed(3 * R + rows);  // laid out as d_tokens_, d_pos_, d_seq_, d_row_
     for (int i = 0; i < rows; ++i) {
-      row[i] = int32_t(n_past_[seq] + i);
-      pos[i] = positions ? positions[done + i] : row[i];
+      const int32_t row = int32_t(n_past_[seq] + i);
+      packed[i] = tokens[done + i];
+      packed[R + i] = positions ? positions[done + i] : row;
+      packed[2 * R + i] = seq;
+      packed[3 * R + i] = row;
     }
-    cuda::upload(d_tokens_, tokens + done, rows * 4);
-    cuda::upload(d_pos_, pos.data(), rows * 4);
-    cuda::upload(d_seq_, seqs.data(), rows * 4);
-    cuda::upload(d_row_, row.data(), rows * 4);
+    cuda::upload(d_tokens_, packed.data(), packed.size() * 4);
     if (tree_mask) cuda::upload(d_mask_, tree_mask, size_t(rows) * rows);
-    cuda::embed(embd_, d_tokens_, rows, int(c.n_embd), int(c.n_vocab), x_, nullptr);
+    cuda::embed(embd_, d_tokens_, rows, int(c.n_embd), x_);
     run_layers(rows, false, seq, tree_mask ? d_mask_ : nullptr);
     n_past_[seq] += rows;
     done += rows;
@@ -264,7 +266,7 @@ void GpuLlama::capture_decode(int n) {
   const LlamaConfig& c = cfg_;
   cuda::begin_capture();
   cuda::copy_async(d_tokens_, pinned_tokens_, size_t(n) * 4);
-  cuda::embed(embd_, d_tokens_, n, int(c.n_embd), int(c.n_vocab), x_, nullptr);
+  cuda::embed(embd_, d_tokens_, n, int(c.n_embd), x_);
   run_layers(n, true, 0, nullptr);
   cuda::rms_norm(x_, output_norm_, xn_, n, int(c.n_embd), c.rms_eps);
   cuda::matmul(xn_, lm_head_, logits_, n, int(c.n_vocab), int(c.n_embd), false);
