@@ -7,6 +7,7 @@
 
 #include "core/error.hpp"
 #include "reference_attention.hpp"
+#include "mpi_test_main.hpp"
 
 using namespace ik::dist;
 
@@ -124,19 +125,4 @@ TEST(DistCpAttention, SequenceShorterThanRanksIsAnError) {
   EXPECT_THROW(cp_attention(c, Layout::Striped, 1, {1, 1, 8}, x, x, x, out), ik::Error);
 }
 
-int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  MpiSession session;
-  int rc = 0;
-  {
-    MpiComm world;
-    world.set_timeout(30);
-    g_comm = &world;
-    rc = RUN_ALL_TESTS();
-    // Agree on the result so that mpirun's exit status reflects a failure on any rank.
-    std::vector<float> failed = {float(rc != 0)};
-    world.all_reduce_sum(failed);
-    rc = failed[0] > 0;
-  }
-  return rc;
-}
+int main(int argc, char** argv) { return ik::test::run_tests_on_all_ranks(argc, argv, g_comm, 30); }

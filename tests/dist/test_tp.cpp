@@ -13,6 +13,7 @@
 #include "core/rng.hpp"
 #include "llm/dist/tensor_parallel.hpp"
 #include "tiny_llama.hpp"
+#include "mpi_test_main.hpp"
 
 using namespace ik;
 using llm::TensorParallelLlama;
@@ -299,19 +300,4 @@ TEST(TensorParallel, ConvertWritesLadderLayers) {
   std::filesystem::remove_all(dir);
 }
 
-int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  dist::MpiSession session;
-  int rc = 0;
-  {
-    dist::MpiComm world;
-    world.set_timeout(30);
-    g_comm = &world;
-    rc = RUN_ALL_TESTS();
-    // Agree on the result so that mpirun's exit status reflects a failure on any rank.
-    std::vector<float> failed = {float(rc != 0)};
-    world.all_reduce_sum(failed);
-    rc = failed[0] > 0;
-  }
-  return rc;
-}
+int main(int argc, char** argv) { return ik::test::run_tests_on_all_ranks(argc, argv, g_comm, 30); }

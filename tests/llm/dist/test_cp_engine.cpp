@@ -14,6 +14,7 @@
 #include "llm/dist/context_parallel.hpp"
 #include "llm/model/llama.hpp"
 #include "llm/runtime/sampler.hpp"
+#include "../../dist/mpi_test_main.hpp"
 
 using namespace ik;
 
@@ -169,16 +170,4 @@ TEST(CpEngine, DefaultModelEqualsSingleRank) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  dist::MpiSession session;
-  int rc = 0;
-  {
-    dist::MpiComm world;
-    world.set_timeout(60);
-    g_comm = &world;
-    rc = RUN_ALL_TESTS();
-    world.barrier();
-  }
-  return rc;
-}
+int main(int argc, char** argv) { return ik::test::run_tests_on_all_ranks(argc, argv, g_comm, 60); }
