@@ -11,10 +11,23 @@
 
 namespace ik::backend::cuda {
 
+// A failed precondition in a .cu file: raise() carries the message (fmt is not available here).
+#define IK_CUDA_REQUIRE(cond, message) \
+  do {                                 \
+    if (!(cond)) raise(message);       \
+  } while (0)
+
 inline unsigned blocks_for(size_t n, unsigned threads) { return unsigned((n + threads - 1) / threads); }
 
 __device__ __forceinline__ float to_f32(__nv_bfloat16 x) { return __bfloat162float(x); }
 __device__ __forceinline__ __nv_bfloat16 to_bf16(float x) { return __float2bfloat16(x); }
+
+// splitmix64 of (seed, index): a value per index whatever the launch shape.
+__device__ __forceinline__ uint64_t mix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
 
 // Block-wide reductions for blockDim.x a multiple of 32 (up to 1024). scratch: 32 floats.
 __device__ __forceinline__ float warp_sum(float v) {

@@ -10,6 +10,7 @@
 // matmul inputs in bf16 (cuBLAS, fp32 accumulation).
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace ik::backend::cuda {
@@ -59,6 +60,9 @@ void destroy(Graph& g);
 // Device-to-device copy bandwidth (bytes read + written per second) over a buffer of `bytes`:
 // the memory-bandwidth ceiling that decode is measured against.
 double measure_copy_bandwidth(size_t bytes);
+// Device milliseconds per call of `queue`: its work is captured into a graph once, then the
+// graph is replayed `reps` times between two events (for benchmarks of kernels that take µs).
+double time_ms(const std::function<void()>& queue, int reps);
 
 // ---- model operations ----------------------------------------------------------------------
 // out[i, :] = table[tokens[i], :] as f32, tokens on the device (the caller validates the ids).
@@ -67,6 +71,9 @@ void embed(const bf16* table, const int32_t* tokens, int m, int n_embd, float* o
 void rms_norm(const float* x, const float* w, bf16* out, int rows, int n, float eps);
 // y[m, n] = x[m, k] * W[n, k]^T, plus y when accumulate (the residual add, fused).
 void matmul(const bf16* x, const bf16* w, float* y, int m, int n, int k, bool accumulate);
+// The same in IEEE half: f16 in and out, fp32 accumulation (the baseline the lookup-table
+// kernel is measured against; see lut_gemm.hpp).
+void matmul_f16(const uint16_t* x, const uint16_t* w, uint16_t* y, int m, int n, int k);
 // qkv: [m, q_dim + 2 kv_dim] f32 from the fused projection. Rotates q (in place) and k by
 // position pos[i]; writes k and v as bf16 into the cache at row cache_row[i] of sequence
 // seq[i] (cache layout [n_seq, n_ctx, kv_dim]). inv_freq: head_dim/2 values on the device.

@@ -6,13 +6,6 @@ namespace ik::backend::cuda {
 
 // ---- fills and conversions ------------------------------------------------------------------
 
-// splitmix64 of (seed, index): a value per index whatever the launch shape.
-__device__ __forceinline__ uint64_t mix64(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
 __global__ void fill_uniform_bf16_kernel(__nv_bfloat16* dst, size_t n, uint64_t seed, float scale) {
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) {
     const uint64_t h = mix64(seed * 0x9e3779b97f4a7c15ull + i);

@@ -1,6 +1,7 @@
 // The CUDA backend's functions for a build without the CUDA toolkit: available() is false and
 // everything else explains why it cannot run.
 #include "backend/cuda/cuda.hpp"
+#include "backend/cuda/lut_gemm.hpp"
 #include "core/error.hpp"
 
 namespace ik::backend::cuda {
@@ -27,9 +28,11 @@ Graph end_capture() { no_cuda(); }
 void launch(const Graph&) { no_cuda(); }
 void destroy(Graph&) {}
 double measure_copy_bandwidth(size_t) { no_cuda(); }
+double time_ms(const std::function<void()>&, int) { no_cuda(); }
 void embed(const bf16*, const int32_t*, int, int, float*) { no_cuda(); }
 void rms_norm(const float*, const float*, bf16*, int, int, float) { no_cuda(); }
 void matmul(const bf16*, const bf16*, float*, int, int, int, bool) { no_cuda(); }
+void matmul_f16(const uint16_t*, const uint16_t*, uint16_t*, int, int, int) { no_cuda(); }
 void rope_and_store_kv(float*, int, int, int, int, const int32_t*, const int32_t*, const int32_t*, const float*, bool,
                        bf16*, bf16*, int) {
   no_cuda();
@@ -45,5 +48,12 @@ void attention_decode(const float*, int, const bf16*, const bf16*, bf16*, int, c
 size_t attention_decode_scratch_floats(int, int, int) { return 0; }
 void increment(int32_t*, int) { no_cuda(); }
 void sample(const float*, int, int, SamplingParams*, int32_t*) { no_cuda(); }
+LutMatrix upload_lut(const LutPacked&) { no_cuda(); }
+LutMatrix random_lut(int, int, int, int, const std::vector<float>&, uint64_t, float) { no_cuda(); }
+void free_lut(LutMatrix&) {}
+LutKernelConfig tuned_lut_config(int, int, int, int, int) { return {}; }
+size_t lut_smem_bytes(int, int, int, const LutKernelConfig&) { return 0; }
+void lut_matmul(const void*, bool, const LutMatrix&, float*, int, int, bool, const LutKernelConfig*) { no_cuda(); }
+void lut_dequantize(const LutMatrix&, uint16_t*, bool) { no_cuda(); }
 
 }  // namespace ik::backend::cuda

@@ -1,0 +1,517 @@
+// The lookup-table GEMM (FLUTE on Hopper): Y[m, n] += X[m, k] W_hat[n, k]^T with W_hat = table[code] *
+// scale never materialised. Read lut_layout.hpp first: it fixes which codes each lane holds.
+//
+// Shape of the computation: the weights are the MMA's A operand (16 output rows per tile), the
+// tokens its B operand (8 per tile), so m = 1 wastes columns of a tile, not rows of weights.
+// A block has W consumer warps and one producer warp. The block walks a contiguous range of
+// units (W row blocks x U chunks), Stream-K style: every block gets the same number of units
+// whatever the shape, and a warp flushes its partial sums with fp32 atomics whenever the range
+// leaves a row group. The producer's lane 0 moves each unit into a ring of S shared-memory
+// stages with TMA bulk copies (codes and scales of each warp's row block, contiguous in the
+// packed layout, and the unit's columns of X), signalling a "full" mbarrier; consumers
+// release a stage through an "empty" mbarrier. No __syncthreads in the loop: loads run S - 1
+// units ahead, as deep as shared memory allows, which is what HBM3e needs to be saturated.
+// The pair table sits in shared memory 32 times over, so lane l reads copy l and lookups
+// never conflict on banks. Scales multiply the fp32 MMA results once per group.
+#include <cuda_fp16.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <map>
+#include <tuple>
+
+#include "backend/cuda/common.cuh"
+#include "backend/cuda/lut_gemm.hpp"
+
+namespace ik::backend::cuda {
+
+namespace {
+
+constexpr int kMaxStages = 16;
+constexpr int kBarrierBytes = 2 * kMaxStages * 8;
+
+struct Params {
+  const uint8_t* blocks;   // per (row block, chunk): codes, then the f16 scale pairs
+  const uint32_t* table2;  // pair table, 2^(2 bits) entries
+  const uint16_t* x;
+  float* y;
+  int ldx, ldy, m, n, k;   // m <= 8 * NT rows of x in this launch
+  int chunks, row_blocks;
+  int unit_chunks, units_per_row_group;
+  long long units;         // row groups * units per row group
+  int stages, stage_bytes;
+  int diag;                // 1: copies only, no math (IK_LUT_DIAG=copy: the memory pipeline alone)
+};
+
+__host__ __device__ constexpr int code_bytes(int bits) { return bits == 4 ? 1024 : bits == 3 ? 768 : 512; }
+__host__ __device__ constexpr int table_bytes(int bits) { return (1 << (2 * bits)) * 32 * 4; }
+
+__device__ __forceinline__ unsigned smem_addr(const void* p) { return unsigned(__cvta_generic_to_shared(p)); }
+
+__device__ __forceinline__ void mbar_init(uint64_t* bar, unsigned count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_addr(bar)), "r"(count));
+}
+__device__ __forceinline__ void mbar_arrive(uint64_t* bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smem_addr(bar)) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive_expect_tx(uint64_t* bar, unsigned bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(smem_addr(bar)), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint64_t* bar, unsigned parity) {
+  unsigned done = 0;
+  do {
+    asm volatile(
+        "{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}\n"
+        : "=r"(done)
+        : "r"(smem_addr(bar)), "r"(parity)
+        : "memory");
+  } while (!done);
+}
+// TMA bulk copy global -> shared (bytes: a multiple of 16, both addresses 16-byte aligned).
+__device__ __forceinline__ void bulk_copy(void* dst, const void* src, unsigned bytes, uint64_t* bar) {
+  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(
+                   smem_addr(dst)),
+               "l"(src), "r"(bytes), "r"(smem_addr(bar))
+               : "memory");
+}
+
+template <bool BF16>
+__device__ __forceinline__ void mma(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  if constexpr (BF16)
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  else
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// The pair-table index of register q of tile t (see lut_layout.hpp), from a lane's code words.
+template <int BITS, int T, int Q>
+__device__ __forceinline__ uint32_t pair_index(const uint32_t (&c)[8]) {
+  if constexpr (BITS == 4) return (c[T] >> (8 * Q)) & 0xFF;
+  const uint32_t lo = (c[T / 2] >> (16 * (T % 2) + 4 * Q)) & 0xF;
+  if constexpr (BITS == 2) return lo;
+  const uint32_t hi = (c[4 + T / 4] >> (8 * (T % 4) + 2 * Q)) & 0x3;  // words 4, 5: the high-bit plane
+  return lo | hi << 4;
+}
+
+// A lane's code words of one chunk (4-bit: 8 words; 3-bit: 4 low + 2 high; 2-bit: 4).
+template <int BITS>
+__device__ __forceinline__ void load_codes(const uint8_t* cs, int lane, uint32_t (&c)[8]) {
+  const uint4 c0 = *reinterpret_cast<const uint4*>(cs + lane * 16);
+  c[0] = c0.x, c[1] = c0.y, c[2] = c0.z, c[3] = c0.w;
+  c[4] = c[5] = c[6] = c[7] = 0;
+  if constexpr (BITS == 4) {
+    const uint4 c1 = *reinterpret_cast<const uint4*>(cs + 512 + lane * 16);
+    c[4] = c1.x, c[5] = c1.y, c[6] = c1.z, c[7] = c1.w;
+  } else if constexpr (BITS == 3) {
+    const uint2 h = *reinterpret_cast<const uint2*>(cs + 512 + lane * 8);
+    c[4] = h.x, c[5] = h.y;
+  }
+}
+
+// Tile t's A fragment: four pair lookups in this lane's copy of the table.
+template <int BITS, int T>
+__device__ __forceinline__ void lookup(const uint32_t* my_table, const uint32_t (&c)[8], uint32_t (&a)[4]) {
+  a[0] = my_table[pair_index<BITS, T, 0>(c) * 32];
+  a[1] = my_table[pair_index<BITS, T, 1>(c) * 32];
+  a[2] = my_table[pair_index<BITS, T, 2>(c) * 32];
+  a[3] = my_table[pair_index<BITS, T, 3>(c) * 32];
+}
+
+// One chunk of one row block: acc[nt] += X_tile(nt) . W_hat^T over 128 columns.
+// xs: this lane's X row (token gid) at the chunk; x_row_bytes apart per 8-token tile.
+template <int BITS, int NT, int GPC, bool BF16>
+__device__ __forceinline__ void chunk_mma(const uint8_t* cs, const uint8_t* ss, const uint8_t* xs, int x_tile_bytes,
+                                          const bool (&x_valid)[NT], const uint32_t* my_table, int lane,
+                                          float (&acc)[NT][4]) {
+  const int gid = lane >> 2;
+  uint32_t c[8];
+  load_codes<BITS>(cs, lane, c);
+  float d[NT][4] = {};
+#pragma unroll
+  for (int q = 0; q < 4; ++q) {  // 32-column blocks: tiles 2q and 2q + 1
+    uint4 xv[NT];
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt)
+      xv[nt] = x_valid[nt] ? *reinterpret_cast<const uint4*>(xs + nt * x_tile_bytes + q * 64) : make_uint4(0, 0, 0, 0);
+    uint32_t a[4];
+    switch (q) {  // tile indices must be compile-time constants (register arrays)
+      case 0: lookup<BITS, 0>(my_table, c, a); break;
+      case 1: lookup<BITS, 2>(my_table, c, a); break;
+      case 2: lookup<BITS, 4>(my_table, c, a); break;
+      default: lookup<BITS, 6>(my_table, c, a); break;
+    }
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt) mma<BF16>(d[nt], a, xv[nt].x, xv[nt].y);
+    switch (q) {
+      case 0: lookup<BITS, 1>(my_table, c, a); break;
+      case 1: lookup<BITS, 3>(my_table, c, a); break;
+      case 2: lookup<BITS, 5>(my_table, c, a); break;
+      default: lookup<BITS, 7>(my_table, c, a); break;
+    }
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt) mma<BF16>(d[nt], a, xv[nt].z, xv[nt].w);
+    constexpr int kBlocksPerGroup = 4 / GPC;
+    if ((q + 1) % kBlocksPerGroup == 0) {  // end of a group: scale the rows, fold into acc
+      const float2 f = __half22float2(*reinterpret_cast<const __half2*>(ss + ((q / kBlocksPerGroup) * 8 + gid) * 4));
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt) {
+        acc[nt][0] += f.x * d[nt][0], acc[nt][1] += f.x * d[nt][1];
+        acc[nt][2] += f.y * d[nt][2], acc[nt][3] += f.y * d[nt][3];
+        d[nt][0] = d[nt][1] = d[nt][2] = d[nt][3] = 0.0f;
+      }
+    }
+  }
+}
+
+template <int BITS, int NT, int GPC, bool BF16>
+__global__ void __launch_bounds__(544) lut_gemm_kernel(Params p) {
+  constexpr int CB = code_bytes(BITS), BB = CB + 32 * GPC, TABLE = 1 << (2 * BITS);
+  extern __shared__ __align__(128) uint8_t smem[];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, W = (blockDim.x >> 5) - 1;
+  const int gid = lane >> 2, tid = lane & 3;
+  const int U = p.unit_chunks, S = p.stages;
+  uint32_t* table = reinterpret_cast<uint32_t*>(smem);
+  uint64_t* full = reinterpret_cast<uint64_t*>(smem + table_bytes(BITS));
+  uint64_t* empty = full + kMaxStages;
+  uint8_t* stages = smem + table_bytes(BITS) + kBarrierBytes;
+  const int x_offset = W * U * BB, x_row_bytes = U * 256;
+
+  const long long per_block = p.units / gridDim.x, extra = p.units % gridDim.x;
+  const long long begin = blockIdx.x * per_block + min((long long)blockIdx.x, extra);
+  const long long end = begin + per_block + (blockIdx.x < extra ? 1 : 0);
+
+  // Set-up: the table (32 copies: entry i of copy c at word 32 i + c; each thread starts at its
+  // own lane's bank so a warp's stores never collide), zeroed X rows (columns past k are never
+  // copied and must read as 0), the barriers.
+  for (int i = threadIdx.x; i < TABLE; i += blockDim.x) {
+    const uint32_t v = p.table2[i];
+#pragma unroll
+    for (int c = 0; c < 32; ++c) table[i * 32 + ((c + lane) & 31)] = v;
+  }
+  for (int s = 0; s < S; ++s)
+    for (int i = threadIdx.x * 16; i < p.m * x_row_bytes; i += blockDim.x * 16)
+      *reinterpret_cast<uint4*>(stages + s * p.stage_bytes + x_offset + i) = make_uint4(0, 0, 0, 0);
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < S; ++s) mbar_init(full + s, 1), mbar_init(empty + s, W);
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  }
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");  // the zeroes before any TMA write
+  __syncthreads();
+
+  // Position of the first unit: row group and first chunk (counters advance without division,
+  // which would cost more than the math of a unit).
+  const int upr = p.units_per_row_group;
+  const int rg0 = int(begin / upr), c00 = int(begin % upr) * U;
+  const int n_units = int(end - begin);
+
+  if (warp == W) {  // producer: lane w < W copies warp w's blocks, lanes W.. copy the rows of X
+    int rg = rg0, c0 = c00, s = 0;
+    unsigned phase = 0;
+    for (int i = 0; i < n_units; ++i) {
+      if (i >= S) mbar_wait(empty + s, phase ^ 1);
+      const int nu = min(U, p.chunks - c0), k0 = c0 * kLutChunk, xk = min(nu * kLutChunk, p.k - k0);
+      const int warps_here = min(W, p.row_blocks - rg * W);
+      if (lane == 0) mbar_arrive_expect_tx(full + s, unsigned(warps_here * nu * BB + p.m * xk * 2));
+      __syncwarp();
+      uint8_t* st = stages + s * p.stage_bytes;
+      if (lane < warps_here)
+        bulk_copy(st + lane * U * BB, p.blocks + (size_t(rg * W + lane) * p.chunks + c0) * BB, nu * BB, full + s);
+      for (int t = lane - W; lane >= W && t < p.m; t += 32 - W)
+        bulk_copy(st + x_offset + t * x_row_bytes, p.x + size_t(t) * p.ldx + k0, xk * 2, full + s);
+      if ((c0 += U) >= p.chunks) c0 = 0, ++rg;
+      if (++s == S) s = 0, phase ^= 1;
+    }
+    return;
+  }
+
+  // consumers
+  const uint32_t* my_table = table + lane;
+  bool x_valid[NT];
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) x_valid[nt] = nt * 8 + gid < p.m;
+  float acc[NT][4] = {};
+  int rg = rg0, c0 = c00, s = 0;
+  unsigned phase = 0;
+  for (int i = 0; i < n_units; ++i) {
+    mbar_wait(full + s, phase);
+    const int rb = rg * W + warp, nu = min(U, p.chunks - c0);
+    const uint8_t* st = stages + s * p.stage_bytes;
+    if (rb < p.row_blocks && !p.diag) {
+      const uint8_t* xs = st + x_offset + gid * x_row_bytes + tid * 16;
+      for (int u = 0; u < nu; ++u)
+        chunk_mma<BITS, NT, GPC, BF16>(st + (warp * U + u) * BB, st + (warp * U + u) * BB + CB, xs + u * 256,
+                                       8 * x_row_bytes, x_valid, my_table, lane, acc);
+    }
+    __syncwarp();
+    if (lane == 0) mbar_arrive(empty + s);
+    if (++s == S) s = 0, phase ^= 1;
+
+    // Leaving a row group (or the range): add this warp's partial sums to Y.
+    const bool row_group_done = (c0 += U) >= p.chunks;
+    if (row_group_done || i + 1 == n_units) {
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+        for (int c = 0; c < 4; ++c) {
+          const int row = rb * kLutRowBlock + gid + 8 * (c >> 1), tok = nt * 8 + tid * 2 + (c & 1);
+          if (rb < p.row_blocks && row < p.n && tok < p.m) atomicAdd(p.y + size_t(tok) * p.ldy + row, acc[nt][c]);
+          acc[nt][c] = 0.0f;
+        }
+    }
+    if (row_group_done) c0 = 0, ++rg;
+  }
+}
+
+// ---- dispatch ---------------------------------------------------------------------------------
+
+using KernelFn = void (*)(Params);
+
+template <int BITS, int NT, int GPC>
+KernelFn pick_dtype(bool bf16) {
+  return bf16 ? lut_gemm_kernel<BITS, NT, GPC, true> : lut_gemm_kernel<BITS, NT, GPC, false>;
+}
+template <int BITS, int NT>
+KernelFn pick_gpc(int gpc, bool bf16) {
+  return gpc == 1 ? pick_dtype<BITS, NT, 1>(bf16) : gpc == 2 ? pick_dtype<BITS, NT, 2>(bf16) : pick_dtype<BITS, NT, 4>(bf16);
+}
+template <int BITS>
+KernelFn pick_nt(int nt, int gpc, bool bf16) {
+  return nt == 1 ? pick_gpc<BITS, 1>(gpc, bf16) : nt == 2 ? pick_gpc<BITS, 2>(gpc, bf16) : pick_gpc<BITS, 4>(gpc, bf16);
+}
+KernelFn pick_kernel(int bits, int nt, int gpc, bool bf16) {
+  return bits == 4 ? pick_nt<4>(nt, gpc, bf16) : bits == 3 ? pick_nt<3>(nt, gpc, bf16) : pick_nt<2>(nt, gpc, bf16);
+}
+
+// Blocks of one configuration that fit on an SM (computed once per kernel and shape of block);
+// 0 when it does not fit at all. The kernel's shared-memory limit only ever grows: lowering it
+// for a smaller launch would make a cached larger configuration fail to launch.
+int occupancy(KernelFn fn, int threads, size_t smem) {
+  static std::map<std::tuple<KernelFn, int, size_t>, int> cache;
+  static std::map<KernelFn, size_t> limit;
+  const auto key = std::make_tuple(fn, threads, smem);
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second;
+  int blocks = 0;
+  size_t& lim = limit[fn];
+  if (smem > lim && cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)) != cudaSuccess) {
+    cudaGetLastError();  // too much shared memory: not an error of the stream
+    return cache[key] = 0;
+  }
+  lim = std::max(lim, smem);
+  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, fn, threads, smem) != cudaSuccess) {
+    cudaGetLastError();
+    blocks = 0;
+  }
+  return cache[key] = blocks;
+}
+
+// y[i, 0..n) = 0 for the rows of a strided output (one block per row).
+__global__ void zero_rows_kernel(float* y, int ldy, int n) {
+  for (int j = threadIdx.x; j < n; j += blockDim.x) y[size_t(blockIdx.x) * ldy + j] = 0.0f;
+}
+
+// ---- random weights and dequantization ---------------------------------------------------------
+
+__global__ void fill_random_bytes_kernel(uint8_t* dst, size_t n, uint64_t seed) {
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
+    dst[i] = uint8_t(mix64(seed * 0x9e3779b97f4a7c15ull + i) >> 56);
+}
+
+// Scales: f16 in [scale/2, scale], written over the scale slots of every block.
+__global__ void fill_random_scales_kernel(uint8_t* blocks, size_t n_blocks, int code_bytes, int scale_bytes,
+                                          uint64_t seed, float scale) {
+  const size_t per_block = scale_bytes / 2;
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n_blocks * per_block; i += size_t(gridDim.x) * blockDim.x) {
+    const float u = float(mix64(seed * 0x9e3779b97f4a7c15ull + i) >> 40) * (1.0f / 16777216.0f);
+    const __half h = __float2half(scale * (0.5f + 0.5f * u));
+    const size_t b = i / per_block, j = i % per_block;
+    *reinterpret_cast<__half*>(blocks + b * (code_bytes + scale_bytes) + code_bytes + 2 * j) = h;
+  }
+}
+
+// One warp per (row block, chunk): every lane writes its 64 values, as the GEMM reads them.
+template <int BITS, class T>
+__global__ void lut_dequantize_kernel(const uint8_t* blocks, const float* table, int chunks, int n, int k, int gpc,
+                                      T* out) {
+  const int blk = blockIdx.x, rb = blk / chunks, kc = blk % chunks, lane = threadIdx.x;
+  const int gid = lane >> 2, tid = lane & 3;
+  uint32_t c[8];
+  const uint8_t* b = blocks + size_t(blk) * (code_bytes(BITS) + 32 * gpc);
+  load_codes<BITS>(b, lane, c);
+  const __half2* s = reinterpret_cast<const __half2*>(b + code_bytes(BITS));
+  for (int t = 0; t < 8; ++t)
+    for (int q = 0; q < 4; ++q) {
+      const int h = q & 1, hk = q >> 1;
+      int i0, i1;
+      if (BITS == 4) {
+        const uint32_t byte = (c[t] >> (8 * q)) & 0xFF;
+        i0 = byte & 15, i1 = byte >> 4;
+      } else {
+        const uint32_t lo = (c[t / 2] >> (16 * (t % 2) + 4 * q)) & 0xF;
+        const uint32_t hi = BITS == 3 ? (c[4 + t / 4] >> (8 * (t % 4) + 2 * q)) & 3 : 0;
+        i0 = (lo & 3) | (hi & 1) << 2, i1 = (lo >> 2) | (hi >> 1) << 2;
+      }
+      const int row = rb * kLutRowBlock + gid + 8 * h;
+      const int col = kc * kLutChunk + (t / 2) * 32 + tid * 8 + (t % 2) * 4 + 2 * hk;
+      if (row >= n || col >= k) continue;
+      const float2 sv = __half22float2(s[((t / 2) * 32 / (kLutChunk / gpc)) * 8 + gid]);
+      const float sc = h ? sv.y : sv.x;
+      out[size_t(row) * k + col] = T(table[i0] * sc);
+      out[size_t(row) * k + col + 1] = T(table[i1] * sc);
+    }
+}
+
+}  // namespace
+
+// ---- host API -----------------------------------------------------------------------------------
+
+static LutMatrix allocate_lut(int n, int k, int bits, int group, const std::vector<float>& table) {
+  LutMatrix w;
+  w.bits = bits, w.group = group, w.n = n, w.k = k;
+  w.row_blocks = (n + kLutRowBlock - 1) / kLutRowBlock;
+  w.chunks = (k + kLutChunk - 1) / kLutChunk;
+  w.block_bytes = code_bytes(bits) + 32 * groups_per_chunk(group);
+  const size_t bytes = size_t(w.row_blocks) * w.chunks * w.block_bytes;
+  const auto t_bf16 = pair_table(table, bits, true), t_f16 = pair_table(table, bits, false);
+  const size_t tb = t_bf16.size() * 4;
+  uint8_t* base = static_cast<uint8_t*>(alloc(bytes + 2 * tb + 64, "lookup-table weights"));
+  w.storage = base;
+  w.blocks = base;
+  w.table2_bf16 = reinterpret_cast<const uint32_t*>(base + bytes);
+  w.table2_f16 = w.table2_bf16 + t_bf16.size();
+  w.table = reinterpret_cast<const float*>(w.table2_f16 + t_f16.size());
+  upload(base + bytes, t_bf16.data(), tb);
+  upload(base + bytes + tb, t_f16.data(), tb);
+  upload(base + bytes + 2 * tb, table.data(), table.size() * 4);
+  return w;
+}
+
+LutMatrix upload_lut(const LutPacked& p) {
+  IK_CUDA_REQUIRE(p.rows <= (1 << 30) && p.cols <= (1 << 30), "lookup-table matrix too large");
+  LutMatrix w = allocate_lut(int(p.rows), int(p.cols), p.bits, p.group, p.table);
+  // Interleave: each block's codes, then its scales, so one copy moves both.
+  const size_t n_blocks = size_t(w.row_blocks) * w.chunks, cb = code_bytes(p.bits), sb = w.block_bytes - cb;
+  std::vector<uint8_t> host(n_blocks * w.block_bytes);
+  const auto* scales = reinterpret_cast<const uint8_t*>(p.scales.data());
+  for (size_t b = 0; b < n_blocks; ++b) {
+    std::copy_n(p.codes.data() + b * cb, cb, host.data() + b * w.block_bytes);
+    std::copy_n(scales + b * sb, sb, host.data() + b * w.block_bytes + cb);
+  }
+  upload(const_cast<uint8_t*>(w.blocks), host.data(), host.size());
+  return w;
+}
+
+LutMatrix random_lut(int n, int k, int bits, int group, const std::vector<float>& table, uint64_t seed, float scale) {
+  IK_CUDA_REQUIRE(n > 0 && k > 0 && k % 32 == 0, "random lookup-table matrix: bad shape");
+  LutMatrix w = allocate_lut(n, k, bits, group, table);
+  auto* blocks = const_cast<uint8_t*>(w.blocks);
+  const size_t n_blocks = size_t(w.row_blocks) * w.chunks;
+  fill_random_bytes_kernel<<<1024, 256, 0, ctx().stream>>>(blocks, w.stream_bytes(), seed);
+  fill_random_scales_kernel<<<256, 256, 0, ctx().stream>>>(blocks, n_blocks, code_bytes(bits),
+                                                           w.block_bytes - code_bytes(bits), seed + 1, scale);
+  check_launch("random_lut");
+  return w;
+}
+
+void free_lut(LutMatrix& w) {
+  release(w.storage);
+  w = LutMatrix{};
+}
+
+template <class T>
+static void dequantize_as(const LutMatrix& w, T* o) {
+  const unsigned blocks = unsigned(w.row_blocks) * w.chunks;
+  const int gpc = groups_per_chunk(w.group);
+  auto kernel = w.bits == 4 ? lut_dequantize_kernel<4, T> : w.bits == 3 ? lut_dequantize_kernel<3, T> : lut_dequantize_kernel<2, T>;
+  kernel<<<blocks, 32, 0, ctx().stream>>>(w.blocks, w.table, w.chunks, w.n, w.k, gpc, o);
+  check_launch("lut_dequantize");
+}
+
+void lut_dequantize(const LutMatrix& w, uint16_t* out, bool f16) {
+  if (f16)
+    dequantize_as(w, reinterpret_cast<__half*>(out));
+  else
+    dequantize_as(w, reinterpret_cast<__nv_bfloat16*>(out));
+}
+
+// ---- tuned configurations ------------------------------------------------------------------------
+
+namespace {
+struct TunedEntry {
+  int n, k, bits, group, nt, warps, unit_chunks, stages, blocks_per_sm;
+};
+constexpr TunedEntry kTuned[] = {
+#include "backend/cuda/lut_tuned.inc"
+};
+}  // namespace
+
+LutKernelConfig tuned_lut_config(int n, int k, int bits, int group, int nt) {
+  for (const TunedEntry& e : kTuned)
+    if (e.n == n && e.k == k && e.bits == bits && e.group == group && e.nt == nt)
+      return {e.warps, e.unit_chunks, e.stages, e.blocks_per_sm};
+  return {};
+}
+
+size_t lut_smem_bytes(int bits, int group, int m, const LutKernelConfig& c) {
+  const size_t stage = size_t(c.warps) * c.unit_chunks * (code_bytes(bits) + 32 * groups_per_chunk(group)) +
+                       size_t(std::min(m, 32)) * c.unit_chunks * 256;
+  return size_t(table_bytes(bits)) + kBarrierBytes + c.stages * stage;
+}
+
+void lut_matmul(const void* x, bool x_bf16, const LutMatrix& w, float* y, int ldy, int m, bool accumulate,
+                const LutKernelConfig* config) {
+  IK_CUDA_REQUIRE(m >= 1 && ldy >= w.n, "lut_matmul: bad row count or output stride");
+  if (!accumulate) {
+    zero_rows_kernel<<<m, 256, 0, ctx().stream>>>(y, ldy, w.n);
+    check_launch("lut_matmul (zero)");
+  }
+  static const bool copy_only = [] {
+    const char* e = std::getenv("IK_LUT_DIAG");
+    return e && std::string(e) == "copy";
+  }();
+  const int gpc = groups_per_chunk(w.group);
+  for (int m0 = 0; m0 < m; m0 += 32) {
+    const int mc = std::min(32, m - m0);
+    const int nt = mc <= 8 ? 1 : mc <= 16 ? 2 : 4;
+    LutKernelConfig c = config ? *config : tuned_lut_config(w.n, w.k, w.bits, w.group, nt);
+    IK_CUDA_REQUIRE(c.warps >= 1 && c.warps <= 16 && c.unit_chunks >= 1 && c.unit_chunks <= 8 && c.stages >= 2 &&
+                        c.stages <= kMaxStages && c.blocks_per_sm >= 0,
+                    "lut_matmul: bad kernel configuration");
+    const KernelFn fn = pick_kernel(w.bits, nt, gpc, x_bf16);
+    const int threads = 32 * (c.warps + 1);
+    size_t smem = lut_smem_bytes(w.bits, w.group, mc, c);
+    int fit = occupancy(fn, threads, smem);
+    while (!config && fit == 0 && c.stages > 2) {  // a tuned or default ring too deep for this m: shorten it
+      --c.stages;
+      smem = lut_smem_bytes(w.bits, w.group, mc, c);
+      fit = occupancy(fn, threads, smem);
+    }
+    IK_CUDA_REQUIRE(fit >= 1, "lut_matmul: the kernel configuration needs more shared memory than an SM has");
+    const int per_sm = c.blocks_per_sm > 0 ? std::min(c.blocks_per_sm, fit) : fit;
+    Params p;
+    p.blocks = w.blocks, p.table2 = x_bf16 ? w.table2_bf16 : w.table2_f16;
+    p.x = static_cast<const uint16_t*>(x) + size_t(m0) * w.k;
+    p.y = y + size_t(m0) * ldy;
+    p.ldx = w.k, p.ldy = ldy, p.m = mc, p.n = w.n, p.k = w.k;
+    p.chunks = w.chunks, p.row_blocks = w.row_blocks;
+    p.unit_chunks = c.unit_chunks;
+    p.units_per_row_group = (w.chunks + c.unit_chunks - 1) / c.unit_chunks;
+    p.units = (long long)((w.row_blocks + c.warps - 1) / c.warps) * p.units_per_row_group;
+    p.stages = c.stages;
+    p.stage_bytes = int((smem - table_bytes(w.bits) - kBarrierBytes) / c.stages);
+    p.diag = copy_only;
+    const long long grid = std::min<long long>(p.units, (long long)ctx().device.sm_count * per_sm);
+    fn<<<unsigned(grid), threads, smem, ctx().stream>>>(p);
+    check_launch("lut_matmul");
+  }
+}
+
+}  // namespace ik::backend::cuda

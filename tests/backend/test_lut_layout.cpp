@@ -1,0 +1,98 @@
+// The GPU layout of lookup-table weights, on the host: packing then reading back lane by lane
+// (the kernel's access pattern) gives table[code] * scale at every position, for every
+// (bits, group) and for shapes that need padding; the pair tables hold the right pairs.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "backend/cuda/lut_layout.hpp"
+#include "core/error.hpp"
+#include "core/fp16.hpp"
+#include "core/rng.hpp"
+
+namespace cuda = ik::backend::cuda;
+
+namespace {
+
+struct Random {
+  std::vector<uint8_t> codes;
+  std::vector<uint16_t> scales;
+  std::vector<float> table;
+};
+
+Random random_weights(int64_t rows, int64_t cols, int bits, int group, uint64_t seed) {
+  ik::Rng rng(seed, 3);
+  Random r;
+  r.codes.resize(size_t(rows) * cols);
+  for (auto& c : r.codes) c = uint8_t(rng.next_u64() % (1u << bits));
+  const int64_t groups = (cols + group - 1) / group;
+  r.scales.resize(size_t(rows) * groups);
+  for (auto& s : r.scales) s = ik::f32_to_fp16(float(rng.uniform(0.01, 2.0)));
+  for (int i = 0; i < (1 << bits); ++i) r.table.push_back(float(rng.uniform(-1.0, 1.0)));
+  return r;
+}
+
+}  // namespace
+
+TEST(LutLayout, UnpackGivesTableTimesScaleEverywhere) {
+  struct Shape {
+    int64_t rows, cols;
+  };
+  for (int bits : {2, 3, 4})
+    for (int group : {32, 64, 128, 256})
+      for (Shape s : {Shape{16, 128}, Shape{48, 512}, Shape{37, 576}, Shape{5, 96}}) {
+        if (group > s.cols && s.cols % group) continue;
+        const auto r = random_weights(s.rows, s.cols, bits, group, bits * 1000 + group + s.rows);
+        const auto p = cuda::pack_lut(r.codes.data(), r.scales.data(), r.table.data(), s.rows, s.cols, bits, group);
+        EXPECT_EQ(p.row_blocks, (s.rows + 15) / 16);
+        EXPECT_EQ(p.codes.size(), size_t(p.row_blocks) * p.chunks * cuda::code_block_bytes(bits));
+        const auto w = cuda::unpack_lut(p);
+        const int64_t groups = (s.cols + group - 1) / group;
+        for (int64_t i = 0; i < s.rows; ++i)
+          for (int64_t j = 0; j < s.cols; ++j) {
+            const float want = r.table[r.codes[i * s.cols + j]] * ik::fp16_to_f32(r.scales[i * groups + j / group]);
+            ASSERT_EQ(w[i * s.cols + j], want) << "bits " << bits << " group " << group << " at " << i << "," << j;
+          }
+      }
+}
+
+TEST(LutLayout, CodesUseExactlyTheirBits) {
+  // All-ones codes fill every code bit of every lane and nothing else.
+  for (int bits : {2, 3, 4}) {
+    const int64_t rows = 16, cols = 128;
+    std::vector<uint8_t> codes(rows * cols, uint8_t((1 << bits) - 1));
+    std::vector<uint16_t> scales(rows, ik::f32_to_fp16(1.0f));
+    std::vector<float> table(1 << bits, 1.0f);
+    const auto p = cuda::pack_lut(codes.data(), scales.data(), table.data(), rows, cols, bits, 128);
+    size_t ones = 0;
+    for (uint8_t b : p.codes) ones += __builtin_popcount(b);
+    EXPECT_EQ(ones, size_t(rows * cols * bits)) << bits << " bits";
+  }
+}
+
+TEST(LutLayout, PairTableHoldsBothValues) {
+  const std::vector<float> t4 = {-1, -0.75f, -0.5f, -0.25f, 0, 0.125f, 0.25f, 0.375f,
+                                 0.5f, 0.625f, 0.75f, 0.875f, 1, 1.5f, 2, 3};
+  const auto p4 = cuda::pair_table(t4, 4, false);
+  ASSERT_EQ(p4.size(), 256u);
+  EXPECT_EQ(ik::fp16_to_f32(p4[0x3A] & 0xFFFF), t4[0xA]);  // low nibble: first of the pair
+  EXPECT_EQ(ik::fp16_to_f32(p4[0x3A] >> 16), t4[0x3]);
+  const std::vector<float> t3 = {-1, -0.5f, -0.25f, 0, 0.25f, 0.5f, 0.75f, 1};
+  const auto p3 = cuda::pair_table(t3, 3, true);
+  ASSERT_EQ(p3.size(), 64u);
+  // codes 6 (110b) and 3 (011b): low bits 10, 11 -> 0b1110; high bits 1, 0 -> 0b01 << 4
+  EXPECT_EQ(ik::bf16_to_f32(p3[0b011110] & 0xFFFF), t3[6]);
+  EXPECT_EQ(ik::bf16_to_f32(p3[0b011110] >> 16), t3[3]);
+}
+
+TEST(LutLayout, RejectsWhatItCannotTile) {
+  std::vector<uint8_t> codes(16 * 100, 0);
+  std::vector<uint16_t> scales(64, 0);
+  std::vector<float> table(16, 0.0f);
+  EXPECT_THROW(cuda::pack_lut(codes.data(), scales.data(), table.data(), 16, 100, 4, 32), ik::Error);  // cols % 32
+  EXPECT_THROW(cuda::pack_lut(codes.data(), scales.data(), table.data(), 16, 96, 5, 32), ik::Error);   // bits
+  EXPECT_THROW(cuda::pack_lut(codes.data(), scales.data(), table.data(), 16, 96, 4, 48), ik::Error);   // group
+  codes[3] = 16;
+  EXPECT_THROW(cuda::pack_lut(codes.data(), scales.data(), table.data(), 16, 96, 4, 32), ik::Error);   // code range
+}
