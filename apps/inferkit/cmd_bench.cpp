@@ -17,6 +17,7 @@ struct EngineBenchArgs {
   ModelFlags model;
   DeviceFlag device;
   std::string config = "smollm2-135m";  // shape for --random-weights
+  std::string weights = "bf16";          // --random-weights on the GPU: bf16, nf4, nf3, nf2
   bool random_weights = false;
   uint64_t seed = 1;
   std::vector<int> batches = {1, 4, 16, 64};  // GPU decode batch sizes
@@ -73,7 +74,8 @@ static void run_gpu_bench(const EngineBenchArgs& a) {
   {
     const double t0 = now_s();
     if (a.random_weights) {
-      g = llm::GpuLlama::random(llm::preset_config(a.config), a.seed, opt);
+      const int bits = a.weights == "bf16" ? 0 : a.weights[2] - '0';
+      g = llm::GpuLlama::random(llm::preset_config(a.config), a.seed, opt, bits);
     } else {
       LoadedModel lm = load_model(a.model);
       g = llm::GpuLlama::upload(*lm.model, opt);
@@ -100,8 +102,10 @@ static void run_gpu_bench(const EngineBenchArgs& a) {
   const double floor_s = (double(g->weight_bytes()) + g->kv_bytes_per_position() * ctx_mid) / bw;
   fmt::print("device {} ({} SMs, {:.0f} GiB), copy bandwidth {:.0f} GB/s (read + write)\n", dev.name, dev.sm_count,
              dev.total_bytes / 1073741824.0, bw / 1e9);
-  fmt::print("model {}: {} layers, {} embd, {} heads / {} KV, vocab {}; bf16 weights {:.2f} GB, loaded in {:.1f} s\n",
-             cfg.name, cfg.n_layer, cfg.n_embd, cfg.n_head, cfg.n_head_kv, cfg.n_vocab, g->weight_bytes() / 1e9, load_s);
+  fmt::print("model {}: {} layers, {} embd, {} heads / {} KV, vocab {}; {} weights {:.2f} GB, loaded in {:.1f} s\n",
+             cfg.name, cfg.n_layer, cfg.n_embd, cfg.n_head, cfg.n_head_kv, cfg.n_vocab,
+             g->lut_weights() ? fmt::format("NF{} (lookup-table) block", g->lut_bits()) : std::string("bf16"),
+             g->weight_bytes() / 1e9, load_s);
   fmt::print("prefill ({} tokens): {:10.1f} tok/s\n", a.prefill_tokens, a.prefill_tokens / prefill_s);
   std::string json_batches;
   for (int n : a.batches) {
@@ -184,6 +188,9 @@ static void add_bench(CLI::App& app) {
   c->add_flag("--random-weights", a->random_weights, "seeded random weights of the --config shape instead of a model file");
   c->add_option("--config", a->config, "shape for --random-weights: llama3-8b, llama3-70b-8layers, smollm2-135m, tiny");
   c->add_option("--seed", a->seed, "seed for --random-weights");
+  c->add_option("--weights", a->weights, "--random-weights on the GPU: bf16, or NormalFloat codes nf4, nf3, nf2 (G = 128) "
+                "for the block matrices, run by the lookup-table kernel")
+      ->check(CLI::IsMember({"bf16", "nf4", "nf3", "nf2"}));
   c->add_option("--batch", a->batches, "GPU decode batch sizes (repeatable / comma list)")
       ->delimiter(',')
       ->check(CLI::Range(1, 1024));

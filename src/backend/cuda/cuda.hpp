@@ -69,8 +69,9 @@ double time_ms(const std::function<void()>& queue, int reps);
 void embed(const bf16* table, const int32_t* tokens, int m, int n_embd, float* out);
 // out = x / rms(x) * w, rows of n; out in bf16 (the next matmul's input).
 void rms_norm(const float* x, const float* w, bf16* out, int rows, int n, float eps);
-// y[m, n] = x[m, k] * W[n, k]^T, plus y when accumulate (the residual add, fused).
-void matmul(const bf16* x, const bf16* w, float* y, int m, int n, int k, bool accumulate);
+// y[m, n] = x[m, k] * W[n, k]^T, plus y when accumulate (the residual add, fused); rows of y
+// ldy floats apart (0: n).
+void matmul(const bf16* x, const bf16* w, float* y, int m, int n, int k, bool accumulate, int ldy = 0);
 // The same in IEEE half: f16 in and out, fp32 accumulation (the baseline the lookup-table
 // kernel is measured against; see lut_gemm.hpp).
 void matmul_f16(const uint16_t* x, const uint16_t* w, uint16_t* y, int m, int n, int k);

@@ -214,12 +214,13 @@ double time_ms(const std::function<void()>& queue, int reps) {
 
 // ---- matmul -------------------------------------------------------------------------------
 
-void matmul(const bf16* x, const bf16* w, float* y, int m, int n, int k, bool accumulate) {
+void matmul(const bf16* x, const bf16* w, float* y, int m, int n, int k, bool accumulate, int ldy) {
   // Row-major y[m,n] = x[m,k] W[n,k]^T is column-major y^T[n,m] = W^T... : C = op(A) B with
   // A = W viewed column-major [k, n] transposed, B = x viewed column-major [k, m].
   const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
   check_cublas(cublasGemmEx(ctx().cublas, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &alpha, w, CUDA_R_16BF, k, x,
-                            CUDA_R_16BF, k, &beta, y, CUDA_R_32F, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                            CUDA_R_16BF, k, &beta, y, CUDA_R_32F, ldy ? ldy : n, CUBLAS_COMPUTE_32F,
+                            CUBLAS_GEMM_DEFAULT),
                "cublasGemmEx");
   cudaGetLastError();  // cuBLAS reports through its status; drop what its internal probes leave behind
 }

@@ -40,11 +40,10 @@ struct Params {
   int unit_chunks, units_per_row_group;
   long long units;         // row groups * units per row group
   int stages, stage_bytes;
-  int diag;                // 1: copies only, no math (IK_LUT_DIAG=copy: the memory pipeline alone)
+  int diag;                // IK_LUT_DIAG: 1 = copy (no math: the memory pipeline alone), 2 = math (codes not copied)
 };
 
 __host__ __device__ constexpr int code_bytes(int bits) { return bits == 4 ? 1024 : bits == 3 ? 768 : 512; }
-__host__ __device__ constexpr int table_bytes(int bits) { return (1 << (2 * bits)) * 32 * 4; }
 
 __device__ __forceinline__ unsigned smem_addr(const void* p) { return unsigned(__cvta_generic_to_shared(p)); }
 
@@ -91,14 +90,24 @@ __device__ __forceinline__ void mma(float (&d)[4], const uint32_t (&a)[4], uint3
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-// The pair-table index of register q of tile t (see lut_layout.hpp), from a lane's code words.
+// x >> s for a compile-time s of either sign.
+template <int S>
+__device__ __forceinline__ uint32_t shift_right(uint32_t x) {
+  if constexpr (S >= 0) return x >> S;
+  else return x << -S;
+}
+
+// Byte offset in the table (entry index * 128, the 32 copies of an entry being adjacent words)
+// of register q of tile t's pair (see lut_layout.hpp), from a lane's code words. Written as a
+// shift and a mask per field so it compiles to SHF + LOP3, the lane's copy ORed in (lane4).
 template <int BITS, int T, int Q>
-__device__ __forceinline__ uint32_t pair_index(const uint32_t (&c)[8]) {
-  if constexpr (BITS == 4) return (c[T] >> (8 * Q)) & 0xFF;
-  const uint32_t lo = (c[T / 2] >> (16 * (T % 2) + 4 * Q)) & 0xF;
-  if constexpr (BITS == 2) return lo;
-  const uint32_t hi = (c[4 + T / 4] >> (8 * (T % 4) + 2 * Q)) & 0x3;  // words 4, 5: the high-bit plane
-  return lo | hi << 4;
+__device__ __forceinline__ uint32_t pair_offset(const uint32_t (&c)[8], uint32_t lane4) {
+  if constexpr (BITS == 4) return (shift_right<8 * Q - 7>(c[T]) & 0x7F80u) | lane4;
+  constexpr int lo_bit = 16 * (T % 2) + 4 * Q;
+  const uint32_t lo = shift_right<lo_bit - 7>(c[T / 2]) & 0x780u;
+  if constexpr (BITS == 2) return lo | lane4;
+  constexpr int hi_bit = 8 * (T % 4) + 2 * Q;  // words 4, 5: the high-bit plane
+  return lo | (shift_right<hi_bit - 11>(c[4 + T / 4]) & 0x1800u) | lane4;
 }
 
 // A lane's code words of one chunk (4-bit: 8 words; 3-bit: 4 low + 2 high; 2-bit: 4).
@@ -118,19 +127,22 @@ __device__ __forceinline__ void load_codes(const uint8_t* cs, int lane, uint32_t
 
 // Tile t's A fragment: four pair lookups in this lane's copy of the table.
 template <int BITS, int T>
-__device__ __forceinline__ void lookup(const uint32_t* my_table, const uint32_t (&c)[8], uint32_t (&a)[4]) {
-  a[0] = my_table[pair_index<BITS, T, 0>(c) * 32];
-  a[1] = my_table[pair_index<BITS, T, 1>(c) * 32];
-  a[2] = my_table[pair_index<BITS, T, 2>(c) * 32];
-  a[3] = my_table[pair_index<BITS, T, 3>(c) * 32];
+__device__ __forceinline__ void lookup(const uint8_t* table, const uint32_t (&c)[8], uint32_t lane4, uint32_t (&a)[4]) {
+  a[0] = *reinterpret_cast<const uint32_t*>(table + pair_offset<BITS, T, 0>(c, lane4));
+  a[1] = *reinterpret_cast<const uint32_t*>(table + pair_offset<BITS, T, 1>(c, lane4));
+  a[2] = *reinterpret_cast<const uint32_t*>(table + pair_offset<BITS, T, 2>(c, lane4));
+  a[3] = *reinterpret_cast<const uint32_t*>(table + pair_offset<BITS, T, 3>(c, lane4));
 }
 
 // One chunk of one row block: acc[nt] += X_tile(nt) . W_hat^T over 128 columns.
-// xs: this lane's X row (token gid) at the chunk; x_row_bytes apart per 8-token tile.
+// xs: this lane's X row (token gid) at the chunk, rows of 8-token tiles x_tile_bytes apart.
+// Lanes whose token is past m use zeros instead of loading (shared-memory wavefronts are the
+// scarce resource at m = 1).
 template <int BITS, int NT, int GPC, bool BF16>
 __device__ __forceinline__ void chunk_mma(const uint8_t* cs, const uint8_t* ss, const uint8_t* xs, int x_tile_bytes,
-                                          const bool (&x_valid)[NT], const uint32_t* my_table, int lane,
+                                          const bool (&x_valid)[NT], const uint8_t* table, int lane,
                                           float (&acc)[NT][4]) {
+  const uint32_t lane4 = uint32_t(lane) * 4;
   const int gid = lane >> 2;
   uint32_t c[8];
   load_codes<BITS>(cs, lane, c);
@@ -143,18 +155,18 @@ __device__ __forceinline__ void chunk_mma(const uint8_t* cs, const uint8_t* ss, 
       xv[nt] = x_valid[nt] ? *reinterpret_cast<const uint4*>(xs + nt * x_tile_bytes + q * 64) : make_uint4(0, 0, 0, 0);
     uint32_t a[4];
     switch (q) {  // tile indices must be compile-time constants (register arrays)
-      case 0: lookup<BITS, 0>(my_table, c, a); break;
-      case 1: lookup<BITS, 2>(my_table, c, a); break;
-      case 2: lookup<BITS, 4>(my_table, c, a); break;
-      default: lookup<BITS, 6>(my_table, c, a); break;
+      case 0: lookup<BITS, 0>(table, c, lane4, a); break;
+      case 1: lookup<BITS, 2>(table, c, lane4, a); break;
+      case 2: lookup<BITS, 4>(table, c, lane4, a); break;
+      default: lookup<BITS, 6>(table, c, lane4, a); break;
     }
 #pragma unroll
     for (int nt = 0; nt < NT; ++nt) mma<BF16>(d[nt], a, xv[nt].x, xv[nt].y);
     switch (q) {
-      case 0: lookup<BITS, 1>(my_table, c, a); break;
-      case 1: lookup<BITS, 3>(my_table, c, a); break;
-      case 2: lookup<BITS, 5>(my_table, c, a); break;
-      default: lookup<BITS, 7>(my_table, c, a); break;
+      case 0: lookup<BITS, 1>(table, c, lane4, a); break;
+      case 1: lookup<BITS, 3>(table, c, lane4, a); break;
+      case 2: lookup<BITS, 5>(table, c, lane4, a); break;
+      default: lookup<BITS, 7>(table, c, lane4, a); break;
     }
 #pragma unroll
     for (int nt = 0; nt < NT; ++nt) mma<BF16>(d[nt], a, xv[nt].z, xv[nt].w);
@@ -174,15 +186,15 @@ __device__ __forceinline__ void chunk_mma(const uint8_t* cs, const uint8_t* ss, 
 template <int BITS, int NT, int GPC, bool BF16>
 __global__ void __launch_bounds__(544) lut_gemm_kernel(Params p) {
   constexpr int CB = code_bytes(BITS), BB = CB + 32 * GPC, TABLE = 1 << (2 * BITS);
+  __shared__ __align__(128) uint32_t table[TABLE * 32];  // static: lookups address it with an immediate
   extern __shared__ __align__(128) uint8_t smem[];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, W = (blockDim.x >> 5) - 1;
   const int gid = lane >> 2, tid = lane & 3;
   const int U = p.unit_chunks, S = p.stages;
-  uint32_t* table = reinterpret_cast<uint32_t*>(smem);
-  uint64_t* full = reinterpret_cast<uint64_t*>(smem + table_bytes(BITS));
+  uint64_t* full = reinterpret_cast<uint64_t*>(smem);
   uint64_t* empty = full + kMaxStages;
-  uint8_t* stages = smem + table_bytes(BITS) + kBarrierBytes;
-  const int x_offset = W * U * BB, x_row_bytes = U * 256;
+  uint8_t* stages = smem + kBarrierBytes;
+  const int x_offset = W * U * BB, x_row_bytes = U * 256 + 16;  // padded: no bank conflicts between rows
 
   const long long per_block = p.units / gridDim.x, extra = p.units % gridDim.x;
   const long long begin = blockIdx.x * per_block + min((long long)blockIdx.x, extra);
@@ -197,7 +209,7 @@ __global__ void __launch_bounds__(544) lut_gemm_kernel(Params p) {
     for (int c = 0; c < 32; ++c) table[i * 32 + ((c + lane) & 31)] = v;
   }
   for (int s = 0; s < S; ++s)
-    for (int i = threadIdx.x * 16; i < p.m * x_row_bytes; i += blockDim.x * 16)
+    for (int i = threadIdx.x * 16; i < NT * 8 * x_row_bytes; i += blockDim.x * 16)
       *reinterpret_cast<uint4*>(stages + s * p.stage_bytes + x_offset + i) = make_uint4(0, 0, 0, 0);
   if (threadIdx.x == 0) {
     for (int s = 0; s < S; ++s) mbar_init(full + s, 1), mbar_init(empty + s, W);
@@ -219,10 +231,11 @@ __global__ void __launch_bounds__(544) lut_gemm_kernel(Params p) {
       if (i >= S) mbar_wait(empty + s, phase ^ 1);
       const int nu = min(U, p.chunks - c0), k0 = c0 * kLutChunk, xk = min(nu * kLutChunk, p.k - k0);
       const int warps_here = min(W, p.row_blocks - rg * W);
-      if (lane == 0) mbar_arrive_expect_tx(full + s, unsigned(warps_here * nu * BB + p.m * xk * 2));
+      const bool codes = p.diag != 2;
+      if (lane == 0) mbar_arrive_expect_tx(full + s, unsigned((codes ? warps_here * nu * BB : 0) + p.m * xk * 2));
       __syncwarp();
       uint8_t* st = stages + s * p.stage_bytes;
-      if (lane < warps_here)
+      if (codes && lane < warps_here)
         bulk_copy(st + lane * U * BB, p.blocks + (size_t(rg * W + lane) * p.chunks + c0) * BB, nu * BB, full + s);
       for (int t = lane - W; lane >= W && t < p.m; t += 32 - W)
         bulk_copy(st + x_offset + t * x_row_bytes, p.x + size_t(t) * p.ldx + k0, xk * 2, full + s);
@@ -233,7 +246,6 @@ __global__ void __launch_bounds__(544) lut_gemm_kernel(Params p) {
   }
 
   // consumers
-  const uint32_t* my_table = table + lane;
   bool x_valid[NT];
 #pragma unroll
   for (int nt = 0; nt < NT; ++nt) x_valid[nt] = nt * 8 + gid < p.m;
@@ -244,11 +256,11 @@ __global__ void __launch_bounds__(544) lut_gemm_kernel(Params p) {
     mbar_wait(full + s, phase);
     const int rb = rg * W + warp, nu = min(U, p.chunks - c0);
     const uint8_t* st = stages + s * p.stage_bytes;
-    if (rb < p.row_blocks && !p.diag) {
+    if (rb < p.row_blocks && p.diag != 1) {
       const uint8_t* xs = st + x_offset + gid * x_row_bytes + tid * 16;
       for (int u = 0; u < nu; ++u)
         chunk_mma<BITS, NT, GPC, BF16>(st + (warp * U + u) * BB, st + (warp * U + u) * BB + CB, xs + u * 256,
-                                       8 * x_row_bytes, x_valid, my_table, lane, acc);
+                                       8 * x_row_bytes, x_valid, reinterpret_cast<const uint8_t*>(table), lane, acc);
     }
     __syncwarp();
     if (lane == 0) mbar_arrive(empty + s);
@@ -461,9 +473,10 @@ LutKernelConfig tuned_lut_config(int n, int k, int bits, int group, int nt) {
 }
 
 size_t lut_smem_bytes(int bits, int group, int m, const LutKernelConfig& c) {
+  const int nt = m <= 8 ? 1 : m <= 16 ? 2 : 4;
   const size_t stage = size_t(c.warps) * c.unit_chunks * (code_bytes(bits) + 32 * groups_per_chunk(group)) +
-                       size_t(std::min(m, 32)) * c.unit_chunks * 256;
-  return size_t(table_bytes(bits)) + kBarrierBytes + c.stages * stage;
+                       size_t(nt) * 8 * (c.unit_chunks * 256 + 16);
+  return kBarrierBytes + c.stages * stage;  // dynamic; the table is static
 }
 
 void lut_matmul(const void* x, bool x_bf16, const LutMatrix& w, float* y, int ldy, int m, bool accumulate,
@@ -473,9 +486,9 @@ void lut_matmul(const void* x, bool x_bf16, const LutMatrix& w, float* y, int ld
     zero_rows_kernel<<<m, 256, 0, ctx().stream>>>(y, ldy, w.n);
     check_launch("lut_matmul (zero)");
   }
-  static const bool copy_only = [] {
+  static const int diag = [] {
     const char* e = std::getenv("IK_LUT_DIAG");
-    return e && std::string(e) == "copy";
+    return !e ? 0 : std::string(e) == "copy" ? 1 : std::string(e) == "math" ? 2 : 0;
   }();
   const int gpc = groups_per_chunk(w.group);
   for (int m0 = 0; m0 < m; m0 += 32) {
@@ -506,8 +519,8 @@ void lut_matmul(const void* x, bool x_bf16, const LutMatrix& w, float* y, int ld
     p.units_per_row_group = (w.chunks + c.unit_chunks - 1) / c.unit_chunks;
     p.units = (long long)((w.row_blocks + c.warps - 1) / c.warps) * p.units_per_row_group;
     p.stages = c.stages;
-    p.stage_bytes = int((smem - table_bytes(w.bits) - kBarrierBytes) / c.stages);
-    p.diag = copy_only;
+    p.stage_bytes = int((smem - kBarrierBytes) / c.stages);
+    p.diag = diag;
     const long long grid = std::min<long long>(p.units, (long long)ctx().device.sm_count * per_sm);
     fn<<<unsigned(grid), threads, smem, ctx().stream>>>(p);
     check_launch("lut_matmul");

@@ -33,7 +33,8 @@ void free_lut(LutMatrix& w);
 struct LutKernelConfig {
   int warps = 8, unit_chunks = 2, stages = 4, blocks_per_sm = 0;
 };
-// Shared memory the kernel needs for m rows of X (m <= 32 per launch).
+// Dynamic shared memory the kernel needs for m rows of X (m <= 32 per launch); the table
+// (2^(2 bits) x 32 copies x 4 bytes) is static on top.
 size_t lut_smem_bytes(int bits, int group, int m, const LutKernelConfig& c);
 // The configuration tuned for this shape (`inferkit bench-flute --tune` writes the table,
 // src/backend/cuda/lut_tuned.inc), else a default. nt: 8-token tiles per launch (1, 2 or 4).

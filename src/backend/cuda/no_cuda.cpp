@@ -31,7 +31,7 @@ double measure_copy_bandwidth(size_t) { no_cuda(); }
 double time_ms(const std::function<void()>&, int) { no_cuda(); }
 void embed(const bf16*, const int32_t*, int, int, float*) { no_cuda(); }
 void rms_norm(const float*, const float*, bf16*, int, int, float) { no_cuda(); }
-void matmul(const bf16*, const bf16*, float*, int, int, int, bool) { no_cuda(); }
+void matmul(const bf16*, const bf16*, float*, int, int, int, bool, int) { no_cuda(); }
 void matmul_f16(const uint16_t*, const uint16_t*, uint16_t*, int, int, int) { no_cuda(); }
 void rope_and_store_kv(float*, int, int, int, int, const int32_t*, const int32_t*, const int32_t*, const float*, bool,
                        bf16*, bf16*, int) {

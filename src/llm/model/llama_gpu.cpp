@@ -5,6 +5,8 @@
 
 #include "core/error.hpp"
 #include "core/fp16.hpp"
+#include "backend/cpu/lut_matmul.hpp"
+#include "llm/quant/lut_format.hpp"
 
 namespace ik::llm {
 
@@ -22,6 +24,7 @@ GpuLlama::GpuLlama(const LlamaConfig& cfg, const GpuOptions& opt) : cfg_(cfg), o
 
 GpuLlama::~GpuLlama() {
   for (auto& [n, g] : decode_graphs_) cuda::destroy(g);
+  for (auto& m : luts_) cuda::free_lut(m);
   for (void* p : allocations_) cuda::release(p);
   cuda::release_pinned(pinned_tokens_);
   cuda::release_pinned(pinned_next_);
@@ -31,13 +34,12 @@ size_t GpuLlama::kv_bytes_per_position() const { return size_t(cfg_.n_layer) * 2
 
 // ---- memory ---------------------------------------------------------------------------------
 
-void GpuLlama::allocate() {
+void GpuLlama::allocate(size_t layer_bytes) {
   const LlamaConfig& c = cfg_;
   const int64_t E = c.n_embd, F = c.n_ff, V = c.n_vocab, Q = c.q_dim(), KV = c.kv_dim(), QKV = Q + 2 * KV;
   rows_cap_ = std::max(opt_.max_rows, opt_.n_seq);
   const int64_t R = rows_cap_;
-  const size_t layer_weights = size_t(QKV * E + E * Q + 2 * F * E + E * F) * sizeof(bf16) + 2 * E * sizeof(float);
-  const size_t weights = size_t(V * E) * sizeof(bf16) * (c.tied_embeddings ? 1 : 2) + c.n_layer * layer_weights;
+  const size_t weights = size_t(V * E) * sizeof(bf16) * (c.tied_embeddings ? 1 : 2) + c.n_layer * layer_bytes;
   const size_t kv = kv_bytes_per_position() * opt_.n_seq * opt_.n_ctx;
   const size_t scratch_floats = cuda::attention_decode_scratch_floats(int(R), c.n_head, c.head_dim);
   const size_t acts = size_t(R) * (E + QKV + 2 * F + V) * sizeof(float) + size_t(R) * (std::max(E, Q) + Q + F) * 2 +
@@ -48,11 +50,7 @@ void GpuLlama::allocate() {
          "activations {} MiB), {} MiB free",
          dev_.name, need >> 20, weights >> 20, kv >> 20, opt_.n_seq, opt_.n_ctx, acts >> 20, dev_.free_bytes >> 20);
 
-  auto get = [&](size_t bytes, const char* what) {
-    void* p = cuda::alloc(bytes, what);
-    allocations_.push_back(p);
-    return p;
-  };
+  auto get = [&](size_t bytes, const char* what) { return device_alloc(bytes, what); };
   embd_ = static_cast<bf16*>(get(V * E * sizeof(bf16), "the token embedding"));
   lm_head_ = c.tied_embeddings ? embd_ : static_cast<bf16*>(get(V * E * sizeof(bf16), "the LM head"));
   output_norm_ = static_cast<float*>(get(E * sizeof(float), "the output norm"));
@@ -62,14 +60,9 @@ void GpuLlama::allocate() {
   for (auto& L : layers_) {
     L.attn_norm = static_cast<float*>(get(E * sizeof(float), "norm weights"));
     L.ffn_norm = static_cast<float*>(get(E * sizeof(float), "norm weights"));
-    L.wqkv = static_cast<bf16*>(get(QKV * E * sizeof(bf16), "attention weights"));
-    L.wo = static_cast<bf16*>(get(E * Q * sizeof(bf16), "attention weights"));
-    L.wgu = static_cast<bf16*>(get(2 * F * E * sizeof(bf16), "MLP weights"));
-    L.wdown = static_cast<bf16*>(get(E * F * sizeof(bf16), "MLP weights"));
     L.k = static_cast<bf16*>(get(cache, "the KV cache"));
     L.v = static_cast<bf16*>(get(cache, "the KV cache"));
   }
-  weight_bytes_ = size_t(V * E) * sizeof(bf16) + c.n_layer * layer_weights;  // LM head + layers
 
   x_ = static_cast<float*>(get(R * E * sizeof(float), "activations"));
   qkv_ = static_cast<float*>(get(R * QKV * sizeof(float), "activations"));
@@ -103,6 +96,42 @@ void GpuLlama::allocate() {
 
 // ---- weights --------------------------------------------------------------------------------
 
+void* GpuLlama::device_alloc(size_t bytes, const char* what) {
+  void* p = cuda::alloc(bytes, what);
+  allocations_.push_back(p);
+  return p;
+}
+
+GpuLlama::Linear GpuLlama::dense_linear(int n, int k) {
+  Linear w;
+  w.n = n, w.k = k;
+  w.dense = static_cast<bf16*>(device_alloc(size_t(n) * k * sizeof(bf16), "weights"));
+  return w;
+}
+
+GpuLlama::Linear GpuLlama::lut_linear(cuda::LutMatrix m) {
+  luts_.push_back(m);
+  Linear w;
+  w.n = m.n, w.k = m.k, w.lut = m;
+  return w;
+}
+
+// Passes longer than this many rows dequantize a lookup-table matrix into scratch and use
+// cuBLAS: the fused kernel reads the codes once per 32 rows.
+constexpr int kLutFusedMaxRows = 64;
+
+void GpuLlama::finish_weights() {
+  weight_bytes_ = size_t(cfg_.n_vocab) * cfg_.n_embd * sizeof(bf16);  // the LM head
+  size_t scratch = 0;
+  for (const Layer& L : layers_) {
+    for (const auto* parts : {&L.qkv, &L.gate_up})
+      for (const Linear& w : *parts) weight_bytes_ += w.bytes(), scratch = std::max(scratch, w.is_lut() ? size_t(w.n) * w.k : 0);
+    for (const Linear* w : {&L.o, &L.down})
+      weight_bytes_ += w->bytes(), scratch = std::max(scratch, w->is_lut() ? size_t(w->n) * w->k : 0);
+  }
+  if (scratch) lut_scratch_ = static_cast<bf16*>(device_alloc(scratch * sizeof(bf16), "the dequantization scratch"));
+}
+
 // Rows of a stored matrix, dequantized and rounded to bf16, into dst (row-major).
 static void to_bf16_rows(const backend::WeightMatrix& w, bf16* dst) {
 #pragma omp parallel
@@ -129,47 +158,129 @@ static void upload_stacked(bf16* dst, std::initializer_list<const backend::Weigh
   cuda::upload(dst, host.data(), total * sizeof(bf16));
 }
 
+// The CPU form of lookup-table weights (packed bit streams, f32 scales) in the GPU layout,
+// several matrices stacked by rows (they share bits, group and table).
+static cuda::LutPacked to_gpu_layout(const std::vector<const backend::LutWeights*>& parts) {
+  const backend::LutWeights& first = *parts.front();
+  int64_t rows = 0;
+  for (const auto* w : parts) rows += w->rows;
+  std::vector<uint8_t> codes(size_t(rows) * first.cols);
+  std::vector<uint16_t> scales;
+  int64_t r0 = 0;
+  for (const auto* w : parts) {
+    for (int64_t r = 0; r < w->rows; ++r)
+      for (int64_t i = 0; i < w->cols; ++i)
+        codes[size_t(r0 + r) * w->cols + i] = uint8_t(backend::lut_code(w->row_codes(r), w->bits, i));
+    for (float v : w->scales) scales.push_back(f32_to_fp16(v));  // stored as f16: exact
+    r0 += w->rows;
+  }
+  return cuda::pack_lut(codes.data(), scales.data(), first.table.data(), rows, first.cols, first.bits, first.group);
+}
+
+static size_t lut_bytes(const backend::LutWeights& w) {
+  return size_t((w.rows + 15) / 16) * ((w.cols + 127) / 128) *
+         (cuda::code_block_bytes(w.bits) + 32 * cuda::groups_per_chunk(w.group));
+}
+
 std::unique_ptr<GpuLlama> GpuLlama::upload(const LlamaModel& model, const GpuOptions& opt) {
   std::unique_ptr<GpuLlama> g(new GpuLlama(model.config(), opt));
-  g->allocate();
   const LlamaConfig& c = g->cfg_;
+  auto& m = const_cast<LlamaModel&>(model);  // layer() is non-const for pruning; read only here
+  // Block matrices keep their codes when all of a fused group are lookup-table weights; the
+  // group becomes one matrix when the parts share bits, group size and table and their rows
+  // fill whole row blocks (q | k | v, gate | up: one launch instead of several).
+  auto all_lut = [](std::initializer_list<const backend::WeightMatrix*> ws) {
+    for (const auto* w : ws)
+      if (!w->lut || w->cols % 32) return false;
+    return true;
+  };
+  auto stackable = [](std::initializer_list<const backend::WeightMatrix*> ws) {
+    const auto& a = *ws.begin()[0]->lut;
+    for (const auto* w : ws)
+      if (w->lut->bits != a.bits || w->lut->group != a.group || w->lut->table != a.table || w->rows % 16) return false;
+    return true;
+  };
+  size_t layer_bytes = 0;
+  {
+    const LlamaLayer& L = m.layer(0);
+    for (auto group : {std::initializer_list<const backend::WeightMatrix*>{&L.wq, &L.wk, &L.wv},
+                       std::initializer_list<const backend::WeightMatrix*>{&L.wo},
+                       std::initializer_list<const backend::WeightMatrix*>{&L.w_gate, &L.w_up},
+                       std::initializer_list<const backend::WeightMatrix*>{&L.w_down}})
+      for (const auto* w : group) layer_bytes += all_lut(group) ? lut_bytes(*w->lut) : size_t(w->rows) * w->cols * 2;
+  }
+  g->allocate(layer_bytes);
   upload_stacked(g->embd_, {&model.token_embd()});
   if (!c.tied_embeddings) upload_stacked(g->lm_head_, {&model.lm_head()});
   cuda::upload(g->output_norm_, model.output_norm().data(), c.n_embd * sizeof(float));
-  auto& m = const_cast<LlamaModel&>(model);  // layer() is non-const for pruning; read only here
+  auto fused = [&](std::initializer_list<const backend::WeightMatrix*> ws) {
+    std::vector<Linear> parts;
+    if (all_lut(ws)) {
+      g->lut_bits_ = ws.begin()[0]->lut->bits;
+      if (stackable(ws)) {
+        std::vector<const backend::LutWeights*> luts;
+        for (const auto* w : ws) luts.push_back(w->lut.get());
+        return std::vector<Linear>{g->lut_linear(cuda::upload_lut(to_gpu_layout(luts)))};
+      }
+      for (const auto* w : ws) parts.push_back(g->lut_linear(cuda::upload_lut(to_gpu_layout({w->lut.get()}))));
+      return parts;
+    }
+    int rows = 0;
+    for (const auto* w : ws) rows += int(w->rows);
+    parts.push_back(g->dense_linear(rows, int(ws.begin()[0]->cols)));
+    upload_stacked(parts[0].dense, ws);
+    return parts;
+  };
   for (int64_t l = 0; l < c.n_layer; ++l) {
     const LlamaLayer& L = m.layer(l);
     Layer& D = g->layers_[l];
     cuda::upload(D.attn_norm, L.attn_norm.data(), c.n_embd * sizeof(float));
     cuda::upload(D.ffn_norm, L.ffn_norm.data(), c.n_embd * sizeof(float));
-    upload_stacked(D.wqkv, {&L.wq, &L.wk, &L.wv});
-    upload_stacked(D.wo, {&L.wo});
-    upload_stacked(D.wgu, {&L.w_gate, &L.w_up});
-    upload_stacked(D.wdown, {&L.w_down});
+    D.qkv = fused({&L.wq, &L.wk, &L.wv});
+    D.o = fused({&L.wo})[0];
+    D.gate_up = fused({&L.w_gate, &L.w_up});
+    D.down = fused({&L.w_down})[0];
   }
+  g->finish_weights();
   return g;
 }
 
-std::unique_ptr<GpuLlama> GpuLlama::random(const LlamaConfig& cfg, uint64_t seed, const GpuOptions& opt) {
+std::unique_ptr<GpuLlama> GpuLlama::random(const LlamaConfig& cfg, uint64_t seed, const GpuOptions& opt, int lut_bits) {
+  IK_CHECK(lut_bits == 0 || lut_bits == 2 || lut_bits == 3 || lut_bits == 4,
+           "random weights: {} bits unsupported (0 for bf16, or 2, 3, 4)", lut_bits);
   std::unique_ptr<GpuLlama> g(new GpuLlama(cfg, opt));
-  g->allocate();
   const LlamaConfig& c = g->cfg_;
-  const int64_t E = c.n_embd, F = c.n_ff, Q = c.q_dim(), QKV = Q + 2 * c.kv_dim();
+  const int E = int(c.n_embd), F = int(c.n_ff), Q = int(c.q_dim()), KV = int(c.kv_dim());
+  const int group = 128;
+  auto bytes = [&](int n, int k) {
+    return lut_bits ? size_t((n + 15) / 16) * ((k + 127) / 128) *
+                          (cuda::code_block_bytes(lut_bits) + 32 * cuda::groups_per_chunk(group))
+                    : size_t(n) * k * 2;
+  };
+  g->allocate(bytes(Q, E) + 2 * bytes(KV, E) + bytes(E, Q) + 2 * bytes(F, E) + bytes(E, F));
+  g->lut_bits_ = lut_bits;
   uint64_t stream = seed * 1000003;
-  auto fill = [&](bf16* p, int64_t rows, int64_t k) {
-    cuda::fill_uniform_bf16(p, size_t(rows) * k, ++stream, float(std::sqrt(3.0 / double(k))));
+  const auto table = lut_bits ? quant::nf_table(lut_bits) : std::vector<float>{};
+  // A matrix of n x k with weights of about uniform(+-sqrt(3/k)), as bf16 or NF codes.
+  auto make = [&](int n, int k) {
+    const float scale = float(std::sqrt(3.0 / double(k)));
+    if (lut_bits) return g->lut_linear(cuda::random_lut(n, k, lut_bits, group, table, ++stream, scale));
+    Linear w = g->dense_linear(n, k);
+    cuda::fill_uniform_bf16(w.dense, size_t(n) * k, ++stream, scale);
+    return w;
   };
   cuda::fill_uniform_bf16(g->embd_, size_t(c.n_vocab) * E, ++stream, 1.0f);
-  if (!c.tied_embeddings) fill(g->lm_head_, c.n_vocab, E);
+  if (!c.tied_embeddings) cuda::fill_uniform_bf16(g->lm_head_, size_t(c.n_vocab) * E, ++stream, float(std::sqrt(3.0 / E)));
   cuda::fill_f32(g->output_norm_, E, 1.0f);
   for (Layer& L : g->layers_) {
     cuda::fill_f32(L.attn_norm, E, 1.0f);
     cuda::fill_f32(L.ffn_norm, E, 1.0f);
-    fill(L.wqkv, QKV, E);
-    fill(L.wo, E, Q);
-    fill(L.wgu, 2 * F, E);
-    fill(L.wdown, E, F);
+    L.qkv = {make(Q + 2 * KV, E)};  // fused, as upload() stacks shared-table matrices
+    L.gate_up = {make(2 * F, E)};
+    L.o = make(E, Q);
+    L.down = make(E, F);
   }
+  g->finish_weights();
   cuda::sync();
   return g;
 }
@@ -183,16 +294,34 @@ void GpuLlama::set_n_past(int seq, int64_t n) {
   cuda::upload(d_n_past_ + seq, &v, 4);
 }
 
+void GpuLlama::linear(const Linear& w, const bf16* x, float* y, int ldy, int m, bool accumulate) {
+  if (!w.is_lut()) return cuda::matmul(x, w.dense, y, m, w.n, w.k, accumulate, ldy);
+  if (m <= kLutFusedMaxRows) return cuda::lut_matmul(x, true, w.lut, y, ldy, m, accumulate);
+  cuda::lut_dequantize(w.lut, lut_scratch_);
+  cuda::matmul(x, lut_scratch_, y, m, w.n, w.k, accumulate, ldy);
+}
+
+// Fused parts side by side in the output columns (q | k | v, gate | up).
+void GpuLlama::project(const std::vector<Linear>& parts, const bf16* x, float* y, int m) {
+  int ldy = 0;
+  for (const Linear& w : parts) ldy += w.n;
+  int col = 0;
+  for (const Linear& w : parts) {
+    linear(w, x, y + col, ldy, m, false);
+    col += w.n;
+  }
+}
+
 // The layers over the m rows already embedded in x_. Decode: row i is sequence i at its
 // n_past (device), one query each. Prefill: rows of sequence `seq` from n_past_[seq].
 void GpuLlama::run_layers(int m, bool decode, int seq, const uint8_t* mask) {
   const LlamaConfig& c = cfg_;
-  const int E = int(c.n_embd), F = int(c.n_ff), Q = int(c.q_dim()), QKV = int(Q + 2 * c.kv_dim());
+  const int E = int(c.n_embd), QKV = int(c.q_dim() + 2 * c.kv_dim()), F = int(c.n_ff);
   const bool half = c.rope_layout == backend::RopeLayout::Half;
   const size_t seq_offset = size_t(seq) * opt_.n_ctx * c.kv_dim();
   for (const Layer& L : layers_) {
     cuda::rms_norm(x_, L.attn_norm, xn_, m, E, c.rms_eps);
-    cuda::matmul(xn_, L.wqkv, qkv_, m, QKV, E, false);
+    project(L.qkv, xn_, qkv_, m);
     if (decode) {
       cuda::rope_and_store_kv(qkv_, m, c.n_head, c.n_head_kv, c.head_dim, d_n_past_, d_iota_, d_n_past_, inv_freq_,
                               half, L.k, L.v, int(opt_.n_ctx));
@@ -204,11 +333,11 @@ void GpuLlama::run_layers(int m, bool decode, int seq, const uint8_t* mask) {
       cuda::attention_prefill(qkv_, QKV, L.k + seq_offset, L.v + seq_offset, attn_, m, int(n_past_[seq]), c.n_head,
                               c.n_head_kv, c.head_dim, mask);
     }
-    cuda::matmul(attn_, L.wo, x_, m, E, Q, true);
+    linear(L.o, attn_, x_, E, m, true);
     cuda::rms_norm(x_, L.ffn_norm, xn_, m, E, c.rms_eps);
-    cuda::matmul(xn_, L.wgu, gu_, m, 2 * F, E, false);
+    project(L.gate_up, xn_, gu_, m);
     cuda::silu_mul(gu_, h_, m, F);
-    cuda::matmul(h_, L.wdown, x_, m, E, F, true);
+    linear(L.down, h_, x_, E, m, true);
   }
 }
 

@@ -1,14 +1,16 @@
 #pragma once
 // The Llama forward pass on a GPU through the CUDA backend (backend/cuda/cuda.hpp): weights
-// uploaded once as bf16, a bf16 KV cache for n_seq sequences, f32 residual stream. A decode
-// step over sequences 0..n-1 (embedding to sampled token) is captured as one CUDA graph per n
-// and replayed, so a token costs one graph launch.
+// uploaded once, as bf16 or, for lookup-table quantized models, as FLUTE codes multiplied
+// without dequantizing (backend/cuda/lut_gemm.hpp); a bf16 KV cache for n_seq sequences, f32
+// residual stream. A decode step over sequences 0..n-1 (embedding to sampled token) is
+// captured as one CUDA graph per n and replayed, so a token costs one graph launch.
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <vector>
 
 #include "backend/cuda/cuda.hpp"
+#include "backend/cuda/lut_gemm.hpp"
 #include "llm/model/llama.hpp"
 
 namespace ik::llm {
@@ -22,10 +24,13 @@ struct GpuOptions {
 
 class GpuLlama {
  public:
-  // bf16 copies of the model's weights (whatever their stored type).
+  // The model's weights on the device: block matrices with lookup-table codes (LUT-quantized
+  // GGUF, IQ4_NL) stay codes; everything else becomes bf16.
   static std::unique_ptr<GpuLlama> upload(const LlamaModel& model, const GpuOptions& opt);
-  // Seeded random weights generated on the device (for shapes too large to build on the host).
-  static std::unique_ptr<GpuLlama> random(const LlamaConfig& cfg, uint64_t seed, const GpuOptions& opt);
+  // Seeded random weights generated on the device (for shapes too large to build on the host):
+  // bf16, or (lut_bits = 4, 3, 2) NormalFloat codes with G = 128 for the block matrices.
+  static std::unique_ptr<GpuLlama> random(const LlamaConfig& cfg, uint64_t seed, const GpuOptions& opt,
+                                          int lut_bits = 0);
   ~GpuLlama();
   GpuLlama(const GpuLlama&) = delete;
   GpuLlama& operator=(const GpuLlama&) = delete;
@@ -34,6 +39,8 @@ class GpuLlama {
   const GpuOptions& options() const { return opt_; }
   const backend::cuda::DeviceInfo& device() const { return dev_; }
   size_t weight_bytes() const { return weight_bytes_; }       // bytes a decode step streams
+  bool lut_weights() const { return lut_bits_ > 0; }
+  int lut_bits() const { return lut_bits_; }
   size_t kv_bytes_per_position() const;                        // all layers, K and V
 
   int64_t n_past(int seq) const { return n_past_[seq]; }
@@ -56,20 +63,42 @@ class GpuLlama {
 
  private:
   GpuLlama(const LlamaConfig& cfg, const GpuOptions& opt);
-  void allocate();
+  // One projection: a dense bf16 matrix (cuBLAS) or lookup-table codes (the FLUTE kernel).
+  struct Linear {
+    int n = 0, k = 0;
+    backend::cuda::bf16* dense = nullptr;
+    backend::cuda::LutMatrix lut;
+    bool is_lut() const { return lut.blocks != nullptr; }
+    size_t bytes() const { return is_lut() ? lut.stream_bytes() : size_t(n) * k * 2; }
+  };
+  struct Layer {
+    float *attn_norm = nullptr, *ffn_norm = nullptr;
+    std::vector<Linear> qkv;      // one fused matrix, or q, k, v (lookup-table matrices with different tables)
+    Linear o;
+    std::vector<Linear> gate_up;  // fused, or gate and up
+    Linear down;
+    backend::cuda::bf16 *k = nullptr, *v = nullptr;  // cache [n_seq, n_ctx, kv_dim]
+  };
+
+  // Everything but the layers' matrices; layer_bytes: what those will take (the memory check).
+  void allocate(size_t layer_bytes);
+  void* device_alloc(size_t bytes, const char* what);
+  Linear dense_linear(int n, int k);
+  Linear lut_linear(backend::cuda::LutMatrix m);
+  void finish_weights();  // weight_bytes_, the dequantization scratch for long prompts
+  void linear(const Linear& w, const backend::cuda::bf16* x, float* y, int ldy, int m, bool accumulate);
+  void project(const std::vector<Linear>& parts, const backend::cuda::bf16* x, float* y, int m);
   void run_layers(int m, bool decode, int seq, const uint8_t* mask);
   void capture_decode(int n);
 
-  struct Layer {
-    float *attn_norm = nullptr, *ffn_norm = nullptr;
-    backend::cuda::bf16 *wqkv = nullptr, *wo = nullptr, *wgu = nullptr, *wdown = nullptr;
-    backend::cuda::bf16 *k = nullptr, *v = nullptr;  // cache [n_seq, n_ctx, kv_dim]
-  };
   LlamaConfig cfg_;
   GpuOptions opt_;
   backend::cuda::DeviceInfo dev_;
   std::vector<void*> allocations_;
+  std::vector<backend::cuda::LutMatrix> luts_;
   std::vector<Layer> layers_;
+  int lut_bits_ = 0;
+  backend::cuda::bf16* lut_scratch_ = nullptr;  // one dequantized matrix, for passes of many rows
   backend::cuda::bf16 *embd_ = nullptr, *lm_head_ = nullptr;
   float* output_norm_ = nullptr;
   float* inv_freq_ = nullptr;
