@@ -14,9 +14,30 @@ namespace ik::cli {
 
 struct ServeArgs {
   ModelFlags model;
+  DeviceFlag device;
   llm::serve::ServerOptions server;
   llm::serve::SchedulerOptions scheduler;
 };
+
+// The GPU engine when --device picks the GPU (weights uploaded once, a KV cache per slot), else
+// the CPU engine. `where` names the device for the banner.
+static std::unique_ptr<llm::serve::Engine> make_engine(LoadedModel& lm, const ServeArgs& a, std::string& where) {
+  where = "the CPU";
+  if (!a.device.use_cuda()) return llm::serve::make_cpu_engine(*lm.model, a.scheduler.parallel, a.scheduler.n_ctx);
+  llm::GpuOptions opt;
+  opt.device = a.device.ordinal;
+  opt.n_seq = a.scheduler.parallel;
+  opt.n_ctx = a.scheduler.n_ctx;
+  try {
+    lm.gpu = llm::GpuLlama::upload(*lm.model, opt);
+  } catch (const Error& e) {
+    if (a.device.name == "cuda") throw;  // asked for explicitly: no silent fallback
+    fmt::print(stderr, "note: running on the CPU: {}\n", e.what());
+    return llm::serve::make_cpu_engine(*lm.model, a.scheduler.parallel, a.scheduler.n_ctx);
+  }
+  where = fmt::format("{} (cuda:{})", lm.gpu->device().name, a.device.ordinal);
+  return llm::serve::make_gpu_engine(*lm.gpu, a.scheduler.parallel, a.scheduler.n_ctx);
+}
 
 static void run_serve(ServeArgs a) {
   // SIGINT/SIGTERM are taken by one thread (sigwait) that stops the server cleanly; a client
@@ -32,7 +53,8 @@ static void run_serve(ServeArgs a) {
   a.scheduler.n_ctx = lm.ctx;
   if (a.server.model_name.empty())
     a.server.model_name = std::filesystem::path(a.model.model.empty() ? default_model_path() : a.model.model).stem().string();
-  llm::serve::Scheduler scheduler(*lm.model, lm.tokenizer, a.scheduler);
+  std::string where;
+  llm::serve::Scheduler scheduler(make_engine(lm, a, where), lm.tokenizer, a.scheduler);
   llm::serve::HttpServer server(scheduler, lm.tokenizer, a.server);
   const int port = server.bind();
   scheduler.start();
@@ -41,8 +63,8 @@ static void run_serve(ServeArgs a) {
     sigwait(&stop_signals, &sig);
     server.stop();
   });
-  fmt::print(stderr, "inferkit serve: {} ({} slots x {} tokens of context) on http://{}:{}\n", a.server.model_name,
-             a.scheduler.parallel, a.scheduler.n_ctx, a.server.host, port);
+  fmt::print(stderr, "inferkit serve: {} ({} slots x {} tokens of context, on {}) on http://{}:{}\n",
+             a.server.model_name, a.scheduler.parallel, a.scheduler.n_ctx, where, a.server.host, port);
   server.run();
   fmt::print(stderr, "inferkit serve: stopped\n");
   kill(getpid(), SIGTERM);  // release the waiter if the server stopped on its own
@@ -55,6 +77,7 @@ static void add_serve(CLI::App& app) {
   a->server.model_name.clear();
   auto* c = app.add_subcommand("serve", "OpenAI-compatible HTTP server (chat, completions, streaming) with continuous batching");
   a->model.add(c);
+  a->device.add(c);
   c->add_option("--host", a->server.host, "address to listen on")->capture_default_str();
   c->add_option("--port", a->server.port, "port (0: any free port, printed at start)")
       ->check(CLI::Range(0, 65535))

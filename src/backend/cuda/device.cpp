@@ -55,6 +55,7 @@ DeviceInfo init(int ordinal) {
   Context& c = ctx();
   if (c.ready) {
     IK_CHECK(ordinal == c.ordinal, "CUDA is already set up on device {}, not {}", c.ordinal, ordinal);
+    check(cudaSetDevice(ordinal), "cudaSetDevice");  // the device is per host thread (a server's worker)
     return query(ordinal);
   }
   int driver = 0, runtime = 0;

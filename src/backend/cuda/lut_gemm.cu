@@ -29,6 +29,33 @@ namespace {
 
 constexpr int kMaxStages = 16;
 constexpr int kBarrierBytes = 2 * kMaxStages * 8;
+constexpr unsigned kDynamicSmemBase = 1024;  // where sm_90 places dynamic shared memory (1 KB reserved)
+
+// Where things sit in dynamic shared memory. The table starts at a shared address that is a
+// multiple of its size, so a lookup address is (index * 128) | (table | lane * 4): one LOP3, no
+// add. Stages fill the space below the table first (whole stages), the rest go above it.
+struct SmemLayout {
+  int table, barriers, n_low, high, total;
+  __host__ __device__ int stage(int s, int stage_bytes) const {
+    return s < n_low ? kBarrierBytes + s * stage_bytes : high + (s - n_low) * stage_bytes;
+  }
+};
+__host__ __device__ inline SmemLayout smem_layout(unsigned base, int table_bytes, int stage_bytes, int stages) {
+  SmemLayout L;
+  L.table = int((table_bytes - base % table_bytes) % table_bytes);
+  if (L.table >= kBarrierBytes) {
+    L.barriers = 0;
+    L.n_low = (L.table - kBarrierBytes) / stage_bytes;
+    L.n_low = L.n_low < stages ? L.n_low : stages;
+    L.high = L.table + table_bytes;
+  } else {
+    L.barriers = L.table + table_bytes;
+    L.n_low = 0;
+    L.high = L.barriers + kBarrierBytes;
+  }
+  L.total = L.high + (stages - L.n_low) * stage_bytes;
+  return L;
+}
 
 struct Params {
   const uint8_t* blocks;   // per (row block, chunk): codes, then the f16 scale pairs
@@ -39,7 +66,7 @@ struct Params {
   int chunks, row_blocks;
   int unit_chunks, units_per_row_group;
   long long units;         // row groups * units per row group
-  int stages, stage_bytes;
+  int stages, stage_bytes, smem_bytes;
   int diag;                // IK_LUT_DIAG: 1 = copy (no math: the memory pipeline alone), 2 = math (codes not copied)
 };
 
@@ -97,17 +124,23 @@ __device__ __forceinline__ uint32_t shift_right(uint32_t x) {
   else return x << -S;
 }
 
-// Byte offset in the table (entry index * 128, the 32 copies of an entry being adjacent words)
-// of register q of tile t's pair (see lut_layout.hpp), from a lane's code words. Written as a
-// shift and a mask per field so it compiles to SHF + LOP3, the lane's copy ORed in (lane4).
+// Shared-memory address of register q of tile t's pair (see lut_layout.hpp) in this lane's copy
+// of the table: entry index * 128 (the 32 copies of an entry are adjacent words) ORed into
+// lane_table = table address | lane * 4. A shift and a LOP3 per field.
 template <int BITS, int T, int Q>
-__device__ __forceinline__ uint32_t pair_offset(const uint32_t (&c)[8], uint32_t lane4) {
-  if constexpr (BITS == 4) return (shift_right<8 * Q - 7>(c[T]) & 0x7F80u) | lane4;
+__device__ __forceinline__ uint32_t pair_address(const uint32_t (&c)[8], uint32_t lane_table) {
+  if constexpr (BITS == 4) return (shift_right<8 * Q - 7>(c[T]) & 0x7F80u) | lane_table;
   constexpr int lo_bit = 16 * (T % 2) + 4 * Q;
   const uint32_t lo = shift_right<lo_bit - 7>(c[T / 2]) & 0x780u;
-  if constexpr (BITS == 2) return lo | lane4;
+  if constexpr (BITS == 2) return lo | lane_table;
   constexpr int hi_bit = 8 * (T % 4) + 2 * Q;  // words 4, 5: the high-bit plane
-  return lo | (shift_right<hi_bit - 11>(c[4 + T / 4]) & 0x1800u) | lane4;
+  return lo | (shift_right<hi_bit - 11>(c[4 + T / 4]) & 0x1800u) | lane_table;
+}
+
+__device__ __forceinline__ uint32_t lds32(uint32_t address) {
+  uint32_t v;
+  asm("ld.shared.b32 %0, [%1];\n" : "=r"(v) : "r"(address));
+  return v;
 }
 
 // A lane's code words of one chunk (4-bit: 8 words; 3-bit: 4 low + 2 high; 2-bit: 4).
@@ -127,11 +160,11 @@ __device__ __forceinline__ void load_codes(const uint8_t* cs, int lane, uint32_t
 
 // Tile t's A fragment: four pair lookups in this lane's copy of the table.
 template <int BITS, int T>
-__device__ __forceinline__ void lookup(const uint8_t* table, const uint32_t (&c)[8], uint32_t lane4, uint32_t (&a)[4]) {
-  a[0] = *reinterpret_cast<const uint32_t*>(table + pair_offset<BITS, T, 0>(c, lane4));
-  a[1] = *reinterpret_cast<const uint32_t*>(table + pair_offset<BITS, T, 1>(c, lane4));
-  a[2] = *reinterpret_cast<const uint32_t*>(table + pair_offset<BITS, T, 2>(c, lane4));
-  a[3] = *reinterpret_cast<const uint32_t*>(table + pair_offset<BITS, T, 3>(c, lane4));
+__device__ __forceinline__ void lookup(const uint32_t (&c)[8], uint32_t lane_table, uint32_t (&a)[4]) {
+  a[0] = lds32(pair_address<BITS, T, 0>(c, lane_table));
+  a[1] = lds32(pair_address<BITS, T, 1>(c, lane_table));
+  a[2] = lds32(pair_address<BITS, T, 2>(c, lane_table));
+  a[3] = lds32(pair_address<BITS, T, 3>(c, lane_table));
 }
 
 // One chunk of one row block: acc[nt] += X_tile(nt) . W_hat^T over 128 columns.
@@ -140,9 +173,8 @@ __device__ __forceinline__ void lookup(const uint8_t* table, const uint32_t (&c)
 // scarce resource at m = 1).
 template <int BITS, int NT, int GPC, bool BF16>
 __device__ __forceinline__ void chunk_mma(const uint8_t* cs, const uint8_t* ss, const uint8_t* xs, int x_tile_bytes,
-                                          const bool (&x_valid)[NT], const uint8_t* table, int lane,
+                                          const bool (&x_valid)[NT], uint32_t lane_table, int lane,
                                           float (&acc)[NT][4]) {
-  const uint32_t lane4 = uint32_t(lane) * 4;
   const int gid = lane >> 2;
   uint32_t c[8];
   load_codes<BITS>(cs, lane, c);
@@ -155,18 +187,18 @@ __device__ __forceinline__ void chunk_mma(const uint8_t* cs, const uint8_t* ss, 
       xv[nt] = x_valid[nt] ? *reinterpret_cast<const uint4*>(xs + nt * x_tile_bytes + q * 64) : make_uint4(0, 0, 0, 0);
     uint32_t a[4];
     switch (q) {  // tile indices must be compile-time constants (register arrays)
-      case 0: lookup<BITS, 0>(table, c, lane4, a); break;
-      case 1: lookup<BITS, 2>(table, c, lane4, a); break;
-      case 2: lookup<BITS, 4>(table, c, lane4, a); break;
-      default: lookup<BITS, 6>(table, c, lane4, a); break;
+      case 0: lookup<BITS, 0>(c, lane_table, a); break;
+      case 1: lookup<BITS, 2>(c, lane_table, a); break;
+      case 2: lookup<BITS, 4>(c, lane_table, a); break;
+      default: lookup<BITS, 6>(c, lane_table, a); break;
     }
 #pragma unroll
     for (int nt = 0; nt < NT; ++nt) mma<BF16>(d[nt], a, xv[nt].x, xv[nt].y);
     switch (q) {
-      case 0: lookup<BITS, 1>(table, c, lane4, a); break;
-      case 1: lookup<BITS, 3>(table, c, lane4, a); break;
-      case 2: lookup<BITS, 5>(table, c, lane4, a); break;
-      default: lookup<BITS, 7>(table, c, lane4, a); break;
+      case 0: lookup<BITS, 1>(c, lane_table, a); break;
+      case 1: lookup<BITS, 3>(c, lane_table, a); break;
+      case 2: lookup<BITS, 5>(c, lane_table, a); break;
+      default: lookup<BITS, 7>(c, lane_table, a); break;
     }
 #pragma unroll
     for (int nt = 0; nt < NT; ++nt) mma<BF16>(d[nt], a, xv[nt].z, xv[nt].w);
@@ -186,14 +218,15 @@ __device__ __forceinline__ void chunk_mma(const uint8_t* cs, const uint8_t* ss, 
 template <int BITS, int NT, int GPC, bool BF16>
 __global__ void __launch_bounds__(544) lut_gemm_kernel(Params p) {
   constexpr int CB = code_bytes(BITS), BB = CB + 32 * GPC, TABLE = 1 << (2 * BITS);
-  __shared__ __align__(128) uint32_t table[TABLE * 32];  // static: lookups address it with an immediate
   extern __shared__ __align__(128) uint8_t smem[];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, W = (blockDim.x >> 5) - 1;
   const int gid = lane >> 2, tid = lane & 3;
   const int U = p.unit_chunks, S = p.stages;
-  uint64_t* full = reinterpret_cast<uint64_t*>(smem);
+  const SmemLayout L = smem_layout(smem_addr(smem), TABLE * 128, p.stage_bytes, S);
+  if (L.total > p.smem_bytes) __trap();  // dynamic shared memory not where the host assumed
+  uint32_t* table = reinterpret_cast<uint32_t*>(smem + L.table);
+  uint64_t* full = reinterpret_cast<uint64_t*>(smem + L.barriers);
   uint64_t* empty = full + kMaxStages;
-  uint8_t* stages = smem + kBarrierBytes;
   const int x_offset = W * U * BB, x_row_bytes = U * 256 + 16;  // padded: no bank conflicts between rows
 
   const long long per_block = p.units / gridDim.x, extra = p.units % gridDim.x;
@@ -210,7 +243,7 @@ __global__ void __launch_bounds__(544) lut_gemm_kernel(Params p) {
   }
   for (int s = 0; s < S; ++s)
     for (int i = threadIdx.x * 16; i < NT * 8 * x_row_bytes; i += blockDim.x * 16)
-      *reinterpret_cast<uint4*>(stages + s * p.stage_bytes + x_offset + i) = make_uint4(0, 0, 0, 0);
+      *reinterpret_cast<uint4*>(smem + L.stage(s, p.stage_bytes) + x_offset + i) = make_uint4(0, 0, 0, 0);
   if (threadIdx.x == 0) {
     for (int s = 0; s < S; ++s) mbar_init(full + s, 1), mbar_init(empty + s, W);
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
@@ -234,7 +267,7 @@ __global__ void __launch_bounds__(544) lut_gemm_kernel(Params p) {
       const bool codes = p.diag != 2;
       if (lane == 0) mbar_arrive_expect_tx(full + s, unsigned((codes ? warps_here * nu * BB : 0) + p.m * xk * 2));
       __syncwarp();
-      uint8_t* st = stages + s * p.stage_bytes;
+      uint8_t* st = smem + L.stage(s, p.stage_bytes);
       if (codes && lane < warps_here)
         bulk_copy(st + lane * U * BB, p.blocks + (size_t(rg * W + lane) * p.chunks + c0) * BB, nu * BB, full + s);
       for (int t = lane - W; lane >= W && t < p.m; t += 32 - W)
@@ -246,6 +279,7 @@ __global__ void __launch_bounds__(544) lut_gemm_kernel(Params p) {
   }
 
   // consumers
+  const uint32_t lane_table = smem_addr(table) | uint32_t(lane) * 4;
   bool x_valid[NT];
 #pragma unroll
   for (int nt = 0; nt < NT; ++nt) x_valid[nt] = nt * 8 + gid < p.m;
@@ -255,12 +289,12 @@ __global__ void __launch_bounds__(544) lut_gemm_kernel(Params p) {
   for (int i = 0; i < n_units; ++i) {
     mbar_wait(full + s, phase);
     const int rb = rg * W + warp, nu = min(U, p.chunks - c0);
-    const uint8_t* st = stages + s * p.stage_bytes;
+    const uint8_t* st = smem + L.stage(s, p.stage_bytes);
     if (rb < p.row_blocks && p.diag != 1) {
       const uint8_t* xs = st + x_offset + gid * x_row_bytes + tid * 16;
       for (int u = 0; u < nu; ++u)
         chunk_mma<BITS, NT, GPC, BF16>(st + (warp * U + u) * BB, st + (warp * U + u) * BB + CB, xs + u * 256,
-                                       8 * x_row_bytes, x_valid, reinterpret_cast<const uint8_t*>(table), lane, acc);
+                                       8 * x_row_bytes, x_valid, lane_table, lane, acc);
     }
     __syncwarp();
     if (lane == 0) mbar_arrive(empty + s);
@@ -474,9 +508,9 @@ LutKernelConfig tuned_lut_config(int n, int k, int bits, int group, int nt) {
 
 size_t lut_smem_bytes(int bits, int group, int m, const LutKernelConfig& c) {
   const int nt = m <= 8 ? 1 : m <= 16 ? 2 : 4;
-  const size_t stage = size_t(c.warps) * c.unit_chunks * (code_bytes(bits) + 32 * groups_per_chunk(group)) +
-                       size_t(nt) * 8 * (c.unit_chunks * 256 + 16);
-  return kBarrierBytes + c.stages * stage;  // dynamic; the table is static
+  const int stage = c.warps * c.unit_chunks * (code_bytes(bits) + 32 * groups_per_chunk(group)) +
+                    nt * 8 * (c.unit_chunks * 256 + 16);
+  return size_t(smem_layout(kDynamicSmemBase, (1 << (2 * bits)) * 128, stage, c.stages).total);
 }
 
 void lut_matmul(const void* x, bool x_bf16, const LutMatrix& w, float* y, int ldy, int m, bool accumulate,
@@ -519,7 +553,8 @@ void lut_matmul(const void* x, bool x_bf16, const LutMatrix& w, float* y, int ld
     p.units_per_row_group = (w.chunks + c.unit_chunks - 1) / c.unit_chunks;
     p.units = (long long)((w.row_blocks + c.warps - 1) / c.warps) * p.units_per_row_group;
     p.stages = c.stages;
-    p.stage_bytes = int((smem - kBarrierBytes) / c.stages);
+    p.stage_bytes = c.warps * c.unit_chunks * w.block_bytes + nt * 8 * (c.unit_chunks * 256 + 16);
+    p.smem_bytes = int(smem);
     p.diag = diag;
     const long long grid = std::min<long long>(p.units, (long long)ctx().device.sm_count * per_sm);
     fn<<<unsigned(grid), threads, smem, ctx().stream>>>(p);

@@ -312,9 +312,10 @@ void GpuLlama::project(const std::vector<Linear>& parts, const bf16* x, float* y
   }
 }
 
-// The layers over the m rows already embedded in x_. Decode: row i is sequence i at its
-// n_past (device), one query each. Prefill: rows of sequence `seq` from n_past_[seq].
-void GpuLlama::run_layers(int m, bool decode, int seq, const uint8_t* mask) {
+// The layers over the m rows already embedded in x_. Decode: each run's rows are its
+// sequences at their n_past (device), one query each. Prefill: rows of sequence `seq` from
+// n_past_[seq].
+void GpuLlama::run_layers(int m, const std::vector<SlotRun>* decode, int seq, const uint8_t* mask) {
   const LlamaConfig& c = cfg_;
   const int E = int(c.n_embd), QKV = int(c.q_dim() + 2 * c.kv_dim()), F = int(c.n_ff);
   const bool half = c.rope_layout == backend::RopeLayout::Half;
@@ -323,10 +324,15 @@ void GpuLlama::run_layers(int m, bool decode, int seq, const uint8_t* mask) {
     cuda::rms_norm(x_, L.attn_norm, xn_, m, E, c.rms_eps);
     project(L.qkv, xn_, qkv_, m);
     if (decode) {
-      cuda::rope_and_store_kv(qkv_, m, c.n_head, c.n_head_kv, c.head_dim, d_n_past_, d_iota_, d_n_past_, inv_freq_,
-                              half, L.k, L.v, int(opt_.n_ctx));
-      cuda::attention_decode(qkv_, QKV, L.k, L.v, attn_, m, d_n_past_, int(opt_.n_ctx), c.n_head, c.n_head_kv,
-                             c.head_dim, attn_scratch_);
+      for (const SlotRun& r : *decode) {
+        float* q = qkv_ + size_t(r.row) * QKV;
+        int32_t* n_past = d_n_past_ + r.slot;
+        const size_t cache = size_t(r.slot) * opt_.n_ctx * c.kv_dim();
+        cuda::rope_and_store_kv(q, r.count, c.n_head, c.n_head_kv, c.head_dim, n_past, d_iota_ + r.slot, n_past,
+                                inv_freq_, half, L.k, L.v, int(opt_.n_ctx));
+        cuda::attention_decode(q, QKV, L.k + cache, L.v + cache, attn_ + size_t(r.row) * c.q_dim(), r.count, n_past,
+                               int(opt_.n_ctx), c.n_head, c.n_head_kv, c.head_dim, attn_scratch_);
+      }
     } else {
       cuda::rope_and_store_kv(qkv_, m, c.n_head, c.n_head_kv, c.head_dim, d_pos_, d_seq_, d_row_, inv_freq_, half, L.k,
                               L.v, int(opt_.n_ctx));
@@ -370,7 +376,7 @@ void GpuLlama::forward(int seq, const int32_t* tokens, int64_t m, float* logits,
     cuda::upload(d_tokens_, packed.data(), packed.size() * 4);
     if (tree_mask) cuda::upload(d_mask_, tree_mask, size_t(rows) * rows);
     cuda::embed(embd_, d_tokens_, rows, int(c.n_embd), x_);
-    run_layers(rows, false, seq, tree_mask ? d_mask_ : nullptr);
+    run_layers(rows, nullptr, seq, tree_mask ? d_mask_ : nullptr);
     n_past_[seq] += rows;
     done += rows;
     // Final norm and LM head over the rows that need logits.
@@ -389,33 +395,65 @@ void GpuLlama::forward(int seq, const int32_t* tokens, int64_t m, float* logits,
   cuda::upload(d_n_past_ + seq, &np, 4);
 }
 
-// One decode step for sequences 0..n-1 as a graph: the token copy in, the layers, the LM head,
-// sampling, the copy out, and the advance of the sequence lengths.
-void GpuLlama::capture_decode(int n) {
+// One decode step for a slot list as a graph: the token copy in, the layers, the LM head,
+// sampling, the copy out, and the advance of the sequence lengths. The slots are baked into
+// the graph (the per-sequence kernels address sequence b at row b): one launch of each per
+// run of consecutive slots, so a full or contiguous batch costs what 0..n-1 does.
+void GpuLlama::capture_decode(const std::vector<int32_t>& slots) {
   const LlamaConfig& c = cfg_;
+  const int n = int(slots.size());
+  std::vector<SlotRun> runs;
+  for (int i = 0; i < n; ++i) {
+    if (!runs.empty() && runs.back().slot + runs.back().count == slots[i]) ++runs.back().count;
+    else runs.push_back({i, slots[i], 1});
+  }
   cuda::begin_capture();
   cuda::copy_async(d_tokens_, pinned_tokens_, size_t(n) * 4);
   cuda::embed(embd_, d_tokens_, n, int(c.n_embd), x_);
-  run_layers(n, true, 0, nullptr);
+  run_layers(n, &runs, 0, nullptr);
   cuda::rms_norm(x_, output_norm_, xn_, n, int(c.n_embd), c.rms_eps);
   cuda::matmul(xn_, lm_head_, logits_, n, int(c.n_vocab), int(c.n_embd), false);
-  cuda::sample(logits_, n, int(c.n_vocab), d_params_, d_next_);
+  for (const SlotRun& r : runs)
+    cuda::sample(logits_ + size_t(r.row) * c.n_vocab, r.count, int(c.n_vocab), d_params_ + r.slot, d_next_ + r.row);
   cuda::copy_async(pinned_next_, d_next_, size_t(n) * 4);
-  cuda::increment(d_n_past_, n);
-  decode_graphs_[n] = cuda::end_capture();
+  for (const SlotRun& r : runs) cuda::increment(d_n_past_ + r.slot, r.count);
+  decode_graphs_[slots] = cuda::end_capture();
 }
 
 void GpuLlama::decode(const int32_t* tokens, int n, int32_t* next) {
   IK_CHECK(n >= 1 && n <= opt_.n_seq, "decode: {} sequences, {} slots", n, opt_.n_seq);
+  std::vector<int32_t> slots(n);
+  std::iota(slots.begin(), slots.end(), 0);
+  decode_slots(slots.data(), tokens, n, next);
+}
+
+// Graphs kept at most (one per slot list seen; 2^n_seq - 1 lists exist): beyond, start over.
+constexpr size_t kMaxDecodeGraphs = 64;
+
+void GpuLlama::decode_slots(const int32_t* slots, const int32_t* tokens, int n, int32_t* next) {
+  IK_CHECK(n >= 1 && n <= opt_.n_seq, "decode: {} sequences, {} slots", n, opt_.n_seq);
   check_tokens(tokens, n, cfg_.n_vocab);
-  for (int i = 0; i < n; ++i)
-    IK_CHECK(n_past_[i] < opt_.n_ctx, "context full for sequence {} ({} positions)", i, opt_.n_ctx);
-  if (!decode_graphs_.count(n)) capture_decode(n);
+  std::vector<int32_t> key(slots, slots + n);
+  std::vector<bool> seen(opt_.n_seq, false);
+  for (int32_t s : key) {
+    IK_CHECK(s >= 0 && s < opt_.n_seq && !seen[s], "decode: slot {} out of range ({} slots) or repeated", s, opt_.n_seq);
+    seen[s] = true;
+    IK_CHECK(n_past_[s] < opt_.n_ctx, "context full for sequence {} ({} positions)", s, opt_.n_ctx);
+  }
+  auto graph = decode_graphs_.find(key);
+  if (graph == decode_graphs_.end()) {
+    if (decode_graphs_.size() >= kMaxDecodeGraphs) {
+      for (auto& [list, g] : decode_graphs_) cuda::destroy(g);
+      decode_graphs_.clear();
+    }
+    capture_decode(key);
+    graph = decode_graphs_.find(key);
+  }
   std::copy(tokens, tokens + n, pinned_tokens_);
-  cuda::launch(decode_graphs_[n]);
+  cuda::launch(graph->second);
   cuda::sync();
   std::copy(pinned_next_, pinned_next_ + n, next);
-  for (int i = 0; i < n; ++i) ++n_past_[i];
+  for (int32_t s : key) ++n_past_[s];
   last_rows_ = n;
 }
 

@@ -2,8 +2,8 @@
 // The Llama forward pass on a GPU through the CUDA backend (backend/cuda/cuda.hpp): weights
 // uploaded once, as bf16 or, for lookup-table quantized models, as FLUTE codes multiplied
 // without dequantizing (backend/cuda/lut_gemm.hpp); a bf16 KV cache for n_seq sequences, f32
-// residual stream. A decode step over sequences 0..n-1 (embedding to sampled token) is
-// captured as one CUDA graph per n and replayed, so a token costs one graph launch.
+// residual stream. A decode step over a list of sequences (embedding to sampled token) is
+// captured as one CUDA graph per list and replayed, so a token costs one graph launch.
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -55,7 +55,13 @@ class GpuLlama {
   // One decode step for sequences 0..n-1: tokens[i] is appended to sequence i, and next[i]
   // receives the token sampled from its logits with the sequence's sampling parameters.
   void decode(const int32_t* tokens, int n, int32_t* next);
-  // Download the logits of the last decode step ([n, n_vocab]) or the last forward row.
+  // The same for any n distinct sequences: tokens[i] is appended to sequence slots[i], next[i]
+  // receives its draw (continuous batching: running sequences come and go). The decode
+  // kernels address sequence b at row b, so the graph runs them once per run of consecutive
+  // slots, and one graph is kept per slot list (the lists 0..n-1 are decode()'s graphs).
+  void decode_slots(const int32_t* slots, const int32_t* tokens, int n, int32_t* next);
+  // Download the logits of the last decode step ([n, n_vocab], in slot-list order) or the last
+  // forward row.
   void last_logits(float* out, int rows) const;
   // Sample from the last forward call's final row on the device (sequence seq's parameters).
   int32_t sample_last(int seq);
@@ -88,8 +94,13 @@ class GpuLlama {
   void finish_weights();  // weight_bytes_, the dequantization scratch for long prompts
   void linear(const Linear& w, const backend::cuda::bf16* x, float* y, int ldy, int m, bool accumulate);
   void project(const std::vector<Linear>& parts, const backend::cuda::bf16* x, float* y, int m);
-  void run_layers(int m, bool decode, int seq, const uint8_t* mask);
-  void capture_decode(int n);
+  // Decode rows [row, row + count) are sequences [slot, slot + count).
+  struct SlotRun {
+    int row, slot, count;
+  };
+  // decode: null for a prefill pass of sequence `seq`.
+  void run_layers(int m, const std::vector<SlotRun>* decode, int seq, const uint8_t* mask);
+  void capture_decode(const std::vector<int32_t>& slots);
 
   LlamaConfig cfg_;
   GpuOptions opt_;
@@ -110,12 +121,12 @@ class GpuLlama {
   float *x_ = nullptr, *qkv_ = nullptr, *gu_ = nullptr, *logits_ = nullptr, *attn_scratch_ = nullptr;
   backend::cuda::bf16 *xn_ = nullptr, *attn_ = nullptr, *h_ = nullptr;
   int32_t *d_tokens_ = nullptr, *d_pos_ = nullptr, *d_seq_ = nullptr, *d_row_ = nullptr, *d_next_ = nullptr;
-  int32_t *d_n_past_ = nullptr, *d_iota_ = nullptr;  // iota: decode row i is sequence i
+  int32_t *d_n_past_ = nullptr, *d_iota_ = nullptr;  // iota: sequence ids 0, 1, ...
   uint8_t* d_mask_ = nullptr;
   backend::cuda::SamplingParams* d_params_ = nullptr;
   std::vector<backend::cuda::SamplingParams> params_;
   int32_t *pinned_tokens_ = nullptr, *pinned_next_ = nullptr;
-  std::map<int, backend::cuda::Graph> decode_graphs_;
+  std::map<std::vector<int32_t>, backend::cuda::Graph> decode_graphs_;  // by slot list
   int last_rows_ = 0;  // rows whose logits the last call left in logits_
 };
 

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <omp.h>
-#include <optional>
 
 #include "core/error.hpp"
 #include "llm/runtime/stop_strings.hpp"
@@ -43,31 +42,43 @@ static JobResult never_run(const Job& job) {
   return r;
 }
 
-// A sequence in flight: its cache, sampler and the text produced so far.
+// A sequence in flight on engine slot `index`: the text produced so far (the engine holds its
+// cache and its sampler).
 struct Scheduler::Slot {
+  int index = 0;
   std::shared_ptr<Job> job;  // null: free
-  KVCache cache;
+  bool fresh = false;        // admitted, the engine slot not yet reset for it
   uint64_t admitted = 0;     // admission order (oldest prompt prefills first)
   size_t prefilled = 0;      // prompt tokens in the cache
-  std::vector<int32_t> history;  // prompt + generated tokens (for the repetition penalty)
-  std::optional<Sampler> sampler;
+  std::vector<int32_t> history;  // prompt + tokens fed to the model (for the repetition penalty)
   Utf8Streamer utf8;
   JobResult result;
   size_t emitted = 0;        // bytes of result.text sent to the job
   int32_t next = -1;         // sampled, not yet in the cache
 
-  Slot(const LlamaConfig& c, int64_t n_ctx) : cache(c.n_layer, n_ctx, c.kv_dim()) {}
   bool prefilling() const { return job && prefilled < job->request.prompt.size(); }
   bool decoding() const { return job && !prefilling(); }
 };
 
-Scheduler::Scheduler(LlamaModel& model, const Tokenizer& tok, SchedulerOptions opt)
-    : model_(model), tok_(tok), opt_(opt) {
+static const SchedulerOptions& checked(const SchedulerOptions& opt) {
   IK_CHECK(opt.parallel >= 1, "parallel must be >= 1 (got {})", opt.parallel);
   IK_CHECK(opt.n_ctx >= 2, "context must be >= 2 (got {})", opt.n_ctx);
   IK_CHECK(opt.prefill_chunk >= 1, "prefill chunk must be >= 1 (got {})", opt.prefill_chunk);
-  for (int i = 0; i < opt.parallel; ++i) slots_.push_back(std::make_unique<Slot>(model.config(), opt.n_ctx));
-  logits_.resize(size_t(opt.parallel) * model.config().n_vocab);
+  return opt;
+}
+
+Scheduler::Scheduler(LlamaModel& model, const Tokenizer& tok, SchedulerOptions opt)
+    : Scheduler(make_cpu_engine(model, checked(opt).parallel, opt.n_ctx), tok, opt) {}
+
+Scheduler::Scheduler(GpuLlama& model, const Tokenizer& tok, SchedulerOptions opt)
+    : Scheduler(make_gpu_engine(model, checked(opt).parallel, opt.n_ctx), tok, opt) {}
+
+Scheduler::Scheduler(std::unique_ptr<Engine> engine, const Tokenizer& tok, SchedulerOptions opt)
+    : engine_(std::move(engine)), tok_(tok), opt_(checked(opt)) {
+  for (int i = 0; i < opt.parallel; ++i) {
+    slots_.push_back(std::make_unique<Slot>());
+    slots_.back()->index = i;
+  }
 }
 
 Scheduler::~Scheduler() { stop(); }
@@ -101,10 +112,9 @@ void Scheduler::admit_waiting() {
       }
       s->job = std::move(job);
       s->admitted = admissions_++;
+      s->fresh = true;
       s->prefilled = 0;
-      s->cache.n_past = 0;
       s->history = s->job->request.prompt;
-      s->sampler.emplace(s->job->request.sampling);
       s->utf8 = Utf8Streamer();
       s->result = JobResult();
       s->result.prompt_tokens = int(s->history.size());
@@ -119,22 +129,27 @@ void Scheduler::drop_cancelled() {
     if (s->job && s->job->cancelled()) finish(*s, "cancelled", false);
 }
 
-// One forward pass per step (chunked prefill mixed with decode, as vLLM schedules): one token
-// for every decoding sequence, then prompt chunks of the sequences still prefilling, oldest
-// first, up to prefill_chunk prompt tokens in all. So several short prompts are prefilled
-// together, a long one a chunk per step, and running streams gain a token every step.
+// One engine step (chunked prefill mixed with decode, as vLLM schedules): one token for every
+// decoding sequence, then prompt chunks of the sequences still prefilling, oldest first, up to
+// prefill_chunk prompt tokens in all. So several short prompts are prefilled together, a long
+// one a chunk per step, and running streams gain a token every step.
 bool Scheduler::forward_step() {
-  struct Run {
-    Slot* slot;
-    int64_t rows;
-    bool prefill, samples;  // samples: the run ends with a token to sample from
-  };
-  std::vector<Run> runs;
-  std::vector<int32_t> tokens;
+  if (std::this_thread::get_id() != engine_thread_) {  // start()'s thread, or the caller's
+    engine_->bind_to_thread();
+    engine_thread_ = std::this_thread::get_id();
+  }
+  for (auto& s : slots_)
+    if (s->job && s->fresh) {
+      engine_->reset(s->index, s->job->request.sampling);
+      s->fresh = false;
+    }
+  std::vector<EngineRun> runs;
+  std::vector<Slot*> owners;
   for (auto& s : slots_)
     if (s->decoding()) {
-      runs.push_back({s.get(), 1, false, true});
-      tokens.push_back(s->next);
+      s->history.push_back(s->next);
+      runs.push_back({s->index, &s->next, 1, true, &s->history});
+      owners.push_back(s.get());
     }
   std::vector<Slot*> waiting;
   for (auto& s : slots_)
@@ -145,31 +160,19 @@ bool Scheduler::forward_step() {
     if (budget == 0) break;
     const auto& prompt = s->job->request.prompt;
     const int64_t m = std::min<int64_t>(budget, int64_t(prompt.size() - s->prefilled));
-    tokens.insert(tokens.end(), prompt.begin() + s->prefilled, prompt.begin() + s->prefilled + m);
-    runs.push_back({s, m, true, s->prefilled + m == prompt.size()});
+    runs.push_back({s->index, prompt.data() + s->prefilled, m, s->prefilled + m == prompt.size(), &s->history});
+    owners.push_back(s);
     budget -= m;
   }
   if (runs.empty()) return false;
 
-  std::vector<int64_t> rows;
-  std::vector<KVCache*> caches;
-  std::vector<uint8_t> wants;
-  for (const Run& r : runs) {
-    rows.push_back(r.rows);
-    caches.push_back(&r.slot->cache);
-    wants.push_back(r.samples);
-  }
-  model_.forward_ragged(tokens.data(), rows.data(), int64_t(runs.size()), caches.data(), logits_.data(),
-                        wants.data());
-  const int64_t n_vocab = model_.config().n_vocab;
-  const float* logits = logits_.data();
-  for (const Run& r : runs) {
-    Slot& s = *r.slot;
-    if (r.prefill) s.prefilled += r.rows;
-    else s.history.push_back(s.next);
-    if (!r.samples) continue;
-    accept_token(s, s.sampler->sample(logits, n_vocab, s.history));
-    logits += n_vocab;
+  std::vector<int32_t> drawn;
+  engine_->step(runs, drawn);
+  size_t next_drawn = 0;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    Slot& s = *owners[i];
+    if (s.prefilling()) s.prefilled += runs[i].n;
+    if (runs[i].samples) accept_token(s, drawn[next_drawn++]);
   }
   return true;
 }
@@ -198,7 +201,7 @@ void Scheduler::accept_token(Slot& s, int32_t token) {
   }
   if (stopped) {
     finish(s, "stop", false);
-  } else if (int(r.tokens.size()) == req.max_tokens || s.cache.n_past + 1 >= s.cache.n_ctx()) {
+  } else if (int(r.tokens.size()) == req.max_tokens || engine_->n_past(s.index) + 1 >= opt_.n_ctx) {
     finish(s, "length", true);
   } else {
     s.next = token;
@@ -219,7 +222,6 @@ void Scheduler::finish(Slot& s, std::string reason, bool flush_text, std::string
   r.error = std::move(error);
   s.job->finish(std::move(r));
   s.job.reset();
-  s.sampler.reset();
   std::lock_guard lock(mu_);
   --active_;
 }

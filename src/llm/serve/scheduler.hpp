@@ -4,7 +4,8 @@
 // forward pass over one token of every running sequence plus up to `prefill_chunk` prompt
 // tokens of the new ones (oldest prompt first; several short prompts share a step). Requests
 // join and leave between steps, so a long prompt delays the running streams by one chunk per
-// step, never by its whole length.
+// step, never by its whole length. The model is an Engine (engine.hpp): the CPU engine runs
+// a step as one forward pass, the GPU engine as prompt chunks plus one captured decode step.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -18,6 +19,7 @@
 
 #include "llm/model/llama.hpp"
 #include "llm/runtime/sampler.hpp"
+#include "llm/serve/engine.hpp"
 #include "llm/tokenizer/tokenizer.hpp"
 
 namespace ik::llm::serve {
@@ -74,7 +76,12 @@ struct SchedulerOptions {
 
 class Scheduler {
  public:
-  Scheduler(LlamaModel& model, const Tokenizer& tok, SchedulerOptions opt);
+  Scheduler(LlamaModel& model, const Tokenizer& tok, SchedulerOptions opt);  // the CPU engine
+  // The GPU engine on sequences 0..parallel-1 of `model` (which needs at least `parallel`
+  // sequences of n_ctx positions). Greedy output equals the CPU engine's up to near-ties
+  // (bf16 activations); seeded draws differ from the CPU's (another random stream).
+  Scheduler(GpuLlama& model, const Tokenizer& tok, SchedulerOptions opt);
+  Scheduler(std::unique_ptr<Engine> engine, const Tokenizer& tok, SchedulerOptions opt);
   ~Scheduler();  // stops the thread; unfinished jobs end as "cancelled"
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
@@ -104,11 +111,11 @@ class Scheduler {
   void finish(Slot& s, std::string reason, bool flush_text, std::string error = "");
   void run();
 
-  LlamaModel& model_;
+  std::unique_ptr<Engine> engine_;
+  std::thread::id engine_thread_;  // the thread the engine was last bound to
   const Tokenizer& tok_;
   SchedulerOptions opt_;
   std::vector<std::unique_ptr<Slot>> slots_;
-  std::vector<float> logits_;
   uint64_t admissions_ = 0;
 
   mutable std::mutex mu_;  // guards queue_, stopping_ and the counters below

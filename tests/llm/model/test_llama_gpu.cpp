@@ -5,9 +5,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "backend/cuda/cuda.hpp"
 #include "core/error.hpp"
+#include "core/fp16.hpp"
+#include "core/rng.hpp"
 #include "llm/model/llama.hpp"
 #include "llm/model/llama_gpu.hpp"
 #include "llm/quant/lut_format.hpp"
@@ -227,24 +230,43 @@ ik::backend::WeightMatrix nf_matrix(const ik::backend::WeightMatrix& w, int bits
   return q;
 }
 
+// GGUF IQ4_NL blocks (f16 d, 16 bytes of nibbles per 32 weights) with random codes, loaded the way
+// the GGUF loader does (as 4-bit G = 32 LUT weights over the IQ4_NL constants).
+ik::backend::WeightMatrix iq4_nl_matrix(int64_t rows, int64_t cols, uint64_t seed) {
+  static std::vector<std::vector<uint8_t>> keep;  // the matrix views the bytes
+  ik::Rng rng(seed, 2);
+  const int64_t nb = cols / 32;
+  std::vector<uint8_t> blocks(size_t(rows * nb * 18));
+  const double d_max = std::sqrt(3.0 / double(cols)) / 127.0;
+  for (int64_t b = 0; b < rows * nb; ++b) {
+    const uint16_t d = ik::f32_to_fp16(float(rng.uniform(0.5 * d_max, d_max)));
+    std::memcpy(&blocks[b * 18], &d, 2);
+    for (int j = 0; j < 16; ++j) blocks[b * 18 + 2 + j] = uint8_t(rng.below(256));
+  }
+  keep.push_back(std::move(blocks));
+  return ik::backend::WeightMatrix::prepare(ik::io::DType::IQ4_NL, rows, cols, keep.back().data(), WeightMode::Fast);
+}
+
+// bits 0: IQ4_NL blocks; else NormalFloat codes with this group.
 LlamaModel nf_model(const LlamaConfig& c, uint64_t seed, int bits, int group) {
   LlamaModel m = LlamaModel::random(c, seed, WeightMode::Reference);
   for (int64_t l = 0; l < c.n_layer; ++l) {
     LlamaLayer& L = m.layer(l);
-    for (auto* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) *w = nf_matrix(*w, bits, group);
+    for (auto* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down})
+      *w = bits ? nf_matrix(*w, bits, group) : iq4_nl_matrix(w->rows, w->cols, seed * 100 + l);
   }
   return m;
 }
 
 }  // namespace
 
-TEST_P(GpuModel, LookupTableWeightsMatchCpuLogitsAndGreedyTokens) {
+TEST_P(GpuModel, LookupTableWeightsMatchCpuLogitsAndGreedyTokens) {  // NF4 G128, NF3 G64, IQ4_NL
   const LlamaConfig c = config();
-  for (auto [bits, group] : {std::pair{4, 128}, std::pair{3, 64}}) {
+  for (auto [bits, group] : {std::pair{4, 128}, std::pair{3, 64}, std::pair{0, 32}}) {  // 0: IQ4_NL
     LlamaModel cpu = nf_model(c, 21 + bits, bits, group);
     auto gpu = GpuLlama::upload(cpu, GpuOptions{0, 1, 256, 100});
     ASSERT_TRUE(gpu->lut_weights());
-    EXPECT_EQ(gpu->lut_bits(), bits);
+    EXPECT_EQ(gpu->lut_bits(), bits ? bits : 4);
     // 150 rows: chunks of 100 (dequantize + cuBLAS) and 50 (the fused kernel, in passes of 32).
     std::vector<int32_t> prompt(150);
     for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = int32_t((i * 41 + 3) % c.n_vocab);

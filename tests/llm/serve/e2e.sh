@@ -2,6 +2,7 @@
 # End-to-end test of `inferkit serve`: curl for the routes and bad input, then the `openai`
 # Python package (in .cache/test-venv, created here) for chat, streaming and parallel requests.
 # Usage: tests/llm/serve/e2e.sh path/to/inferkit   (run from the repository root)
+# SERVE_DEVICE=cpu|cuda|auto picks `serve --device` (default auto: the GPU when one is usable).
 # Exit 77 (skipped) without the default model.
 set -u
 INFERKIT=${1:?usage: e2e.sh path/to/inferkit}
@@ -15,7 +16,7 @@ command -v curl > /dev/null || { echo "SKIP: curl is missing"; exit 77; }
 
 LOG=$(mktemp)
 OUT=$(mktemp)
-"$INFERKIT" serve -m "$MODEL" --host 127.0.0.1 --port 0 --parallel 4 --ctx 1024 -t 1 2> "$LOG" &
+"$INFERKIT" serve -m "$MODEL" --device "${SERVE_DEVICE:-auto}" --host 127.0.0.1 --port 0 --parallel 4 --ctx 1024 -t 1 2> "$LOG" &
 SERVER=$!
 cleanup() { kill "$SERVER" 2> /dev/null; wait "$SERVER" 2> /dev/null; rm -f "$LOG" "$OUT"; }
 trap cleanup EXIT

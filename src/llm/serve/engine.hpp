@@ -1,0 +1,53 @@
+#pragma once
+// What the scheduler drives: `slots` sequences, each with its own KV cache and its own draws,
+// on the CPU engine (LlamaModel) or the GPU engine (GpuLlama). The scheduling (admission,
+// prompt chunks, stop rules, cancellation, counts) is the scheduler's alone; an engine only
+// runs one step's work and draws the tokens.
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "llm/model/llama.hpp"
+#include "llm/runtime/sampler.hpp"
+
+namespace ik::llm {
+class GpuLlama;
+}
+
+namespace ik::llm::serve {
+
+// One sequence's work in a step: tokens appended to its cache (a prompt chunk, or the token
+// sampled last step), and whether to draw its next token from the last row's logits.
+struct EngineRun {
+  int slot = 0;
+  const int32_t* tokens = nullptr;
+  int64_t n = 0;
+  bool samples = false;
+  const std::vector<int32_t>* history = nullptr;  // the slot's tokens so far (repetition penalty)
+};
+
+class Engine {
+ public:
+  virtual ~Engine() = default;
+  virtual const LlamaConfig& config() const = 0;
+  // A new request on `slot`: its cache emptied, its draws seeded afresh from `p`.
+  virtual void reset(int slot, const SamplingParams& p) = 0;
+  virtual int64_t n_past(int slot) const = 0;
+  // Called on the thread that will run the steps (Scheduler::start's): the GPU engine makes
+  // its device current there.
+  virtual void bind_to_thread() {}
+  // Runs one step (at most one run per slot); drawn receives one token per run that samples,
+  // in the order of the runs.
+  virtual void step(const std::vector<EngineRun>& runs, std::vector<int32_t>& drawn) = 0;
+};
+
+// One LlamaModel::forward_ragged pass per step; draws with the CPU Sampler.
+std::unique_ptr<Engine> make_cpu_engine(LlamaModel& model, int slots, int64_t n_ctx);
+// Sequences 0..slots-1 of a GPU model (at least `slots` sequences of at least n_ctx positions):
+// each prompt chunk is a forward() call of its sequence, then the one-token runs are one
+// captured decode step (GpuLlama::decode_slots) that also draws on the device. Requests with a
+// repetition penalty are drawn on the host (CPU Sampler on the downloaded logits), their
+// tokens run one forward() each.
+std::unique_ptr<Engine> make_gpu_engine(GpuLlama& model, int slots, int64_t n_ctx);
+
+}  // namespace ik::llm::serve
