@@ -6,11 +6,15 @@
 
 #include "command.hpp"
 #include "core/error.hpp"
+#include "llm/spec/chat.hpp"
 #include "llm_common.hpp"
 
 namespace ik::cli {
 
 void print_stats(const llm::GenerateResult& r);
+// cmd_hydra.cpp: --spec/--heads/--tree, and the per-turn acceptance line.
+std::function<std::unique_ptr<llm::spec::SpecChat>(LoadedModel&)> add_spec_chat_flags(CLI::App* c);
+void print_spec_stats(const llm::spec::SpecChat& chat, const llm::spec::SpecTurn& t);
 
 struct ChatArgs {
   ModelFlags model;
@@ -18,26 +22,39 @@ struct ChatArgs {
   SamplingFlags sampling;
   std::string system;
   std::string prompt;
+  std::function<std::unique_ptr<llm::spec::SpecChat>(LoadedModel&)> spec;
 };
 
+static bool print_piece(const std::string& piece) {
+  fmt::print("{}", piece);
+  std::fflush(stdout);
+  return true;
+}
 
 // One assistant turn: template the whole conversation, reuse the cached prefix, stream the reply.
 static llm::GenerateResult reply(llm::Session& s, std::vector<llm::ChatMessage>& msgs, const llm::GenerateOptions& opt) {
   const auto& tok = s.tokenizer();
   s.set_context(tok.encode(tok.apply_chat_template(msgs, true), false, true));
-  auto r = s.generate(opt, [](const std::string& piece) {
-    fmt::print("{}", piece);
-    std::fflush(stdout);
-    return true;
-  });
+  auto r = s.generate(opt, print_piece);
   fmt::print("\n");
   msgs.push_back({"assistant", r.text});
   return r;
 }
 
+// The same turn with speculative decoding (the decoder keeps its own KV cache between turns).
+static void reply_spec(llm::spec::SpecChat& chat, const llm::Tokenizer& tok, std::vector<llm::ChatMessage>& msgs,
+                       const llm::GenerateOptions& opt) {
+  auto t = chat.reply(tok.encode(tok.apply_chat_template(msgs, true), false, true), opt, print_piece);
+  fmt::print("\n");
+  msgs.push_back({"assistant", t.gen.text});
+  print_spec_stats(chat, t);
+}
+
 static void run_chat(const ChatArgs& a) {
   LoadedModel lm = load_model(a.model);
-  auto session = open_session(lm, a.device);
+  std::unique_ptr<llm::spec::SpecChat> spec = a.spec(lm);
+  IK_CHECK(!spec || a.device.name != "cuda", "--spec runs on the CPU engine: leave out --device cuda");
+  std::unique_ptr<llm::Session> session = spec ? nullptr : open_session(lm, a.device);
   std::vector<llm::ChatMessage> msgs;
   if (!a.system.empty()) msgs.push_back({"system", a.system});
   fmt::print(stderr, "chat with {} ({} layers, context {}). Empty line or /exit quits, /reset forgets.\n",
@@ -52,7 +69,8 @@ static void run_chat(const ChatArgs& a) {
       continue;
     }
     msgs.push_back({"user", line});
-    print_stats(reply(*session, msgs, a.sampling.opt));
+    if (spec) reply_spec(*spec, lm.tokenizer, msgs, a.sampling.opt);
+    else print_stats(reply(*session, msgs, a.sampling.opt));
   }
 }
 
@@ -74,6 +92,7 @@ static void add_chat(CLI::App& app) {
   a->sampling.add(c, 0.7f);
   a->sampling.opt.max_tokens = 512;
   c->add_option("--system", a->system, "system message");
+  a->spec = add_spec_chat_flags(c);
   c->callback([a] { run_chat(*a); });
 
   auto r = std::make_shared<ChatArgs>();

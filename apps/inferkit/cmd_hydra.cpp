@@ -3,7 +3,8 @@
 //   hydra train  : train heads on it (base frozen, teacher loss, AdamW + warm-up + cosine)
 //   hydra eval   : per-head top-1 accuracy on held-out data
 //   hydra bench  : plain vs speculative decoding on the same prompts (accepted length, tok/s)
-// and `generate --spec medusa|hydra|hydra++ --heads FILE [--tree NAME|FILE]` (add_spec_flags).
+// and `generate --spec medusa|hydra|hydra++ --heads FILE [--tree NAME|FILE]` (add_spec_flags),
+// `chat --spec ...` (add_spec_chat_flags).
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -13,6 +14,7 @@
 #include "core/csv.hpp"
 #include "core/error.hpp"
 #include "core/progress.hpp"
+#include "llm/spec/chat.hpp"
 #include "llm/spec/decode.hpp"
 #include "llm/spec/distill.hpp"
 #include "llm/spec/train_heads.hpp"
@@ -22,57 +24,80 @@ namespace ik::cli {
 
 using namespace ik::llm::spec;
 
-namespace {  // everything here but add_spec_flags is private to this file (no clash with other cmd_*.cpp)
+void print_spec_stats(const SpecChat& chat, const SpecTurn& t);
 
-// ---- generate --spec ---------------------------------------------------------------------------
+// Everything here but add_spec_flags, add_spec_chat_flags and print_spec_stats is private to this
+// file (no clash with other cmd_*.cpp).
+namespace {
+
+// ---- generate --spec and chat --spec --------------------------------------------------------
 
 struct SpecFlags {
   std::string spec, heads, tree = "mc-15";
 };
 
+static void add_spec_options(CLI::App* c, SpecFlags& f) {
+  c->add_option("--spec", f.spec, "speculative decoding with draft heads: medusa, hydra or hydra++ (greedy output "
+                "is identical to plain decoding; sampling uses typical acceptance)")
+      ->check(CLI::IsMember({"medusa", "hydra", "hydra++"}));
+  c->add_option("--heads", f.heads, "draft-heads file (from `inferkit hydra train`)")->check(CLI::ExistingFile);
+  c->add_option("--tree", f.tree, "draft tree: mc_sim_7b_63, mc-N (its first N paths), chain-N, top2-N, or a file "
+                "of paths like \"[0] [0,0] [1]\"")->capture_default_str();
+}
+
+static std::unique_ptr<SpecChat> open_spec_chat(const SpecFlags& f, LoadedModel& lm) {
+  return std::make_unique<SpecChat>(*lm.model, lm.tokenizer, load_heads_for(f.spec, f.heads, *lm.model),
+                                    DraftTree::load(f.tree), lm.ctx);
+}
+
 static void run_spec_generate(const SpecFlags& f, LoadedModel& lm, const std::vector<int32_t>& prompt,
                               const llm::GenerateOptions& gen, bool quiet) {
-  IK_CHECK(!f.heads.empty(), "--spec {} needs --heads FILE (train one with `inferkit hydra train`)", f.spec);
-  const HeadArch want = parse_head_arch(f.spec);
-  DraftHeads heads = DraftHeads::load(f.heads);
-  IK_CHECK(heads.arch == want, "--spec {} but '{}' holds {} heads", f.spec, f.heads, head_arch_name(heads.arch));
-  IK_CHECK(gen.stop.empty(), "--stop is not supported with --spec yet");
-  HeadDrafter drafter(heads, *lm.model, lm.ctx);
-  SpecDecoder dec(*lm.model, drafter, DraftTree::load(f.tree), lm.ctx);
-  SpecOptions opt;
-  opt.max_tokens = gen.max_tokens;
-  opt.stop_at_eos = gen.stop_at_eos;
-  opt.sampling = gen.sampling;
-  llm::Utf8Streamer utf8;
-  auto r = dec.generate(prompt, opt, lm.tokenizer.stop_ids(), [&](int32_t t) {
-    fmt::print("{}", utf8.push(lm.tokenizer.token_to_piece(t)));
+  auto chat = open_spec_chat(f, lm);
+  SpecTurn t = chat->reply(prompt, gen, [](const std::string& piece) {
+    fmt::print("{}", piece);
     std::fflush(stdout);
     return true;
   });
-  fmt::print("{}\n", utf8.flush());
-  if (!quiet)
-    fmt::print(stderr, "\n[{} {} tree ({} nodes) | prompt {} tokens | generated {} tokens, {:.1f} tok/s | {} steps, "
-               "{:.2f} tokens/step | stop: {}]\n", head_arch_name(heads.arch), f.tree, dec.tree().n_nodes(),
-               prompt.size(), r.tokens.size(), r.decode_tok_s(), r.steps, r.mean_accepted(), r.stop_reason);
+  fmt::print("\n");
+  if (!quiet) print_spec_stats(*chat, t);
 }
 
 }  // namespace
+
+void print_spec_stats(const SpecChat& chat, const SpecTurn& t) {
+  fmt::print(stderr, "\n[{} {} tree ({} nodes) | prompt {} tokens | generated {} tokens, {:.1f} tok/s | {} steps, "
+             "{:.2f} tokens/step | stop: {}]\n", head_arch_name(chat.heads().arch), chat.tree().name, chat.tree().n_nodes(),
+             t.gen.prompt_tokens, t.gen.tokens.size(), t.gen.decode_tok_s(), t.steps, t.mean_accepted(),
+             t.gen.stop_reason);
+}
 
 // Adds --spec/--heads/--tree to a command; the returned function runs speculative decoding when
 // --spec was given and returns false otherwise (then the caller decodes as usual).
 std::function<bool(LoadedModel&, const std::vector<int32_t>&, const llm::GenerateOptions&, bool)> add_spec_flags(
     CLI::App* c) {
   auto f = std::make_shared<SpecFlags>();
-  c->add_option("--spec", f->spec, "speculative decoding with draft heads: medusa, hydra or hydra++ (greedy output "
-                "is identical to plain decoding; sampling uses typical acceptance)")
-      ->check(CLI::IsMember({"medusa", "hydra", "hydra++"}));
-  c->add_option("--heads", f->heads, "draft-heads file (from `inferkit hydra train`)")->check(CLI::ExistingFile);
-  c->add_option("--tree", f->tree, "draft tree: mc_sim_7b_63, mc-N (its first N paths), chain-N, top2-N, or a file "
-                "of paths like \"[0] [0,0] [1]\"")->capture_default_str();
+  add_spec_options(c, *f);
   return [f](LoadedModel& lm, const std::vector<int32_t>& ids, const llm::GenerateOptions& gen, bool quiet) {
-    if (f->spec.empty()) return false;
+    if (f->spec.empty()) {
+      IK_CHECK(f->heads.empty(), "--heads needs --spec medusa|hydra|hydra++");
+      return false;
+    }
     run_spec_generate(*f, lm, ids, gen, quiet);
     return true;
+  };
+}
+
+// The same flags for chat; the returned function opens the speculative decoder that carries the
+// conversation from turn to turn, or returns null without --spec.
+std::function<std::unique_ptr<SpecChat>(LoadedModel&)> add_spec_chat_flags(CLI::App* c) {
+  auto f = std::make_shared<SpecFlags>();
+  add_spec_options(c, *f);
+  return [f](LoadedModel& lm) -> std::unique_ptr<SpecChat> {
+    if (f->spec.empty()) {
+      IK_CHECK(f->heads.empty(), "--heads needs --spec medusa|hydra|hydra++");
+      return nullptr;
+    }
+    return open_spec_chat(*f, lm);
   };
 }
 

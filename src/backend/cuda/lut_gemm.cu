@@ -383,7 +383,9 @@ __global__ void fill_random_scales_kernel(uint8_t* blocks, size_t n_blocks, int 
   }
 }
 
-// One warp per (row block, chunk): every lane writes its 64 values, as the GEMM reads them.
+// One warp per (row block, chunk), reading the codes as the GEMM does: a lane holds, for each of
+// its two rows, 8 consecutive columns in every 32-column block, so it writes them as one
+// 16-byte store (a warp covers 8 rows x 64 contiguous bytes per store: whole sectors).
 template <int BITS, class T>
 __global__ void lut_dequantize_kernel(const uint8_t* blocks, const float* table, int chunks, int n, int k, int gpc,
                                       T* out) {
@@ -393,26 +395,31 @@ __global__ void lut_dequantize_kernel(const uint8_t* blocks, const float* table,
   const uint8_t* b = blocks + size_t(blk) * (code_bytes(BITS) + 32 * gpc);
   load_codes<BITS>(b, lane, c);
   const __half2* s = reinterpret_cast<const __half2*>(b + code_bytes(BITS));
-  for (int t = 0; t < 8; ++t)
+  auto code = [&](int t, int r, int e) -> int {  // code of element e of register r of tile t
+    if (BITS == 4) return (c[t] >> (8 * r + 4 * e)) & 15;
+    int v = (c[t / 2] >> (16 * (t % 2) + 4 * r + 2 * e)) & 3;
+    if (BITS == 3) v |= ((c[4 + t / 4] >> (8 * (t % 4) + 2 * r + e)) & 1) << 2;
+    return v;
+  };
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int row = rb * kLutRowBlock + gid + 8 * h;
+    if (row >= n) continue;
+#pragma unroll
     for (int q = 0; q < 4; ++q) {
-      const int h = q & 1, hk = q >> 1;
-      int i0, i1;
-      if (BITS == 4) {
-        const uint32_t byte = (c[t] >> (8 * q)) & 0xFF;
-        i0 = byte & 15, i1 = byte >> 4;
-      } else {
-        const uint32_t lo = (c[t / 2] >> (16 * (t % 2) + 4 * q)) & 0xF;
-        const uint32_t hi = BITS == 3 ? (c[4 + t / 4] >> (8 * (t % 4) + 2 * q)) & 3 : 0;
-        i0 = (lo & 3) | (hi & 1) << 2, i1 = (lo >> 2) | (hi >> 1) << 2;
-      }
-      const int row = rb * kLutRowBlock + gid + 8 * h;
-      const int col = kc * kLutChunk + (t / 2) * 32 + tid * 8 + (t % 2) * 4 + 2 * hk;
-      if (row >= n || col >= k) continue;
-      const float2 sv = __half22float2(s[((t / 2) * 32 / (kLutChunk / gpc)) * 8 + gid]);
+      const int col = kc * kLutChunk + q * 32 + tid * 8;
+      if (col >= k) continue;
+      const float2 sv = __half22float2(s[(q * 32 / (kLutChunk / gpc)) * 8 + gid]);
       const float sc = h ? sv.y : sv.x;
-      out[size_t(row) * k + col] = T(table[i0] * sc);
-      out[size_t(row) * k + col + 1] = T(table[i1] * sc);
+      alignas(16) T v[8];
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {  // column j of the run: tile 2q + j/4, half (j/2)%2, element j%2
+        const int t = 2 * q + j / 4, r = h + 2 * ((j / 2) % 2);
+        v[j] = T(table[code(t, r, j % 2)] * sc);
+      }
+      *reinterpret_cast<uint4*>(out + size_t(row) * k + col) = *reinterpret_cast<const uint4*>(v);
     }
+  }
 }
 
 }  // namespace

@@ -91,4 +91,31 @@ GenerateResult Session::generate(const GenerateOptions& opt, const std::function
   return r;
 }
 
+TokenTextStream::TokenTextStream(const Tokenizer& tok, const std::vector<std::string>& stop,
+                                 std::function<bool(const std::string&)> on_text)
+    : tok_(tok), stop_(stop), on_text_(std::move(on_text)) {
+  for (const auto& s : stop_) IK_CHECK(!s.empty(), "stop strings must not be empty");
+}
+
+bool TokenTextStream::push(int32_t token) {
+  text_ += utf8_.push(tok_.token_to_piece(token));
+  const bool stopped = cut_at_stop(text_, emitted_, stop_);
+  const size_t safe = stopped ? text_.size() : text_.size() - stop_hold_back(text_, stop_);
+  if (on_text_ && safe > emitted_ && !on_text_(text_.substr(emitted_, safe - emitted_))) {
+    emitted_ = safe;
+    stop_reason_ = "cancelled";
+    return false;
+  }
+  emitted_ = std::max(emitted_, safe);
+  if (stopped) stop_reason_ = "stop";
+  return !stopped;
+}
+
+void TokenTextStream::finish() {
+  if (!stop_reason_.empty()) return;
+  text_ += utf8_.flush();
+  if (on_text_ && text_.size() > emitted_) on_text_(text_.substr(emitted_));
+  emitted_ = text_.size();
+}
+
 }  // namespace ik::llm

@@ -29,6 +29,29 @@ struct GenerateResult {
   double decode_tok_s() const { return decode_s > 0 ? tokens.size() / decode_s : 0; }
 };
 
+// Turns generated tokens into streamed text under the same rules as Session::generate: UTF-8
+// pieces are completed first, text that could start a stop string is held back, and the text is
+// cut at the first stop string. For decoders other than Session's (speculative decoding in chat).
+class TokenTextStream {
+ public:
+  TokenTextStream(const Tokenizer& tok, const std::vector<std::string>& stop,
+                  std::function<bool(const std::string&)> on_text = {});
+  // Adds a token's text; false: stop now (stop_reason() is "stop" or "cancelled").
+  bool push(int32_t token);
+  // Streams what is left (not after a stop string or a cancel).
+  void finish();
+  const std::string& text() const { return text_; }
+  const std::string& stop_reason() const { return stop_reason_; }
+
+ private:
+  const Tokenizer& tok_;
+  const std::vector<std::string>& stop_;
+  std::function<bool(const std::string&)> on_text_;
+  Utf8Streamer utf8_;
+  std::string text_, stop_reason_;
+  size_t emitted_ = 0;  // bytes of text_ already streamed
+};
+
 class Session {
  public:
   // On the CPU engine.

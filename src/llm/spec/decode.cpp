@@ -12,6 +12,11 @@ namespace ik::llm::spec {
 using Clock = std::chrono::steady_clock;
 static double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
+void Drafter::rewind(int64_t n) {
+  IK_CHECK(n == 0, "this drafter cannot continue a sequence");
+  reset();
+}
+
 // ---- drafting with heads -----------------------------------------------------------------------
 
 HeadDrafter::HeadDrafter(const DraftHeads& heads, LlamaModel& model, int64_t n_ctx) : heads_(heads), model_(model) {
@@ -22,6 +27,11 @@ HeadDrafter::HeadDrafter(const DraftHeads& heads, LlamaModel& model, int64_t n_c
 void HeadDrafter::reset() {
   if (prefix_) prefix_->truncate(0);
   h_.clear();
+}
+
+void HeadDrafter::rewind(int64_t n) {
+  if (prefix_) prefix_->truncate(std::min(n, prefix_->n_past()));
+  h_.clear();  // the caller observes at least one position again
 }
 
 void HeadDrafter::observe(const float* hidden, int64_t m) {
@@ -160,6 +170,31 @@ std::vector<int> SpecDecoder::accept_typical(const int32_t* tokens, const SpecOp
 
 SpecResult SpecDecoder::generate(const std::vector<int32_t>& prompt, const SpecOptions& opt,
                                  const std::vector<int32_t>& stop_ids, const std::function<bool(int32_t)>& on_token) {
+  cached_.clear();
+  return continue_from(prompt, opt, stop_ids, on_token);
+}
+
+// Keep the cached rows shared with `context` (at least one token is recomputed: its logits are
+// needed), prefill the rest; the drafter sees every prefilled position's hidden state.
+void SpecDecoder::prefill(const std::vector<int32_t>& context, SpecResult& r) {
+  const int64_t d = model_.config().n_embd;
+  size_t common = 0;
+  while (common < context.size() && common < cached_.size() && context[common] == cached_[common]) ++common;
+  if (common == context.size()) --common;
+  cache_.n_past = int64_t(common);
+  drafter_.rewind(int64_t(common));
+  for (size_t i = common; i < context.size(); i += 256) {
+    const int64_t m = std::min<int64_t>(256, int64_t(context.size() - i));
+    hidden_.resize(size_t(m * d));
+    model_.forward(context.data() + i, m, cache_, logits_.data(), false, nullptr, nullptr, hidden_.data());
+    drafter_.observe(hidden_.data(), m);
+  }
+  r.prompt_tokens = int(context.size() - common);
+  cached_.clear();  // unknown until the decode loop ends (an exception may leave it midway)
+}
+
+SpecResult SpecDecoder::continue_from(const std::vector<int32_t>& prompt, const SpecOptions& opt,
+                                      const std::vector<int32_t>& stop_ids, const std::function<bool(int32_t)>& on_token) {
   const LlamaConfig& c = model_.config();
   const int64_t V = c.n_vocab, d = c.n_embd, n_nodes = tree_.n_nodes();
   IK_CHECK(!prompt.empty(), "empty prompt");
@@ -170,18 +205,10 @@ SpecResult SpecDecoder::generate(const std::vector<int32_t>& prompt, const SpecO
   Sampler sampler(opt.sampling);
   SpecResult r;
 
-  // Prefill: the drafter sees every prompt position's hidden state.
   auto t0 = Clock::now();
-  cache_.n_past = 0;
-  drafter_.reset();
   logits_.resize(size_t(n_nodes * V));
+  prefill(prompt, r);
   std::vector<int32_t> history = prompt;
-  for (size_t i = 0; i < prompt.size(); i += 256) {
-    const int64_t m = std::min<int64_t>(256, int64_t(prompt.size() - i));
-    hidden_.resize(size_t(m * d));
-    model_.forward(prompt.data() + i, m, cache_, logits_.data(), false, nullptr, nullptr, hidden_.data());
-    drafter_.observe(hidden_.data(), m);
-  }
   auto pick = [&](const float* row) { return greedy ? argmax(row, V) : sampler.sample(row, V, history); };
   int32_t root = pick(logits_.data());
   r.prefill_s = seconds_since(t0);
@@ -191,14 +218,17 @@ SpecResult SpecDecoder::generate(const std::vector<int32_t>& prompt, const SpecO
   std::vector<int64_t> rows;
   std::vector<float> kept;
   r.stop_reason = "length";
+  // At the top of each step the cache holds exactly `history` (the root is not in it yet).
+  int64_t base = cache_.n_past;
   while (opt.max_tokens < 0 || int(r.tokens.size()) < opt.max_tokens) {
+    base = cache_.n_past;
     if (cache_.n_past + 1 > cache_.n_ctx()) {
       r.stop_reason = "context";
       break;
     }
     // Near the end of the context the tree may not fit: then a plain step (the root alone).
     const bool use_tree = cache_.n_past + n_nodes <= cache_.n_ctx();
-    const int64_t base = cache_.n_past, m = use_tree ? n_nodes : 1;
+    const int64_t m = use_tree ? n_nodes : 1;
     tokens[0] = root;
     if (use_tree) drafter_.propose(tree_, tokens.data());
     for (int64_t n = 0; n < m; ++n) positions[n] = int32_t(base + tree_.position[n]);
@@ -244,7 +274,12 @@ SpecResult SpecDecoder::generate(const std::vector<int32_t>& prompt, const SpecO
     cache_.keep(base, rows);
     drafter_.observe(kept.data(), int64_t(accepted.size()));
     root = pick(logits_.data() + accepted.back() * V);
+    base = cache_.n_past;
   }
+  // A step left early holds unverified tree rows past `base`: drop them (the drafter has seen
+  // exactly the first `base` positions).
+  cache_.n_past = base;
+  cached_.assign(history.begin(), history.begin() + base);
   r.decode_s = seconds_since(t0);
   return r;
 }

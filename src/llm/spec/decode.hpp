@@ -28,6 +28,9 @@ class Drafter {
  public:
   virtual ~Drafter() = default;
   virtual void reset() = 0;                                   // a new sequence
+  // Forget all but the first n observed positions (a chat turn that continues the cache). The
+  // default supports only n = 0; drafters with state per position override it.
+  virtual void rewind(int64_t n);
   virtual void observe(const float* hidden, int64_t m) = 0;   // [m, n_embd], appended in order
   // tokens[0] is the root (given); fill tokens[1..n_nodes-1].
   virtual void propose(const DraftTree& tree, int32_t* tokens) = 0;
@@ -38,6 +41,7 @@ class HeadDrafter : public Drafter {
  public:
   HeadDrafter(const DraftHeads& heads, LlamaModel& model, int64_t n_ctx);
   void reset() override;
+  void rewind(int64_t n) override;
   void observe(const float* hidden, int64_t m) override;
   void propose(const DraftTree& tree, int32_t* tokens) override;
 
@@ -65,6 +69,7 @@ struct SpecOptions {
 struct SpecResult {
   std::vector<int32_t> tokens;
   std::string stop_reason;  // "eos", "length", "context", "cancelled"
+  int prompt_tokens = 0;    // tokens prefilled for this call (less than the prompt when the cache is reused)
   int steps = 0;            // verification forwards
   double prefill_s = 0, decode_s = 0;
   double mean_accepted() const { return steps ? double(tokens.size()) / steps : 0; }
@@ -77,6 +82,12 @@ class SpecDecoder {
   // Prefill the prompt (fresh cache), then decode. on_token(token) may return false to stop.
   SpecResult generate(const std::vector<int32_t>& prompt, const SpecOptions& opt, const std::vector<int32_t>& stop_ids,
                       const std::function<bool(int32_t)>& on_token = {});
+  // Like generate, but keeps the longest common prefix of `context` with what the cache holds
+  // from the previous call and prefills only the rest (the next turn of a chat).
+  SpecResult continue_from(const std::vector<int32_t>& context, const SpecOptions& opt,
+                           const std::vector<int32_t>& stop_ids, const std::function<bool(int32_t)>& on_token = {});
+  // The tokens whose KV rows the cache holds after the last call.
+  const std::vector<int32_t>& cached_tokens() const { return cached_; }
   const DraftTree& tree() const { return tree_; }
 
  private:
@@ -85,7 +96,9 @@ class SpecDecoder {
   LlamaModel& model_;
   Drafter& drafter_;
   DraftTree tree_;
+  void prefill(const std::vector<int32_t>& context, SpecResult& r);
   KVCache cache_;
+  std::vector<int32_t> cached_;  // the tokens of the cache's rows [0, n_past) between calls
   std::vector<float> logits_, hidden_;
 };
 

@@ -152,17 +152,17 @@ static int suffix_number(const std::string& name, const std::string& prefix, int
   return n;
 }
 
-DraftTree DraftTree::load(const std::string& name) {
-  if (name == "mc_sim_7b_63") return parse(kMcSim7b63);
+static DraftTree load_unnamed(const std::string& name) {
+  if (name == "mc_sim_7b_63") return DraftTree::parse(kMcSim7b63);
   if (name.rfind("mc-", 0) == 0) {
     auto all = mc_paths();
     all.resize(suffix_number(name, "mc-", 1, 63));
-    return from_paths(all);
+    return DraftTree::from_paths(all);
   }
   if (name.rfind("chain-", 0) == 0) {
     std::vector<std::vector<int>> paths;
     for (int d = 1, n = suffix_number(name, "chain-", 1, 16); d <= n; ++d) paths.push_back(std::vector<int>(d, 0));
-    return from_paths(paths);
+    return DraftTree::from_paths(paths);
   }
   if (name.rfind("top2-", 0) == 0) {
     std::vector<std::vector<int>> paths, level = {{}};
@@ -176,14 +176,20 @@ DraftTree DraftTree::load(const std::string& name) {
       paths.insert(paths.end(), next.begin(), next.end());
       level = next;
     }
-    return from_paths(paths);
+    return DraftTree::from_paths(paths);
   }
   IK_CHECK(std::filesystem::exists(name), "draft tree '{}' is neither a built-in tree (mc_sim_7b_63, mc-N, chain-N, "
            "top2-N) nor a file", name);
   std::ifstream in(name);
   std::stringstream ss;
   ss << in.rdbuf();
-  return parse(ss.str());
+  return DraftTree::parse(ss.str());
+}
+
+DraftTree DraftTree::load(const std::string& name_or_file) {
+  DraftTree t = load_unnamed(name_or_file);
+  t.name = name_or_file;
+  return t;
 }
 
 }  // namespace ik::llm::spec

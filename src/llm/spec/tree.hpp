@@ -21,6 +21,7 @@ struct DraftTree {
   std::vector<std::vector<int>> retrieve;  // per leaf: the nodes from the root down to the leaf
   int max_depth = 0;
   std::vector<int> top_k;               // per depth d >= 1 (index d - 1): candidates needed there
+  std::string name;                     // what load() was given ("" for from_paths/parse)
 
   int n_nodes() const { return int(parent.size()); }
 
