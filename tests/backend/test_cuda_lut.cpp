@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "backend/cuda/cuda.hpp"
+#include "cuda_test.hpp"
 #include "backend/cuda/lut_gemm.hpp"
 #include "core/fp16.hpp"
 #include "core/rng.hpp"
@@ -21,30 +22,7 @@ namespace cuda = ik::backend::cuda;
 
 namespace {
 
-class CudaLut : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (!cuda::available()) GTEST_SKIP() << "no CUDA GPU";
-    cuda::init(0);
-  }
-};
-
-template <class T>
-struct Buf {
-  T* p = nullptr;
-  size_t n = 0;
-  explicit Buf(size_t n_) : n(n_) {
-    p = static_cast<T*>(cuda::alloc(n * sizeof(T), "test"));
-    cuda::poison(p, n * sizeof(T));
-  }
-  explicit Buf(const std::vector<T>& v) : Buf(v.size()) { cuda::upload(p, v.data(), n * sizeof(T)); }
-  ~Buf() { cuda::release(p); }
-  std::vector<T> get() const {
-    std::vector<T> v(n);
-    cuda::download(v.data(), p, n * sizeof(T));
-    return v;
-  }
-};
+using CudaLut = CudaTest;
 
 uint16_t to_half(float v, bool f16) { return f16 ? ik::f32_to_fp16(v) : ik::f32_to_bf16(v); }
 

@@ -9,6 +9,7 @@
 
 #include "backend/cpu/ops.hpp"
 #include "backend/cuda/cuda.hpp"
+#include "cuda_test.hpp"
 #include "core/fp16.hpp"
 #include "core/rng.hpp"
 
@@ -17,31 +18,7 @@ using cuda::bf16;
 
 namespace {
 
-class CudaOps : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (!cuda::available()) GTEST_SKIP() << "no CUDA GPU";
-    cuda::init(0);
-  }
-};
-
-// Device buffer of T, freed at scope end.
-template <class T>
-struct Buf {
-  T* p = nullptr;
-  size_t n = 0;
-  explicit Buf(size_t n_) : n(n_) {
-    p = static_cast<T*>(cuda::alloc(n * sizeof(T), "test"));
-    cuda::poison(p, n * sizeof(T));
-  }
-  Buf(const std::vector<T>& v) : Buf(v.size()) { cuda::upload(p, v.data(), n * sizeof(T)); }
-  ~Buf() { cuda::release(p); }
-  std::vector<T> get() const {
-    std::vector<T> v(n);
-    cuda::download(v.data(), p, n * sizeof(T));
-    return v;
-  }
-};
+using CudaOps = CudaTest;
 
 std::vector<float> random_vec(size_t n, uint64_t seed, float scale = 1.0f) {
   ik::Rng rng(seed, 7);
@@ -281,5 +258,4 @@ TEST_F(CudaOps, SampledFrequenciesMatchFilteredDistribution) {
   }
   EXPECT_EQ(dp.get()[0].counter, uint64_t(draws));  // the kernel advances the stream
 }
-
 

@@ -58,6 +58,29 @@ double max_rel_diff(const float* a, const float* b, int64_t n) {
   return d / m;
 }
 
+// Greedy decoding on both engines, one CUDA graph launch per GPU token, from their first tokens
+// (cpu_logits: the CPU's logits that chose cpu_tok). Returns the steps that agreed; a divergence
+// is allowed only at a near-tie: the CPU's top two logits within bf16 noise (2% of the top).
+int greedy_steps_agreeing(LlamaModel& cpu, KVCache& cache, std::vector<float> cpu_logits, GpuLlama& gpu,
+                          int32_t cpu_tok, int32_t gpu_tok, int steps) {
+  const int64_t V = cpu.config().n_vocab;
+  for (int step = 0; step < steps; ++step) {
+    if (cpu_tok != gpu_tok) {
+      std::vector<float> s(cpu_logits);
+      std::partial_sort(s.begin(), s.begin() + 2, s.end(), std::greater<float>());
+      EXPECT_LT(s[0] - s[1], 0.02f * std::max(1.0f, std::fabs(s[0]))) << "diverged at step " << step;
+      std::printf("[ greedy ] near-tie at step %d (top two logits %.4f, %.4f)\n", step, s[0], s[1]);
+      return step;
+    }
+    cpu.forward(&cpu_tok, 1, cache, cpu_logits.data());
+    int32_t next = 0;
+    gpu.decode(&gpu_tok, 1, &next);
+    cpu_tok = argmax(cpu_logits.data(), V);
+    gpu_tok = next;
+  }
+  return steps;
+}
+
 }  // namespace
 
 TEST_P(GpuModel, PrefillLogitsMatchCpu) {
@@ -91,22 +114,7 @@ TEST_P(GpuModel, GreedyDecodeMatchesCpuExceptNearTies) {
   gpu->forward(0, prompt.data(), int64_t(prompt.size()), nullptr);
   int32_t cpu_tok = argmax(logits.data(), c.n_vocab);
   int32_t gpu_tok = gpu->sample_last(0);  // greedy by default
-  int compared = 0;
-  for (int step = 0; step < 48; ++step) {
-    if (cpu_tok != gpu_tok) {
-      // Allowed only at a near-tie: the CPU's top two logits within bf16 noise.
-      std::vector<float> s(logits);
-      std::partial_sort(s.begin(), s.begin() + 2, s.end(), std::greater<float>());
-      EXPECT_LT(s[0] - s[1], 0.02f * std::max(1.0f, std::fabs(s[0]))) << "diverged at step " << step;
-      break;
-    }
-    ++compared;
-    cpu.forward(&cpu_tok, 1, cache, logits.data());
-    int32_t next = 0;
-    gpu->decode(&gpu_tok, 1, &next);  // one CUDA graph launch
-    cpu_tok = argmax(logits.data(), c.n_vocab);
-    gpu_tok = next;
-  }
+  const int compared = greedy_steps_agreeing(cpu, cache, logits, *gpu, cpu_tok, gpu_tok, 48);
   EXPECT_GT(compared, 8);
   EXPECT_EQ(gpu->n_past(0), int64_t(prompt.size()) + compared);
 }
@@ -283,21 +291,7 @@ TEST_P(GpuModel, LookupTableWeightsMatchCpuLogitsAndGreedyTokens) {  // NF4 G128
     // Greedy decode through the captured graph (the fused kernel at m = 1).
     std::vector<float> logits(ref.end() - c.n_vocab, ref.end());
     int32_t cpu_tok = argmax(logits.data(), c.n_vocab), gpu_tok = gpu->sample_last(0);
-    int compared = 0;
-    for (int step = 0; step < 32; ++step) {
-      if (cpu_tok != gpu_tok) {
-        std::vector<float> s(logits);
-        std::partial_sort(s.begin(), s.begin() + 2, s.end(), std::greater<float>());
-        EXPECT_LT(s[0] - s[1], 0.02f * std::max(1.0f, std::fabs(s[0]))) << "diverged at step " << step;
-        break;
-      }
-      ++compared;
-      cpu.forward(&cpu_tok, 1, cache, logits.data());
-      int32_t next = 0;
-      gpu->decode(&gpu_tok, 1, &next);
-      cpu_tok = argmax(logits.data(), c.n_vocab);
-      gpu_tok = next;
-    }
+    const int compared = greedy_steps_agreeing(cpu, cache, logits, *gpu, cpu_tok, gpu_tok, 32);
     EXPECT_GT(compared, 8) << bits << " bits";
   }
 }
@@ -352,22 +346,7 @@ TEST(GpuRealWeights, LogitsAndGreedyTokensMatchCpu) {
     EXPECT_LT(max_rel_diff(got.data(), ref.data(), m * c.n_vocab), 0.03);
     std::vector<float> logits(ref.end() - c.n_vocab, ref.end());
     int32_t cpu_tok = argmax(logits.data(), c.n_vocab), gpu_tok = gpu->sample_last(0);
-    int compared = 0;
-    for (int step = 0; step < 24; ++step) {
-      if (cpu_tok != gpu_tok) {
-        std::vector<float> s(logits);
-        std::partial_sort(s.begin(), s.begin() + 2, s.end(), std::greater<float>());
-        EXPECT_LT(s[0] - s[1], 0.02f * std::max(1.0f, std::fabs(s[0]))) << "diverged at step " << step;
-        std::printf("[ real weights ] %s: near-tie at step %d (top two %.4f, %.4f)\n", path.c_str(), step, s[0], s[1]);
-        break;
-      }
-      ++compared;
-      cpu.forward(&cpu_tok, 1, cache, logits.data());
-      int32_t next = 0;
-      gpu->decode(&gpu_tok, 1, &next);
-      cpu_tok = argmax(logits.data(), c.n_vocab);
-      gpu_tok = next;
-    }
+    const int compared = greedy_steps_agreeing(cpu, cache, logits, *gpu, cpu_tok, gpu_tok, 24);
     // A model cut to two blocks has flat distributions, so near-ties come early (the NF4 copy
     // met one at step 6 on the H200); the bound only rules out diverging at once.
     EXPECT_GE(compared, 4);
