@@ -8,6 +8,7 @@
 #include "command.hpp"
 #include "core/error.hpp"
 #include "llm/serve/http_server.hpp"
+#include "llm/spec/chat.hpp"
 #include "llm_common.hpp"
 
 namespace ik::cli {
@@ -15,14 +16,21 @@ namespace ik::cli {
 struct ServeArgs {
   ModelFlags model;
   DeviceFlag device;
+  std::string spec, heads, tree = "mc-15";  // speculative decoding (CPU engine only)
   llm::serve::ServerOptions server;
   llm::serve::SchedulerOptions scheduler;
 };
 
-// The GPU engine when --device picks the GPU (weights uploaded once, a KV cache per slot), else
+// The speculative engine with --spec (CPU; a decoder and KV cache per slot, the heads shared),
+// the GPU engine when --device picks the GPU (weights uploaded once, a KV cache per slot), else
 // the CPU engine. `where` names the device for the banner.
 static std::unique_ptr<llm::serve::Engine> make_engine(LoadedModel& lm, const ServeArgs& a, std::string& where) {
   where = "the CPU";
+  if (!a.spec.empty()) {
+    where = fmt::format("the CPU, speculative: {} heads, {} tree", a.spec, a.tree);
+    return llm::serve::make_spec_engine(*lm.model, llm::spec::load_heads_for(a.spec, a.heads, *lm.model),
+                                        llm::spec::DraftTree::load(a.tree), a.scheduler.parallel, a.scheduler.n_ctx);
+  }
   if (!a.device.use_cuda()) return llm::serve::make_cpu_engine(*lm.model, a.scheduler.parallel, a.scheduler.n_ctx);
   llm::GpuOptions opt;
   opt.device = a.device.ordinal;
@@ -49,6 +57,11 @@ static void run_serve(ServeArgs a) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);  // inherited by every thread started below
 
+  if (a.spec.empty()) IK_CHECK(a.heads.empty(), "--heads needs --spec medusa|hydra|hydra++");
+  else IK_CHECK(!a.heads.empty(), "--spec {} needs --heads FILE (train one with `inferkit hydra train`)", a.spec);
+  // --device auto picks the CPU with --spec (make_engine).
+  IK_CHECK(a.spec.empty() || a.device.name != "cuda",
+           "--spec runs on the CPU only (the GPU engine has no tree verification): use --device cpu");
   LoadedModel lm = load_model(a.model);
   a.scheduler.n_ctx = lm.ctx;
   if (a.server.model_name.empty())
@@ -96,6 +109,12 @@ static void add_serve(CLI::App& app) {
       ->capture_default_str();
   c->add_option("--max-body", a->server.max_body_bytes, "largest request body in bytes (413 beyond)")
       ->check(CLI::Range(1024, 1 << 30))
+      ->capture_default_str();
+  c->add_option("--spec", a->spec, "speculative decoding with draft heads: medusa, hydra or hydra++ (CPU only; "
+                "greedy requests give the plain output, sampled ones use typical acceptance)")
+      ->check(CLI::IsMember({"medusa", "hydra", "hydra++"}));
+  c->add_option("--heads", a->heads, "draft-heads file for --spec (from `inferkit hydra train`)")->check(CLI::ExistingFile);
+  c->add_option("--tree", a->tree, "draft tree for --spec: mc_sim_7b_63, mc-N, chain-N, top2-N, or a file of paths")
       ->capture_default_str();
   c->add_option("--model-name", a->server.model_name, "model id reported by /v1/models (default: the file name)");
   c->callback([a] { run_serve(*a); });

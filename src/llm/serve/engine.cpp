@@ -24,7 +24,7 @@ class CpuEngine final : public Engine {
   int64_t n_past(int slot) const override { return caches_[slot]->n_past; }
 
   // One forward pass over every run's rows; logits only for the runs that sample.
-  void step(const std::vector<EngineRun>& runs, std::vector<int32_t>& drawn) override {
+  void step(const std::vector<EngineRun>& runs, std::vector<std::vector<int32_t>>& drawn) override {
     std::vector<int32_t> tokens;
     std::vector<int64_t> rows;
     std::vector<KVCache*> caches;
@@ -43,7 +43,7 @@ class CpuEngine final : public Engine {
     const float* logits = logits_.data();
     for (const EngineRun& r : runs) {
       if (!r.samples) continue;
-      drawn.push_back(samplers_[r.slot]->sample(logits, n_vocab, *r.history));
+      drawn.push_back({samplers_[r.slot]->sample(logits, n_vocab, *r.history)});
       logits += n_vocab;
     }
   }
@@ -75,12 +75,12 @@ class GpuEngine final : public Engine {
   int64_t n_past(int slot) const override { return g_.n_past(slot); }
   void bind_to_thread() override { backend::cuda::init(g_.device().ordinal); }
 
-  void step(const std::vector<EngineRun>& runs, std::vector<int32_t>& drawn) override {
+  void step(const std::vector<EngineRun>& runs, std::vector<std::vector<int32_t>>& drawn) override {
     drawn.clear();
     std::vector<int32_t> slots, tokens;
     std::vector<size_t> drawn_at;
     for (const EngineRun& r : runs) {
-      if (r.samples) drawn.push_back(-1);
+      if (r.samples) drawn.push_back({-1});
       // One token drawn on the device (a decode, or a prompt's 1-token last chunk): batched below.
       if (r.n == 1 && r.samples && on_device_[r.slot]) {
         slots.push_back(r.slot);
@@ -89,12 +89,12 @@ class GpuEngine final : public Engine {
         continue;
       }
       g_.forward(r.slot, r.tokens, r.n, nullptr);
-      if (r.samples) drawn.back() = draw_last(r);
+      if (r.samples) drawn.back()[0] = draw_last(r);
     }
     if (slots.empty()) return;
     std::vector<int32_t> next(slots.size());
     g_.decode_slots(slots.data(), tokens.data(), int(slots.size()), next.data());
-    for (size_t i = 0; i < slots.size(); ++i) drawn[drawn_at[i]] = next[i];
+    for (size_t i = 0; i < slots.size(); ++i) drawn[drawn_at[i]][0] = next[i];
   }
 
  private:

@@ -90,6 +90,7 @@ std::shared_ptr<Job> Scheduler::try_submit(GenRequest r) {
   IK_CHECK(r.max_tokens == -1 || r.max_tokens > 0, "max tokens must be > 0 or -1 (got {})", r.max_tokens);
   for (const auto& s : r.stop) IK_CHECK(!s.empty(), "stop strings must not be empty");
   r.sampling.validate();
+  engine_->check(r.sampling);
   auto job = std::make_shared<Job>(std::move(r));
   {
     std::lock_guard lock(mu_);
@@ -166,20 +167,32 @@ bool Scheduler::forward_step() {
   }
   if (runs.empty()) return false;
 
-  std::vector<int32_t> drawn;
+  std::vector<std::vector<int32_t>> drawn;
   engine_->step(runs, drawn);
   size_t next_drawn = 0;
   for (size_t i = 0; i < runs.size(); ++i) {
     Slot& s = *owners[i];
     if (s.prefilling()) s.prefilled += runs[i].n;
-    if (runs[i].samples) accept_token(s, drawn[next_drawn++]);
+    if (runs[i].samples) accept_tokens(s, drawn[next_drawn++]);
   }
   return true;
 }
 
+// A run's tokens one by one, as if a plain engine had drawn them in successive steps: all but
+// the last are already in the cache (a speculative engine's accepted draft), and the stop rules
+// may end the request after any of them (the rest is dropped with the slot).
+void Scheduler::accept_tokens(Slot& s, const std::vector<int32_t>& tokens) {
+  const int64_t n_past = engine_->n_past(s.index);
+  for (size_t j = 0; j < tokens.size() && s.job; ++j) {
+    const bool in_cache = j + 1 < tokens.size();
+    accept_token(s, tokens[j], n_past - int64_t(tokens.size() - 1 - j));
+    if (in_cache) s.history.push_back(tokens[j]);
+  }
+}
+
 // The same stop rules as Session::generate: EOS, stop strings (cut, with a held-back tail),
-// max_tokens, a full context.
-void Scheduler::accept_token(Slot& s, int32_t token) {
+// max_tokens, a full context (n_past: the rows the cache held when `token` was drawn).
+void Scheduler::accept_token(Slot& s, int32_t token, int64_t n_past) {
   const GenRequest& req = s.job->request;
   const auto& stop_ids = tok_.stop_ids();
   if (req.stop_at_eos && std::find(stop_ids.begin(), stop_ids.end(), token) != stop_ids.end()) {
@@ -201,7 +214,7 @@ void Scheduler::accept_token(Slot& s, int32_t token) {
   }
   if (stopped) {
     finish(s, "stop", false);
-  } else if (int(r.tokens.size()) == req.max_tokens || engine_->n_past(s.index) + 1 >= opt_.n_ctx) {
+  } else if (int(r.tokens.size()) == req.max_tokens || n_past + 1 >= opt_.n_ctx) {
     finish(s, "length", true);
   } else {
     s.next = token;

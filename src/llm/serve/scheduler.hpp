@@ -5,7 +5,9 @@
 // tokens of the new ones (oldest prompt first; several short prompts share a step). Requests
 // join and leave between steps, so a long prompt delays the running streams by one chunk per
 // step, never by its whole length. The model is an Engine (engine.hpp): the CPU engine runs
-// a step as one forward pass, the GPU engine as prompt chunks plus one captured decode step.
+// a step as one forward pass, the GPU engine as prompt chunks plus one captured decode step,
+// the speculative engine as one tree verification per slot (a step may then yield several
+// tokens of a sequence; the stop rules apply to each in turn).
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -107,7 +109,8 @@ class Scheduler {
   void admit_waiting();
   void drop_cancelled();
   bool forward_step();
-  void accept_token(Slot& s, int32_t token);
+  void accept_tokens(Slot& s, const std::vector<int32_t>& tokens);
+  void accept_token(Slot& s, int32_t token, int64_t n_past);
   void finish(Slot& s, std::string reason, bool flush_text, std::string error = "");
   void run();
 

@@ -115,7 +115,9 @@ void HeadDrafter::propose_grounded(const DraftTree& tree, int32_t* tokens) {
 // ---- verification and acceptance ---------------------------------------------------------------
 
 SpecDecoder::SpecDecoder(LlamaModel& model, Drafter& drafter, DraftTree tree, int64_t n_ctx)
-    : model_(model), drafter_(drafter), tree_(std::move(tree)), cache_(model.config().n_layer, n_ctx, model.config().kv_dim()) {}
+    : model_(model), drafter_(drafter), tree_(std::move(tree)), cache_(model.config().n_layer, n_ctx, model.config().kv_dim()) {
+  logits_.resize(size_t(tree_.n_nodes() * model.config().n_vocab));
+}
 
 // The longest root-to-node path whose every token is the base argmax at its parent.
 std::vector<int> SpecDecoder::accept_greedy(const int32_t* tokens) {
@@ -174,29 +176,77 @@ SpecResult SpecDecoder::generate(const std::vector<int32_t>& prompt, const SpecO
   return continue_from(prompt, opt, stop_ids, on_token);
 }
 
+void SpecDecoder::reset() {
+  cache_.n_past = 0;
+  cached_.clear();
+  drafter_.reset();
+}
+
+void SpecDecoder::feed(const int32_t* tokens, int64_t m) {
+  hidden_.resize(size_t(m * model_.config().n_embd));
+  model_.forward(tokens, m, cache_, logits_.data(), false, nullptr, nullptr, hidden_.data());
+  drafter_.observe(hidden_.data(), m);
+  last_row_ = 0;
+}
+
+const float* SpecDecoder::last_logits() const { return logits_.data() + int64_t(last_row_) * model_.config().n_vocab; }
+
 // Keep the cached rows shared with `context` (at least one token is recomputed: its logits are
 // needed), prefill the rest; the drafter sees every prefilled position's hidden state.
 void SpecDecoder::prefill(const std::vector<int32_t>& context, SpecResult& r) {
-  const int64_t d = model_.config().n_embd;
   size_t common = 0;
   while (common < context.size() && common < cached_.size() && context[common] == cached_[common]) ++common;
   if (common == context.size()) --common;
   cache_.n_past = int64_t(common);
   drafter_.rewind(int64_t(common));
-  for (size_t i = common; i < context.size(); i += 256) {
-    const int64_t m = std::min<int64_t>(256, int64_t(context.size() - i));
-    hidden_.resize(size_t(m * d));
-    model_.forward(context.data() + i, m, cache_, logits_.data(), false, nullptr, nullptr, hidden_.data());
-    drafter_.observe(hidden_.data(), m);
-  }
+  for (size_t i = common; i < context.size(); i += 256)
+    feed(context.data() + i, std::min<int64_t>(256, int64_t(context.size() - i)));
   r.prompt_tokens = int(context.size() - common);
   cached_.clear();  // unknown until the decode loop ends (an exception may leave it midway)
+}
+
+const std::vector<int32_t>& SpecDecoder::verify(int32_t root, const SpecOptions& opt) {
+  const int64_t n_nodes = tree_.n_nodes();
+  IK_CHECK(cache_.n_past + 1 <= cache_.n_ctx(), "the context of {} is full", cache_.n_ctx());
+  base_ = cache_.n_past;
+  // Near the end of the context the tree may not fit: then a plain step (the root alone).
+  const bool use_tree = cache_.n_past + n_nodes <= cache_.n_ctx();
+  const int64_t m = use_tree ? n_nodes : 1;
+  tokens_.resize(size_t(n_nodes));
+  positions_.resize(size_t(n_nodes));
+  tokens_[0] = root;
+  if (use_tree) drafter_.propose(tree_, tokens_.data());
+  for (int64_t n = 0; n < m; ++n) positions_[n] = int32_t(base_ + tree_.position[n]);
+  hidden_.resize(size_t(m * model_.config().n_embd));
+  model_.forward(tokens_.data(), m, cache_, logits_.data(), true, positions_.data(), tree_.mask.data(), hidden_.data());
+  accepted_ = !use_tree                         ? std::vector<int>{0}
+              : opt.sampling.temperature <= 0 ? accept_greedy(tokens_.data())
+                                              : accept_typical(tokens_.data(), opt);
+  path_.clear();
+  for (int a : accepted_) path_.push_back(tokens_[a]);
+  return path_;
+}
+
+// Keep the accepted path's KV rows (the root's row is already in place) and show the drafter
+// their hidden states; the next token's logits are those of the path's last node.
+void SpecDecoder::commit() {
+  const int64_t d = model_.config().n_embd;
+  std::vector<int64_t> rows;
+  kept_.resize(accepted_.size() * size_t(d));
+  for (size_t i = 0; i < accepted_.size(); ++i) {
+    rows.push_back(base_ + accepted_[i]);
+    std::memcpy(kept_.data() + i * d, hidden_.data() + accepted_[i] * d, sizeof(float) * d);
+  }
+  cache_.keep(base_, rows);
+  drafter_.observe(kept_.data(), int64_t(accepted_.size()));
+  last_row_ = accepted_.back();
+  base_ = cache_.n_past;
 }
 
 SpecResult SpecDecoder::continue_from(const std::vector<int32_t>& prompt, const SpecOptions& opt,
                                       const std::vector<int32_t>& stop_ids, const std::function<bool(int32_t)>& on_token) {
   const LlamaConfig& c = model_.config();
-  const int64_t V = c.n_vocab, d = c.n_embd, n_nodes = tree_.n_nodes();
+  const int64_t V = c.n_vocab, n_nodes = tree_.n_nodes();
   IK_CHECK(!prompt.empty(), "empty prompt");
   IK_CHECK(int64_t(prompt.size()) + n_nodes <= cache_.n_ctx(), "prompt of {} tokens plus a {}-node tree does not fit "
            "the context of {}", prompt.size(), n_nodes, cache_.n_ctx());
@@ -206,17 +256,13 @@ SpecResult SpecDecoder::continue_from(const std::vector<int32_t>& prompt, const 
   SpecResult r;
 
   auto t0 = Clock::now();
-  logits_.resize(size_t(n_nodes * V));
   prefill(prompt, r);
   std::vector<int32_t> history = prompt;
   auto pick = [&](const float* row) { return greedy ? argmax(row, V) : sampler.sample(row, V, history); };
-  int32_t root = pick(logits_.data());
+  int32_t root = pick(last_logits());
   r.prefill_s = seconds_since(t0);
 
   t0 = Clock::now();
-  std::vector<int32_t> tokens(static_cast<size_t>(n_nodes)), positions(static_cast<size_t>(n_nodes));
-  std::vector<int64_t> rows;
-  std::vector<float> kept;
   r.stop_reason = "length";
   // At the top of each step the cache holds exactly `history` (the root is not in it yet).
   int64_t base = cache_.n_past;
@@ -226,24 +272,12 @@ SpecResult SpecDecoder::continue_from(const std::vector<int32_t>& prompt, const 
       r.stop_reason = "context";
       break;
     }
-    // Near the end of the context the tree may not fit: then a plain step (the root alone).
-    const bool use_tree = cache_.n_past + n_nodes <= cache_.n_ctx();
-    const int64_t m = use_tree ? n_nodes : 1;
-    tokens[0] = root;
-    if (use_tree) drafter_.propose(tree_, tokens.data());
-    for (int64_t n = 0; n < m; ++n) positions[n] = int32_t(base + tree_.position[n]);
-    hidden_.resize(size_t(m * d));
-    model_.forward(tokens.data(), m, cache_, logits_.data(), true, positions.data(), tree_.mask.data(),
-                   hidden_.data());
+    const std::vector<int32_t>& path = verify(root, opt);
     ++r.steps;
-    const std::vector<int> accepted = !use_tree ? std::vector<int>{0}
-                                      : greedy  ? accept_greedy(tokens.data())
-                                                : accept_typical(tokens.data(), opt);
 
     // Emit the accepted tokens, stopping at an end token or the length limit.
     bool stop = false;
-    for (int a : accepted) {
-      const int32_t t = tokens[a];
+    for (const int32_t t : path) {
       if (opt.stop_at_eos && std::find(stop_ids.begin(), stop_ids.end(), t) != stop_ids.end()) {
         r.stop_reason = "eos";
         stop = true;
@@ -262,18 +296,8 @@ SpecResult SpecDecoder::continue_from(const std::vector<int32_t>& prompt, const 
       }
     }
     if (stop) break;
-
-    // Keep the accepted path's KV rows (the root's row is already in place) and show the
-    // drafter their hidden states; the next root is the base model's token after the path.
-    rows.clear();
-    kept.resize(accepted.size() * size_t(d));
-    for (size_t i = 0; i < accepted.size(); ++i) {
-      rows.push_back(base + accepted[i]);
-      std::memcpy(kept.data() + i * d, hidden_.data() + accepted[i] * d, sizeof(float) * d);
-    }
-    cache_.keep(base, rows);
-    drafter_.observe(kept.data(), int64_t(accepted.size()));
-    root = pick(logits_.data() + accepted.back() * V);
+    commit();
+    root = pick(last_logits());
     base = cache_.n_past;
   }
   // A step left early holds unverified tree rows past `base`: drop them (the drafter has seen

@@ -90,6 +90,19 @@ class SpecDecoder {
   const std::vector<int32_t>& cached_tokens() const { return cached_; }
   const DraftTree& tree() const { return tree_; }
 
+  // Step-wise use (the server, whose scheduler feeds prompt chunks and applies the stop rules):
+  //   reset(); feed(chunk)...; root = draw(last_logits());
+  //   loop: path = verify(root, opt); commit(); root = draw(last_logits());
+  // verify() drafts a tree under `root` (the next token, not yet in the cache), runs one forward
+  // and returns the accepted path's tokens, root first; commit() keeps that path in the cache
+  // (then the cache holds the path) and shows it to the drafter.
+  void reset();
+  void feed(const int32_t* tokens, int64_t m);  // plain forward at the end of the cache
+  const std::vector<int32_t>& verify(int32_t root, const SpecOptions& opt);
+  void commit();
+  const float* last_logits() const;  // after feed() or commit(): the next token's logits
+  int64_t n_past() const { return cache_.n_past; }
+
  private:
   std::vector<int> accept_greedy(const int32_t* tokens);
   std::vector<int> accept_typical(const int32_t* tokens, const SpecOptions& opt);
@@ -100,6 +113,12 @@ class SpecDecoder {
   KVCache cache_;
   std::vector<int32_t> cached_;  // the tokens of the cache's rows [0, n_past) between calls
   std::vector<float> logits_, hidden_;
+  // The last verify(): the cache rows before the tree, its tokens, the accepted nodes and tokens.
+  int64_t base_ = 0;
+  std::vector<int32_t> tokens_, positions_, path_;
+  std::vector<int> accepted_;
+  int last_row_ = 0;  // logits_ row of the next token
+  std::vector<float> kept_;
 };
 
 }  // namespace ik::llm::spec

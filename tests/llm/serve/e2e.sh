@@ -120,6 +120,14 @@ if "$VENV/bin/python" -c 'import openai' 2> /dev/null; then
   check "openai package: chat, streaming, parallel" "$VENV/bin/python" "$HERE/openai_client.py" "$URL/v1"
 fi
 
+# serve --spec: bad flag combinations are one-line errors before the model loads.
+ERR=$("$INFERKIT" serve -m "$MODEL" --spec hydra 2>&1)
+check "--spec without --heads -> one-line error" test $? = 1 -a "$ERR" = "error: --spec hydra needs --heads FILE (train one with \`inferkit hydra train\`)"
+ERR=$("$INFERKIT" serve -m "$MODEL" --spec hydra --heads "$MODEL" --device cuda 2>&1)
+check "--spec with --device cuda -> one-line error" test $? = 1 -a "$(wc -l <<< "$ERR")" = 1 -a "${ERR#*CPU only}" != "$ERR"
+ERR=$("$INFERKIT" serve -m "$MODEL" --heads "$MODEL" 2>&1)
+check "--heads without --spec -> one-line error" test $? = 1 -a "$ERR" = "error: --heads needs --spec medusa|hydra|hydra++"
+
 kill -TERM "$SERVER"
 for _ in $(seq 50); do kill -0 "$SERVER" 2> /dev/null || break; sleep 0.1; done
 check "server stops on SIGTERM" bash -c "! kill -0 $SERVER 2> /dev/null"
