@@ -1,6 +1,7 @@
 // inferkit cp-attention: context-parallel attention over MPI ranks.
 //   --table   : per-round work (max over ranks) of ring vs striped vs zig-zag, no MPI needed.
-//   --virtual : all shards computed in this one process, round time = slowest shard (CPU time).
+//   --virtual : all shards computed in this one process, round time = slowest shard (CPU time;
+//               with --device cuda, device time of each shard's block on one GPU).
 //   --time    : run under mpirun; times the sharded attention prefill for each layout.
 #include <fmt/format.h>
 
@@ -8,6 +9,7 @@
 #include <chrono>
 #include <memory>
 
+#include "backend/cuda/cuda.hpp"
 #include "command.hpp"
 #include "core/error.hpp"
 #include "core/rng.hpp"
@@ -24,6 +26,8 @@ struct CpOptions {
   std::vector<std::string> layouts = {"ring", "striped", "zigzag"};
   int n_head = 8, n_kv = 2, head_dim = 64, repeat = 1;
   double timeout_s = 120;
+  std::string device = "cpu";  // --virtual on the CPU or one GPU
+  int gpu = 0;
 };
 
 // Sum over rounds of the busiest rank's work: the attention time of a synchronous ring.
@@ -85,6 +89,43 @@ void virtual_ring(const CpOptions& o) {
       }
     }
   }
+}
+
+// The virtual ring on one GPU. Every block of ring and striped attention is one of three
+// kernels over a shard of n = T/P queries and keys (backend/cuda attention_prefill): full (the
+// key shard precedes the query shard), causal (same shard; striped: key rank <= query rank) and
+// strictly causal (striped: key rank > query rank); ring's other blocks are empty. Each is timed
+// on the device; a round lasts as long as its slowest shard.
+void virtual_ring_gpu(const CpOptions& o) {
+  namespace cuda = backend::cuda;
+  const auto dev = cuda::init(o.gpu);
+  const int H = o.n_head, KVH = o.n_kv, hd = o.head_dim, Q = H * hd, KV = KVH * hd;
+  fmt::print("virtual ring on {} (device time per block, CUDA graphs; round = slowest shard), heads {}/{}, head_dim {}\n",
+             dev.name, H, KVH, hd);
+  fmt::print("{:>7} {:>3} {:>10} {:>10} {:>10} {:>11} {:>11} {:>9} {:>7}\n", "T", "P", "full_ms", "causal_ms", "strict_ms",
+             "ring_ms", "striped_ms", "vs_ring", "ideal");
+  for (int64_t T : o.seqs)
+    for (int P : o.ranks) {
+      IK_CHECK(T % P == 0, "--seq {} is not a multiple of P = {}", T, P);
+      const int n = int(T / P);
+      auto* q = static_cast<float*>(cuda::alloc(size_t(n) * Q * 4, "queries"));
+      auto* k = static_cast<cuda::bf16*>(cuda::alloc(size_t(n) * KV * 2, "keys"));
+      auto* v = static_cast<cuda::bf16*>(cuda::alloc(size_t(n) * KV * 2, "values"));
+      auto* out = static_cast<cuda::bf16*>(cuda::alloc(size_t(n) * Q * 2, "outputs"));
+      cuda::fill_f32(q, size_t(n) * Q, 0.01f);
+      cuda::fill_uniform_bf16(k, size_t(n) * KV, 1, 1.0f);
+      cuda::fill_uniform_bf16(v, size_t(n) * KV, 2, 1.0f);
+      auto block_ms = [&](int n_past, int diag) {
+        return cuda::time_ms([&] { cuda::attention_prefill(q, Q, k, v, out, n, n_past, H, KVH, hd, nullptr, diag); },
+                             o.repeat);
+      };
+      const double full = block_ms(n, -n), causal = block_ms(0, 0), strict = block_ms(0, -1);
+      const double ring = causal + (P - 1) * full, striped = causal + (P - 1) * std::max(causal, strict);
+      fmt::print("{:>7} {:>3} {:>10.3f} {:>10.3f} {:>10.3f} {:>11.2f} {:>11.2f} {:>8.3f}x {:>7.3f}\n", T, P, full, causal,
+                 strict, ring, striped, ring / striped, (2.0 * P - 1) / P);
+      for (void* p : {static_cast<void*>(q), static_cast<void*>(k), static_cast<void*>(v), static_cast<void*>(out)})
+        cuda::release(p);
+    }
 }
 
 void time_layouts(const CpOptions& o) {
@@ -152,7 +193,10 @@ void add_cp_attention(CLI::App& app) {
   c->add_option("--heads", o->n_head, "query heads (--time, --virtual)")->check(CLI::PositiveNumber);
   c->add_option("--kv-heads", o->n_kv, "key/value heads, dividing --heads (--time, --virtual)")->check(CLI::PositiveNumber);
   c->add_option("--head-dim", o->head_dim, "head dimension (--time, --virtual)")->check(CLI::PositiveNumber);
-  c->add_option("--repeat", o->repeat, "timed repetitions, best kept (--time)")->check(CLI::PositiveNumber);
+  c->add_option("--repeat", o->repeat, "timed repetitions, best kept (--time; averaged graph replays for --virtual "
+                "--device cuda)")->check(CLI::PositiveNumber);
+  c->add_option("--device", o->device, "--virtual on the CPU or one CUDA GPU")->check(CLI::IsMember({"cpu", "cuda"}));
+  c->add_option("--gpu", o->gpu, "CUDA device ordinal (--device cuda)")->check(CLI::Range(0, 64));
   c->add_option("--timeout", o->timeout_s, "seconds before a stuck communication is an error")
       ->check(CLI::PositiveNumber);
   c->callback([o] {
@@ -162,7 +206,7 @@ void add_cp_attention(CLI::App& app) {
       for (int P : o->ranks)
         for (int64_t T : o->seqs) IK_CHECK(T >= P, "--seq {} is smaller than --P {}", T, P);
     if (o->table) print_table(*o);
-    if (o->virt) virtual_ring(*o);
+    if (o->virt) o->device == "cuda" ? virtual_ring_gpu(*o) : virtual_ring(*o);
     if (o->time) time_layouts(*o);
   });
 }

@@ -180,6 +180,29 @@ TEST_F(CudaOps, PrefillAttentionMatchesCpu) {
   }
 }
 
+// The blocks of ring and striped attention: causal with a shifted diagonal (key j visible to
+// query i iff j <= i + diag; -1 is "strictly earlier") and a full block of past rows only.
+TEST_F(CudaOps, PrefillAttentionDiagonalBlocksMatchCpu) {
+  struct Block {
+    int n_past, m, diag;
+  };
+  for (Block b : {Block{0, 70, -1}, Block{0, 45, 3}, Block{64, 40, -40}, Block{0, 33, 0}}) {
+    const int H = 8, KVH = 2, hd = 64, Q = H * hd, KV = KVH * hd, W = Q + 2 * KV, n = b.n_past + b.m;
+    auto q = random_vec(b.m * W, 21, 2.0f);
+    auto k = bf16_round(random_vec(n * KV, 22, 2.0f)), v = bf16_round(random_vec(n * KV, 23));
+    std::vector<uint8_t> mask(b.m * b.m);
+    for (int i = 0; i < b.m; ++i)
+      for (int j = 0; j < b.m; ++j) mask[i * b.m + j] = j <= i + b.diag;
+    std::vector<float> qd(b.m * Q), ref(b.m * Q);
+    for (int i = 0; i < b.m; ++i) std::copy(q.begin() + i * W, q.begin() + i * W + Q, qd.begin() + i * Q);
+    ik::backend::attention(qd.data(), k.data(), v.data(), ref.data(), b.m, b.n_past, H, KVH, hd, mask.data());
+    Buf<float> dq(q);
+    Buf<bf16> dk(to_bf16(k)), dv(to_bf16(v)), out(b.m * Q);
+    cuda::attention_prefill(dq.p, W, dk.p, dv.p, out.p, b.m, b.n_past, H, KVH, hd, nullptr, b.diag);
+    EXPECT_LT(rel_err(to_f32(out.get()), ref), 2e-2) << "n_past " << b.n_past << " m " << b.m << " diag " << b.diag;
+  }
+}
+
 TEST_F(CudaOps, DecodeAttentionMatchesCpuPerSequence) {
   for (int hd : {64, 128}) {
     const int n = 5, H = 8, KVH = 2, n_ctx = 3000, Q = H * hd, KV = KVH * hd, W = Q + 2 * KV;

@@ -16,7 +16,7 @@ constexpr int kKeyTile = 32;
 template <int HD>
 __global__ void __launch_bounds__(kPrefillQueries* kThreadsPerQuery)
     prefill_kernel(const float* q, int q_stride, const __nv_bfloat16* k_cache, const __nv_bfloat16* v_cache,
-                   __nv_bfloat16* out, int m, int n_past, int n_head, int n_kv, const uint8_t* mask) {
+                   __nv_bfloat16* out, int m, int n_past, int n_head, int n_kv, const uint8_t* mask, int diag) {
   constexpr int D = HD / kThreadsPerQuery;
   __shared__ float ks[kKeyTile][HD];
   __shared__ float vs[kKeyTile][HD];
@@ -32,9 +32,9 @@ __global__ void __launch_bounds__(kPrefillQueries* kThreadsPerQuery)
     o[t] = 0.0f;
   }
   float run_max = -INFINITY, run_sum = 0.0f;
-  // Keys past the block's last query are invisible under a causal mask.
+  // Keys past the block's last query (+ diag) are invisible under a causal mask.
   const int last_q = min(m, int(blockIdx.x + 1) * kPrefillQueries) - 1;
-  const int n_keys = n_past + (mask ? m : last_q + 1);
+  const int n_keys = n_past + (mask ? m : max(0, min(m, last_q + 1 + diag)));
 
   for (int k0 = 0; k0 < n_keys; k0 += kKeyTile) {
     __syncthreads();
@@ -58,7 +58,7 @@ __global__ void __launch_bounds__(kPrefillQueries* kThreadsPerQuery)
       bool visible = active && row < n_keys;
       if (visible && row >= n_past) {
         const int jn = row - n_past;
-        visible = mask ? mask[size_t(qi) * m + jn] != 0 : jn <= qi;
+        visible = mask ? mask[size_t(qi) * m + jn] != 0 : jn <= qi + diag;
       }
       s[j] = visible ? dot : -INFINITY;
       tile_max = fmaxf(tile_max, s[j]);
@@ -85,16 +85,16 @@ __global__ void __launch_bounds__(kPrefillQueries* kThreadsPerQuery)
 }
 
 void attention_prefill(const float* q, int q_stride, const bf16* k_cache, const bf16* v_cache, bf16* out, int m,
-                       int n_past, int n_head, int n_kv, int head_dim, const uint8_t* mask) {
+                       int n_past, int n_head, int n_kv, int head_dim, const uint8_t* mask, int diag) {
   const dim3 grid((m + kPrefillQueries - 1) / kPrefillQueries, n_head);
   const int threads = kPrefillQueries * kThreadsPerQuery;
   auto k = reinterpret_cast<const __nv_bfloat16*>(k_cache);
   auto v = reinterpret_cast<const __nv_bfloat16*>(v_cache);
   auto o = reinterpret_cast<__nv_bfloat16*>(out);
   if (head_dim == 64)
-    prefill_kernel<64><<<grid, threads, 0, ctx().stream>>>(q, q_stride, k, v, o, m, n_past, n_head, n_kv, mask);
+    prefill_kernel<64><<<grid, threads, 0, ctx().stream>>>(q, q_stride, k, v, o, m, n_past, n_head, n_kv, mask, diag);
   else if (head_dim == 128)
-    prefill_kernel<128><<<grid, threads, 0, ctx().stream>>>(q, q_stride, k, v, o, m, n_past, n_head, n_kv, mask);
+    prefill_kernel<128><<<grid, threads, 0, ctx().stream>>>(q, q_stride, k, v, o, m, n_past, n_head, n_kv, mask, diag);
   else
     raise("CUDA attention supports head dimensions 64 and 128, not " + std::to_string(head_dim));
   check_launch("attention_prefill");

@@ -88,9 +88,11 @@ void silu_mul(const float* gu, bf16* out, int m, int n_ff);
 // Prefill attention (flash-attention style: tiles of K/V in shared memory, online softmax)
 // for m new queries of one sequence at cache rows n_past .. n_past+m-1. q: rows of the fused
 // qkv buffer (stride q_stride floats). Query i sees rows < n_past, and among the new rows
-// row j when mask[i*m + j] != 0 (device, may be null: causal j <= i). out: [m, n_head*hd] bf16.
+// row j when mask[i*m + j] != 0 (device, may be null: causal j <= i + diag, key tiles past the
+// diagonal skipped; diag -1: strictly earlier rows, diag <= -m: none of the new rows, i.e. a full
+// block of the n_past rows — the blocks of ring and striped attention). out: [m, n_head*hd] bf16.
 void attention_prefill(const float* q, int q_stride, const bf16* k_cache, const bf16* v_cache, bf16* out, int m,
-                       int n_past, int n_head, int n_kv, int head_dim, const uint8_t* mask);
+                       int n_past, int n_head, int n_kv, int head_dim, const uint8_t* mask, int diag = 0);
 // Decode attention (split-K flash decoding) for n sequences with one query each: query b is
 // sequence b's row n_past[b] (device) and sees rows 0..n_past[b]. Reads n_past from device
 // memory, so a captured graph stays valid as the sequences grow. scratch: see
