@@ -431,7 +431,7 @@ static LutMatrix allocate_lut(int n, int k, int bits, int group, const std::vect
   w.bits = bits, w.group = group, w.n = n, w.k = k;
   w.row_blocks = (n + kLutRowBlock - 1) / kLutRowBlock;
   w.chunks = (k + kLutChunk - 1) / kLutChunk;
-  w.block_bytes = code_bytes(bits) + 32 * groups_per_chunk(group);
+  w.block_bytes = lut_block_bytes(bits, group);
   const size_t bytes = size_t(w.row_blocks) * w.chunks * w.block_bytes;
   const auto t_bf16 = pair_table(table, bits, true), t_f16 = pair_table(table, bits, false);
   const size_t tb = t_bf16.size() * 4;
@@ -515,7 +515,7 @@ LutKernelConfig tuned_lut_config(int n, int k, int bits, int group, int nt) {
 
 size_t lut_smem_bytes(int bits, int group, int m, const LutKernelConfig& c) {
   const int nt = m <= 8 ? 1 : m <= 16 ? 2 : 4;
-  const int stage = c.warps * c.unit_chunks * (code_bytes(bits) + 32 * groups_per_chunk(group)) +
+  const int stage = c.warps * c.unit_chunks * lut_block_bytes(bits, group) +
                     nt * 8 * (c.unit_chunks * 256 + 16);
   return size_t(smem_layout(kDynamicSmemBase, (1 << (2 * bits)) * 128, stage, c.stages).total);
 }

@@ -26,6 +26,7 @@
 // Scales: one f16 pair (row gid, row gid + 8) per (rb, kc, group in chunk gc, gid), with
 // groups_per_chunk = 128/G for G <= 128 (G = 256: each chunk repeats its group's scales).
 // Rows are padded to a multiple of 16 and columns to a multiple of 128 with zero scales.
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -36,6 +37,13 @@ constexpr int kLutChunk = 128;
 
 inline int code_block_bytes(int bits) { return bits == 4 ? 1024 : bits == 3 ? 768 : 512; }
 inline int groups_per_chunk(int group) { return group >= kLutChunk ? 1 : kLutChunk / group; }
+// One (row block, chunk) block on the device: its codes, then its scale pairs.
+inline int lut_block_bytes(int bits, int group) { return code_block_bytes(bits) + 32 * groups_per_chunk(group); }
+// Device bytes of a packed rows x cols matrix: what one matmul streams.
+inline size_t lut_packed_bytes(int64_t rows, int64_t cols, int bits, int group) {
+  return size_t((rows + kLutRowBlock - 1) / kLutRowBlock) * size_t((cols + kLutChunk - 1) / kLutChunk) *
+         size_t(lut_block_bytes(bits, group));
+}
 
 struct LutPacked {
   int bits = 4, group = 128;

@@ -177,11 +177,6 @@ static cuda::LutPacked to_gpu_layout(const std::vector<const backend::LutWeights
   return cuda::pack_lut(codes.data(), scales.data(), first.table.data(), rows, first.cols, first.bits, first.group);
 }
 
-static size_t lut_bytes(const backend::LutWeights& w) {
-  return size_t((w.rows + 15) / 16) * ((w.cols + 127) / 128) *
-         (cuda::code_block_bytes(w.bits) + 32 * cuda::groups_per_chunk(w.group));
-}
-
 std::unique_ptr<GpuLlama> GpuLlama::upload(const LlamaModel& model, const GpuOptions& opt) {
   std::unique_ptr<GpuLlama> g(new GpuLlama(model.config(), opt));
   const LlamaConfig& c = g->cfg_;
@@ -207,7 +202,7 @@ std::unique_ptr<GpuLlama> GpuLlama::upload(const LlamaModel& model, const GpuOpt
                        std::initializer_list<const backend::WeightMatrix*>{&L.wo},
                        std::initializer_list<const backend::WeightMatrix*>{&L.w_gate, &L.w_up},
                        std::initializer_list<const backend::WeightMatrix*>{&L.w_down}})
-      for (const auto* w : group) layer_bytes += all_lut(group) ? lut_bytes(*w->lut) : size_t(w->rows) * w->cols * 2;
+      for (const auto* w : group) layer_bytes += all_lut(group) ? cuda::lut_packed_bytes(w->rows, w->cols, w->lut->bits, w->lut->group) : size_t(w->rows) * w->cols * 2;
   }
   g->allocate(layer_bytes);
   upload_stacked(g->embd_, {&model.token_embd()});
@@ -253,9 +248,7 @@ std::unique_ptr<GpuLlama> GpuLlama::random(const LlamaConfig& cfg, uint64_t seed
   const int E = int(c.n_embd), F = int(c.n_ff), Q = int(c.q_dim()), KV = int(c.kv_dim());
   const int group = 128;
   auto bytes = [&](int n, int k) {
-    return lut_bits ? size_t((n + 15) / 16) * ((k + 127) / 128) *
-                          (cuda::code_block_bytes(lut_bits) + 32 * cuda::groups_per_chunk(group))
-                    : size_t(n) * k * 2;
+    return lut_bits ? cuda::lut_packed_bytes(n, k, lut_bits, group) : size_t(n) * k * 2;
   };
   g->allocate(bytes(Q, E) + 2 * bytes(KV, E) + bytes(E, Q) + 2 * bytes(F, E) + bytes(E, F));
   g->lut_bits_ = lut_bits;

@@ -22,6 +22,7 @@
 #include "llm/runtime/sampler.hpp"
 #include "llm/runtime/session.hpp"
 #include "llm/tokenizer/tokenizer.hpp"
+#include "logit_compare.hpp"
 
 using namespace ik::llm;
 namespace cuda = ik::backend::cuda;
@@ -47,16 +48,6 @@ class GpuModel : public ::testing::TestWithParam<int> {
   }
   LlamaConfig config() const { return GetParam() == 0 ? preset_config("tiny") : gqa128_config(); }
 };
-
-double max_rel_diff(const float* a, const float* b, int64_t n) {
-  double d = 0, m = 1e-20;
-  for (int64_t i = 0; i < n; ++i) {
-    EXPECT_FALSE(std::isnan(a[i]));
-    d = std::max(d, double(std::fabs(a[i] - b[i])));
-    m = std::max(m, double(std::fabs(b[i])));
-  }
-  return d / m;
-}
 
 // Greedy decoding on both engines, one CUDA graph launch per GPU token, from their first tokens
 // (cpu_logits: the CPU's logits that chose cpu_tok). Returns the steps that agreed; a divergence

@@ -14,6 +14,7 @@
 #include "llm/model/llama.hpp"
 #include "llm/model/llama_gpu.hpp"
 #include "llm/serve/scheduler.hpp"
+#include "../model/logit_compare.hpp"
 
 using namespace ik::llm;
 using namespace ik::llm::serve;
@@ -121,16 +122,6 @@ void drain(Scheduler& sched, const std::vector<std::shared_ptr<Job>>& jobs) {
     sched.step();
   }
   ADD_FAILURE() << "jobs did not finish";
-}
-
-double max_rel_diff(const float* a, const float* b, int64_t n) {
-  double d = 0, m = 1e-20;
-  for (int64_t i = 0; i < n; ++i) {
-    EXPECT_FALSE(std::isnan(a[i]));
-    d = std::max(d, double(std::fabs(a[i] - b[i])));
-    m = std::max(m, double(std::fabs(b[i])));
-  }
-  return d / m;
 }
 
 }  // namespace
