@@ -34,7 +34,7 @@ static double now_s() {
 
 // A fixed, reproducible prompt (the ids bench/engine/run.sh gives llama.cpp): 100 + 37 i, cycling
 // through the vocabulary above the special tokens.
-static std::vector<int32_t> bench_prompt(int n, int64_t n_vocab) {
+std::vector<int32_t> bench_prompt(int n, int64_t n_vocab) {
   std::vector<int32_t> p(n);
   for (int i = 0; i < n; ++i) p[i] = int32_t(100 + (int64_t(i) * 37) % (n_vocab - 100));
   return p;
@@ -44,7 +44,7 @@ static std::vector<int32_t> bench_prompt(int n, int64_t n_vocab) {
 
 // Decode at batch n: n sequences prefilled with the prompt, then gen_tokens graph-launched
 // steps. Returns seconds per step (best of reps).
-static double gpu_decode_step_s(llm::GpuLlama& g, const std::vector<int32_t>& prompt, int n, int gen_tokens, int reps) {
+double gpu_decode_step_s(llm::GpuLlama& g, const std::vector<int32_t>& prompt, int n, int gen_tokens, int reps) {
   double best = 1e30;
   for (int rep = 0; rep < reps; ++rep) {
     for (int s = 0; s < n; ++s) {

@@ -17,6 +17,7 @@
 #include "llm/dist/tensor_parallel.hpp"
 #include "llm/runtime/stop_strings.hpp"
 #include "llm_common.hpp"
+#include "tp_gpu.hpp"
 
 namespace ik::cli {
 
@@ -111,6 +112,8 @@ struct TpBenchArgs {
   std::vector<std::string> variants = {"standard", "ladder", "parallel", "desync"};
   int prompt_tokens = 16, gen_tokens = 32, repeat = 3;
   double timeout = 120;
+  std::string device = "cpu";  // cuda: TpGpuBench (tp_gpu.hpp)
+  TpGpuBench gpu;
 };
 
 struct VariantResult {
@@ -240,7 +243,29 @@ static void add_tp_bench(CLI::App& app) {
   c->add_option("--repeat", a->repeat, "runs per variant (best is reported)")->check(CLI::Range(1, 100));
   c->add_option("--timeout", a->timeout, "seconds before a collective that does not complete is an error")
       ->check(CLI::Range(0.1, 3600.0));
-  c->callback([a] { run_tp_bench(*a); });
+  c->add_option("--device", a->device, "cpu: MPI ranks (mpirun -np P); cuda: one forked process per GPU, NCCL")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+  c->add_option("--gpus", a->gpu.gpus, "--device cuda: tensor-parallel size (GPUs)")->check(CLI::Range(1, 64));
+  c->add_option("--config", a->gpu.config, "--device cuda: random-weight shape (llama3-8b, llama3-70b-8layers, "
+                "smollm2-135m, tiny)");
+  c->add_option("--layers", a->gpu.layers, "--device cuda: override the shape's layer count")->check(CLI::Range(1, 1000));
+  c->add_option("--batch", a->gpu.batches, "--device cuda: decode batch sizes (comma separated)")
+      ->delimiter(',')
+      ->check(CLI::Range(1, 1024));
+  c->add_option("--prefill-tokens", a->gpu.prefill_tokens, "--device cuda: prefill measurement length")
+      ->check(CLI::Range(1, 1 << 20));
+  c->add_option("--seed", a->gpu.seed, "--device cuda: seed of the random weights");
+  c->add_flag("--check", a->gpu.check, "--device cuda: compare each variant on --gpus GPUs with one GPU, no timing");
+  c->callback([a, c] {
+    if (a->device == "cpu") return run_tp_bench(*a);
+    TpGpuBench g = a->gpu;
+    g.variants = a->variants;
+    if (c->count("--prompt-tokens")) g.prompt_tokens = a->prompt_tokens;
+    if (c->count("--gen-tokens")) g.gen_tokens = a->gen_tokens;
+    if (c->count("--repeat")) g.repeat = a->repeat;
+    g.timeout = a->timeout;
+    run_tp_bench_gpu(g);
+  });
 }
 
 static Register reg("tp-bench", add_tp_bench);

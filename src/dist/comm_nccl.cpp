@@ -7,6 +7,7 @@
 #include <cuda_runtime.h>
 #include <mpi.h>
 #include <nccl.h>
+#include <cstring>
 #include <string>
 
 #include "core/error.hpp"
@@ -67,22 +68,45 @@ NcclComm::NcclComm(int device) : state_(std::make_shared<State>()) {
   IK_CHECK(initialized, "NcclComm needs MPI (create an MpiSession first)");
   MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
   MPI_Comm_size(MPI_COMM_WORLD, &size_);
-  const int n_dev = cuda_device_count();
-  IK_CHECK(n_dev > 0, "NcclComm: no CUDA device on rank {}", rank_);
   if (device < 0) {
     const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_RANK");
-    device = (local ? std::atoi(local) : rank_) % n_dev;
+    device = local ? std::atoi(local) : rank_;
   }
-  IK_CHECK(device < n_dev, "NcclComm: device {} does not exist ({} visible)", device, n_dev);
+  open_device(device);
+  ncclUniqueId id{};
+  if (rank_ == 0) IK_NCCL(ncclGetUniqueId(&id));
+  IK_CHECK(MPI_Bcast(&id, sizeof(id), MPI_BYTE, 0, MPI_COMM_WORLD) == MPI_SUCCESS, "NcclComm: broadcasting the id failed");
+  init_comm(&id);
+}
+
+NcclComm::NcclComm(const LocalRanks& ranks, int device) : state_(std::make_shared<State>()) {
+  rank_ = ranks.rank;
+  size_ = ranks.size;
+  open_device(device < 0 ? rank_ : device);
+  ncclUniqueId id{};
+  if (rank_ == 0) {
+    IK_NCCL(ncclGetUniqueId(&id));
+    publish_id(ranks, &id, sizeof(id));
+  } else {
+    fetch_id(ranks, &id, sizeof(id), timeout_s_);
+  }
+  init_comm(&id);
+}
+
+void NcclComm::open_device(int device) {
+  const int n_dev = cuda_device_count();
+  IK_CHECK(n_dev > 0, "NcclComm: no CUDA device on rank {}", rank_);
+  device %= n_dev;
   device_ = device;
   IK_CUDA(cudaSetDevice(device_));
   IK_CUDA(cudaStreamCreateWithFlags(&state_->stream, cudaStreamNonBlocking));
   IK_CUDA(cudaMalloc(&state_->scalar, sizeof(float)));
-
   setenv("NCCL_NVLS_ENABLE", "0", 1);  // NVLink multicast off (must precede init)
+}
+
+void NcclComm::init_comm(const void* unique_id) {
   ncclUniqueId id{};
-  if (rank_ == 0) IK_NCCL(ncclGetUniqueId(&id));
-  IK_CHECK(MPI_Bcast(&id, sizeof(id), MPI_BYTE, 0, MPI_COMM_WORLD) == MPI_SUCCESS, "NcclComm: broadcasting the id failed");
+  std::memcpy(&id, unique_id, sizeof(id));
   // Non-blocking init so that a missing peer is a timeout, not a hang.
   ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
   config.blocking = 0;
@@ -227,6 +251,20 @@ Request NcclComm::irecv(std::span<float> data, int src, int /*tag*/) {
   return post_p2p("recv", [data, src](ncclComm_t c, cudaStream_t s) {
     return ncclRecv(data.data(), data.size(), ncclFloat, src, c, s);
   });
+}
+
+// ---- device-ordered operations (CUDA graphs) -----------------------------------------------
+
+void NcclComm::all_reduce_sum_on(float* data, size_t n, void* stream) {
+  IK_CHECK(!state_->broken, "the NCCL communicator is unusable after an earlier timeout");
+  finish_enqueue(state_->comm, ncclAllReduce(data, data, n, ncclFloat, ncclSum, state_->comm, cudaStream_t(stream)),
+                 "all_reduce", timeout_s_);
+}
+
+void NcclComm::all_gather_on(const float* mine, float* all, size_t n, void* stream) {
+  IK_CHECK(!state_->broken, "the NCCL communicator is unusable after an earlier timeout");
+  finish_enqueue(state_->comm, ncclAllGather(mine, all, n, ncclFloat, state_->comm, cudaStream_t(stream)), "all_gather",
+                 timeout_s_);
 }
 
 }  // namespace ik::dist

@@ -1,7 +1,8 @@
 #pragma once
 // NcclComm: the Comm interface over NCCL, one process per GPU. Every span is a DEVICE buffer
 // (float*, cudaMalloc'ed on this rank's GPU). Compiled only when CUDA and NCCL are found
-// (IK_HAVE_NCCL); the ranks are started by mpirun and MPI carries the NCCL unique id.
+// (IK_HAVE_NCCL). The ranks are started by mpirun (MPI carries the NCCL unique id) or by
+// spawn_local_ranks (dist/launch.hpp: forked processes, the id passed through a file).
 //
 // Ordering: an operation is enqueued on the communicator's own stream after everything already
 // enqueued on the compute stream (an event), so a kernel that produced the data is finished
@@ -15,6 +16,7 @@
 #include <memory>
 
 #include "dist/comm.hpp"
+#include "dist/launch.hpp"
 
 namespace ik::dist {
 
@@ -23,6 +25,8 @@ class NcclComm final : public Comm {
   // Collective over MPI_COMM_WORLD (an MpiSession must be alive). device < 0: the local rank
   // (OMPI_COMM_WORLD_LOCAL_RANK) modulo the visible GPU count.
   explicit NcclComm(int device = -1);
+  // Over the processes of spawn_local_ranks (no MPI). device < 0: the rank's own GPU.
+  explicit NcclComm(const LocalRanks& ranks, int device = -1);
   ~NcclComm() override;
   NcclComm(const NcclComm&) = delete;
   NcclComm& operator=(const NcclComm&) = delete;
@@ -41,9 +45,16 @@ class NcclComm final : public Comm {
   Request isend(std::span<const float> data, int dest, int tag) override;
   Request irecv(std::span<float> data, int src, int tag) override;
 
+  // Device-ordered forms for CUDA graphs: enqueued on `stream` (a cudaStream_t) itself, with no
+  // host-side completion; the caller orders them against other work with events.
+  void all_reduce_sum_on(float* data, size_t n, void* stream);
+  void all_gather_on(const float* mine, float* all, size_t n, void* stream);  // all: size() * n
+
   struct State;  // opaque: ncclComm_t, the stream, a device scalar for barriers
 
  private:
+  void open_device(int device);
+  void init_comm(const void* unique_id);
   template <typename Enqueue>
   Request launch(const char* what, Enqueue enqueue);
   template <typename Op>

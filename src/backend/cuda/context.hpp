@@ -13,6 +13,7 @@ struct Context {
   int ordinal = 0;
   DeviceInfo device;
   cudaStream_t stream = nullptr;
+  cudaStream_t side = nullptr;  // side_stream(), created on first use
   cublasHandle_t cublas = nullptr;
   void* cublas_workspace = nullptr;
   size_t cublas_workspace_bytes = 0;

@@ -46,6 +46,28 @@ void sync();
 // independent of the launch shape), or a constant.
 void fill_uniform_bf16(bf16* dst, size_t n, uint64_t seed, float scale);
 void fill_f32(float* dst, size_t n, float value);
+// The block [row0, row0 + rows) x [col0, col0 + cols) of what fill_uniform_bf16 writes into a
+// matrix of row stride ld, stored densely (rows x cols): shards of one seeded matrix.
+void fill_uniform_bf16_block(bf16* dst, int rows, int cols, uint64_t seed, float scale, int64_t row0, int64_t col0,
+                             int64_t ld);
+// x[i] += y[i].
+void add_inplace(float* x, const float* y, size_t n);
+// dst rows of `width` bytes, dpitch apart, from src rows spitch apart (on the stream).
+void copy_2d_async(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width, size_t height);
+
+// ---- streams ------------------------------------------------------------------------------
+// The main stream (every operation above) and a side stream for work that overlaps it (the
+// all-reduces of Ladder Residual). Events order the two; both are legal inside a graph capture
+// of the main stream (the side stream joins the capture through an event).
+struct Event {
+  void* handle = nullptr;
+};
+void* main_stream();  // cudaStream_t
+void* side_stream();  // cudaStream_t, created on first use
+Event create_event();
+void destroy_event(Event& e);
+void record(Event e, void* stream);
+void wait(void* stream, Event e);  // work queued on stream after this waits for e
 
 // ---- graphs ------------------------------------------------------------------------------
 // Capture everything queued between begin and end into a graph; launch replays it.

@@ -139,6 +139,38 @@ void poison(void* p, size_t bytes) { check(cudaMemsetAsync(p, 0xFF, bytes, ctx()
 
 void sync() { check(cudaStreamSynchronize(ctx().stream), "kernel execution"); }
 
+void copy_2d_async(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width, size_t height) {
+  check(cudaMemcpy2DAsync(dst, dpitch, src, spitch, width, height, cudaMemcpyDefault, ctx().stream), "copy_2d");
+}
+
+// ---- streams ------------------------------------------------------------------------------
+
+void* main_stream() { return ctx().stream; }
+
+void* side_stream() {
+  Context& c = ctx();
+  IK_CHECK(c.ready, "CUDA is not initialised");
+  if (!c.side) check(cudaStreamCreateWithFlags(&c.side, cudaStreamNonBlocking), "cudaStreamCreate (side)");
+  return c.side;
+}
+
+Event create_event() {
+  cudaEvent_t e = nullptr;
+  check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate");
+  return Event{e};
+}
+
+void destroy_event(Event& e) {
+  if (e.handle) cudaEventDestroy(cudaEvent_t(e.handle));
+  e.handle = nullptr;
+}
+
+void record(Event e, void* stream) { check(cudaEventRecord(cudaEvent_t(e.handle), cudaStream_t(stream)), "cudaEventRecord"); }
+
+void wait(void* stream, Event e) {
+  check(cudaStreamWaitEvent(cudaStream_t(stream), cudaEvent_t(e.handle), 0), "cudaStreamWaitEvent");
+}
+
 // ---- graphs and timers --------------------------------------------------------------------
 
 void begin_capture() {

@@ -19,6 +19,36 @@ void fill_uniform_bf16(bf16* dst, size_t n, uint64_t seed, float scale) {
   check_launch("fill_uniform_bf16");
 }
 
+// Block [row0, row0+rows) x [col0, col0+cols) of the virtual matrix that fill_uniform_bf16 would
+// write with row stride ld: a tensor-parallel shard holds exactly the values of its slice.
+__global__ void fill_uniform_block_kernel(__nv_bfloat16* dst, int rows, int cols, uint64_t seed, float scale,
+                                          size_t row0, size_t col0, size_t ld) {
+  const size_t n = size_t(rows) * cols;
+  for (size_t e = blockIdx.x * size_t(blockDim.x) + threadIdx.x; e < n; e += size_t(gridDim.x) * blockDim.x) {
+    const size_t i = (row0 + e / cols) * ld + col0 + e % cols;
+    const uint64_t h = mix64(seed * 0x9e3779b97f4a7c15ull + i);
+    const float u = float(h >> 40) * (1.0f / 16777216.0f);
+    dst[e] = to_bf16((2.0f * u - 1.0f) * scale);
+  }
+}
+
+void fill_uniform_bf16_block(bf16* dst, int rows, int cols, uint64_t seed, float scale, int64_t row0, int64_t col0,
+                             int64_t ld) {
+  fill_uniform_block_kernel<<<1024, 256, 0, ctx().stream>>>(reinterpret_cast<__nv_bfloat16*>(dst), rows, cols, seed,
+                                                            scale, size_t(row0), size_t(col0), size_t(ld));
+  check_launch("fill_uniform_bf16_block");
+}
+
+__global__ void add_kernel(float* x, const float* y, size_t n) {
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) x[i] += y[i];
+}
+
+void add_inplace(float* x, const float* y, size_t n) {
+  const unsigned grid = blocks_for(n, 256) < 4096u ? blocks_for(n, 256) : 4096u;
+  add_kernel<<<grid, 256, 0, ctx().stream>>>(x, y, n);
+  check_launch("add_inplace");
+}
+
 __global__ void fill_f32_kernel(float* dst, size_t n, float v) {
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) dst[i] = v;
 }

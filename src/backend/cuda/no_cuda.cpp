@@ -23,6 +23,15 @@ void poison(void*, size_t) { no_cuda(); }
 void sync() { no_cuda(); }
 void fill_uniform_bf16(bf16*, size_t, uint64_t, float) { no_cuda(); }
 void fill_f32(float*, size_t, float) { no_cuda(); }
+void fill_uniform_bf16_block(bf16*, int, int, uint64_t, float, int64_t, int64_t, int64_t) { no_cuda(); }
+void add_inplace(float*, const float*, size_t) { no_cuda(); }
+void copy_2d_async(void*, size_t, const void*, size_t, size_t, size_t) { no_cuda(); }
+void* main_stream() { no_cuda(); }
+void* side_stream() { no_cuda(); }
+Event create_event() { no_cuda(); }
+void destroy_event(Event&) {}
+void record(Event, void*) { no_cuda(); }
+void wait(void*, Event) { no_cuda(); }
 void begin_capture() { no_cuda(); }
 Graph end_capture() { no_cuda(); }
 void launch(const Graph&) { no_cuda(); }

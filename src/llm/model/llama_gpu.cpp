@@ -7,6 +7,9 @@
 #include "core/fp16.hpp"
 #include "backend/cpu/lut_matmul.hpp"
 #include "llm/quant/lut_format.hpp"
+#ifdef IK_HAVE_NCCL
+#include "dist/comm_nccl.hpp"
+#endif
 
 namespace ik::llm {
 
@@ -17,33 +20,54 @@ GpuLlama::GpuLlama(const LlamaConfig& cfg, const GpuOptions& opt) : cfg_(cfg), o
   IK_CHECK(opt.n_seq >= 1 && opt.n_ctx >= 1 && opt.max_rows >= 1, "GPU options out of range");
   IK_CHECK(cfg.head_dim == 64 || cfg.head_dim == 128, "the CUDA backend supports head dimensions 64 and 128, not {}",
            cfg.head_dim);
-  dev_ = cuda::init(opt.device);
+  IK_CHECK(!(opt.parallel_block && opt.ladder_last > 0), "the parallel block and Ladder Residual do not combine");
+  IK_CHECK(opt.ladder_last >= 0 && opt.ladder_last <= cfg.n_layer, "ladder layers {} outside [0, {}]", opt.ladder_last,
+           cfg.n_layer);
+  shard_ = cfg;
+  int ordinal = opt.device;
+  if (opt.comm) {
+#ifdef IK_HAVE_NCCL
+    tp_rank_ = opt.comm->rank(), tp_size_ = opt.comm->size(), ordinal = opt.comm->device();
+#else
+    fail("tensor parallelism on GPUs needs NCCL, which this build lacks");
+#endif
+  }
+  const int P = tp_size_;
+  IK_CHECK(cfg.n_head % P == 0 && cfg.n_head_kv % P == 0 && cfg.n_ff % P == 0,
+           "tensor parallelism over {} GPUs needs {} to divide the query heads ({}), KV heads ({}) and MLP width ({})", P,
+           P, cfg.n_head, cfg.n_head_kv, cfg.n_ff);
+  shard_.n_head /= P, shard_.n_head_kv /= P, shard_.n_ff /= P;
+  vocab_local_ = P > 1 && cfg.n_vocab % P == 0 ? cfg.n_vocab / P : cfg.n_vocab;
+  dev_ = cuda::init(ordinal);
   n_past_.assign(opt.n_seq, 0);
   params_.assign(opt.n_seq, cuda::SamplingParams{});
 }
 
 GpuLlama::~GpuLlama() {
   for (auto& [n, g] : decode_graphs_) cuda::destroy(g);
+  for (int b = 0; b < 2; ++b) cuda::destroy_event(ready_[b]), cuda::destroy_event(reduced_[b]);
   for (auto& m : luts_) cuda::free_lut(m);
   for (void* p : allocations_) cuda::release(p);
   cuda::release_pinned(pinned_tokens_);
   cuda::release_pinned(pinned_next_);
 }
 
-size_t GpuLlama::kv_bytes_per_position() const { return size_t(cfg_.n_layer) * 2 * cfg_.kv_dim() * sizeof(bf16); }
+size_t GpuLlama::kv_bytes_per_position() const { return size_t(shard_.n_layer) * 2 * shard_.kv_dim() * sizeof(bf16); }
 
 // ---- memory ---------------------------------------------------------------------------------
 
 void GpuLlama::allocate(size_t layer_bytes) {
-  const LlamaConfig& c = cfg_;
+  const LlamaConfig& c = shard_;
   const int64_t E = c.n_embd, F = c.n_ff, V = c.n_vocab, Q = c.q_dim(), KV = c.kv_dim(), QKV = Q + 2 * KV;
+  const int64_t Vl = vocab_local_, V_split = Vl < V ? V : 0;  // gather buffers when split
   rows_cap_ = std::max(opt_.max_rows, opt_.n_seq);
   const int64_t R = rows_cap_;
-  const size_t weights = size_t(V * E) * sizeof(bf16) * (c.tied_embeddings ? 1 : 2) + c.n_layer * layer_bytes;
+  const size_t head = c.tied_embeddings ? 0 : size_t(Vl * E) * sizeof(bf16);
+  const size_t weights = size_t(V * E) * sizeof(bf16) + head + c.n_layer * layer_bytes;
   const size_t kv = kv_bytes_per_position() * opt_.n_seq * opt_.n_ctx;
   const size_t scratch_floats = cuda::attention_decode_scratch_floats(int(R), c.n_head, c.head_dim);
-  const size_t acts = size_t(R) * (E + QKV + 2 * F + V) * sizeof(float) + size_t(R) * (std::max(E, Q) + Q + F) * 2 +
-                      scratch_floats * sizeof(float) + size_t(R) * R;
+  const size_t acts = size_t(R) * (3 * E + QKV + 2 * F + V + Vl + V_split) * sizeof(float) +
+                      size_t(R) * (std::max(E, Q) + Q + F) * 2 + scratch_floats * sizeof(float) + size_t(R) * R;
   const size_t need = weights + kv + acts;
   if (need > dev_.free_bytes)
     fail("out of device memory on {}: the model needs {} MiB (weights {} MiB, KV cache {} MiB for {} x {} positions, "
@@ -52,7 +76,9 @@ void GpuLlama::allocate(size_t layer_bytes) {
 
   auto get = [&](size_t bytes, const char* what) { return device_alloc(bytes, what); };
   embd_ = static_cast<bf16*>(get(V * E * sizeof(bf16), "the token embedding"));
-  lm_head_ = c.tied_embeddings ? embd_ : static_cast<bf16*>(get(V * E * sizeof(bf16), "the LM head"));
+  // This rank's vocabulary rows [rank * Vl, (rank + 1) * Vl) of the head (all of it when not split).
+  lm_head_ = c.tied_embeddings ? embd_ + size_t(tp_rank_) * (Vl < V ? Vl : 0) * E
+                               : static_cast<bf16*>(get(Vl * E * sizeof(bf16), "the LM head"));
   output_norm_ = static_cast<float*>(get(E * sizeof(float), "the output norm"));
   inv_freq_ = static_cast<float*>(get(c.head_dim / 2 * sizeof(float), "rotary frequencies"));
   layers_.resize(c.n_layer);
@@ -68,6 +94,12 @@ void GpuLlama::allocate(size_t layer_bytes) {
   qkv_ = static_cast<float*>(get(R * QKV * sizeof(float), "activations"));
   gu_ = static_cast<float*>(get(R * 2 * F * sizeof(float), "activations"));
   logits_ = static_cast<float*>(get(R * V * sizeof(float), "logits"));
+  for (auto& y : y_) y = static_cast<float*>(get(R * E * sizeof(float), "activations"));
+  if (Vl < V) {
+    logits_part_ = static_cast<float*>(get(R * Vl * sizeof(float), "logits"));
+    logits_gather_ = static_cast<float*>(get(R * V * sizeof(float), "logits"));
+  }
+  for (int b = 0; b < 2; ++b) ready_[b] = cuda::create_event(), reduced_[b] = cuda::create_event();
   attn_scratch_ = static_cast<float*>(get(scratch_floats * sizeof(float), "attention scratch"));
   xn_ = static_cast<bf16*>(get(R * std::max(E, Q) * sizeof(bf16), "activations"));
   attn_ = static_cast<bf16*>(get(R * Q * sizeof(bf16), "activations"));
@@ -121,7 +153,7 @@ GpuLlama::Linear GpuLlama::lut_linear(cuda::LutMatrix m) {
 constexpr int kLutFusedMaxRows = 64;
 
 void GpuLlama::finish_weights() {
-  weight_bytes_ = size_t(cfg_.n_vocab) * cfg_.n_embd * sizeof(bf16);  // the LM head
+  weight_bytes_ = size_t(vocab_local_) * cfg_.n_embd * sizeof(bf16);  // the LM head (this rank's rows)
   size_t scratch = 0;
   for (const Layer& L : layers_) {
     for (const auto* parts : {&L.qkv, &L.gate_up})
@@ -179,6 +211,7 @@ static cuda::LutPacked to_gpu_layout(const std::vector<const backend::LutWeights
 
 std::unique_ptr<GpuLlama> GpuLlama::upload(const LlamaModel& model, const GpuOptions& opt) {
   std::unique_ptr<GpuLlama> g(new GpuLlama(model.config(), opt));
+  IK_CHECK(g->tp_size_ == 1, "tensor parallelism on GPUs runs on random weights for now (tp-bench), not model files");
   const LlamaConfig& c = g->cfg_;
   auto& m = const_cast<LlamaModel&>(model);  // layer() is non-const for pruning; read only here
   // Block matrices keep their codes when all of a fused group are lookup-table weights; the
@@ -244,34 +277,54 @@ std::unique_ptr<GpuLlama> GpuLlama::random(const LlamaConfig& cfg, uint64_t seed
   IK_CHECK(lut_bits == 0 || lut_bits == 2 || lut_bits == 3 || lut_bits == 4,
            "random weights: {} bits unsupported (0 for bf16, or 2, 3, 4)", lut_bits);
   std::unique_ptr<GpuLlama> g(new GpuLlama(cfg, opt));
+  IK_CHECK(lut_bits == 0 || g->tp_size_ == 1, "random lookup-table weights run on one GPU (no tensor parallelism)");
   const LlamaConfig& c = g->cfg_;
   const int E = int(c.n_embd), F = int(c.n_ff), Q = int(c.q_dim()), KV = int(c.kv_dim());
+  const int r = g->tp_rank_, Fl = int(g->shard_.n_ff), Ql = int(g->shard_.q_dim()), KVl = int(g->shard_.kv_dim());
+  const int64_t V = c.n_vocab, Vl = g->vocab_local_;
   const int group = 128;
   auto bytes = [&](int n, int k) {
     return lut_bits ? cuda::lut_packed_bytes(n, k, lut_bits, group) : size_t(n) * k * 2;
   };
-  g->allocate(bytes(Q, E) + 2 * bytes(KV, E) + bytes(E, Q) + 2 * bytes(F, E) + bytes(E, F));
+  g->allocate(bytes(Ql + 2 * KVl, E) + bytes(E, Ql) + bytes(2 * Fl, E) + bytes(E, Fl));
   g->lut_bits_ = lut_bits;
   uint64_t stream = seed * 1000003;
   const auto table = lut_bits ? quant::nf_table(lut_bits) : std::vector<float>{};
-  // A matrix of n x k with weights of about uniform(+-sqrt(3/k)), as bf16 or NF codes.
-  auto make = [&](int n, int k) {
+  // Each full matrix (n x k, about uniform(+-sqrt(3/k))) has its own seed; a rank stores the
+  // blocks of it that its shard holds, so every P computes the same model.
+  struct Block {
+    int64_t row0, rows, col0, cols;
+  };
+  auto make = [&](int n, int k, std::initializer_list<Block> blocks) {
     const float scale = float(std::sqrt(3.0 / double(k)));
-    if (lut_bits) return g->lut_linear(cuda::random_lut(n, k, lut_bits, group, table, ++stream, scale));
-    Linear w = g->dense_linear(n, k);
-    cuda::fill_uniform_bf16(w.dense, size_t(n) * k, ++stream, scale);
+    ++stream;
+    if (lut_bits) return g->lut_linear(cuda::random_lut(n, k, lut_bits, group, table, stream, scale));
+    int rows = 0;
+    for (const Block& b : blocks) rows += int(b.rows);
+    Linear w = g->dense_linear(rows, int(blocks.begin()->cols));
+    size_t at = 0;
+    for (const Block& b : blocks) {
+      cuda::fill_uniform_bf16_block(w.dense + at, int(b.rows), int(b.cols), stream, scale, b.row0, b.col0, k);
+      at += size_t(b.rows) * b.cols;
+    }
     return w;
   };
-  cuda::fill_uniform_bf16(g->embd_, size_t(c.n_vocab) * E, ++stream, 1.0f);
-  if (!c.tied_embeddings) cuda::fill_uniform_bf16(g->lm_head_, size_t(c.n_vocab) * E, ++stream, float(std::sqrt(3.0 / E)));
+  cuda::fill_uniform_bf16(g->embd_, size_t(V) * E, ++stream, 1.0f);
+  if (!c.tied_embeddings) {
+    ++stream;
+    cuda::fill_uniform_bf16_block(g->lm_head_, int(Vl), E, stream, float(std::sqrt(3.0 / E)), r * (Vl < V ? Vl : 0), 0, E);
+  }
   cuda::fill_f32(g->output_norm_, E, 1.0f);
   for (Layer& L : g->layers_) {
     cuda::fill_f32(L.attn_norm, E, 1.0f);
     cuda::fill_f32(L.ffn_norm, E, 1.0f);
-    L.qkv = {make(Q + 2 * KV, E)};  // fused, as upload() stacks shared-table matrices
-    L.gate_up = {make(2 * F, E)};
-    L.o = make(E, Q);
-    L.down = make(E, F);
+    // Fused as upload() stacks shared-table matrices: q | k | v and gate | up, each part's rows
+    // of this rank; o and down: this rank's input columns.
+    L.qkv = {make(Q + 2 * KV, E, {{int64_t(r) * Ql, Ql, 0, E}, {Q + int64_t(r) * KVl, KVl, 0, E},
+                                  {Q + KV + int64_t(r) * KVl, KVl, 0, E}})};
+    L.gate_up = {make(2 * F, E, {{int64_t(r) * Fl, Fl, 0, E}, {F + int64_t(r) * Fl, Fl, 0, E}})};
+    L.o = make(E, Q, {{0, E, int64_t(r) * Ql, Ql}});
+    L.down = make(E, F, {{0, E, int64_t(r) * Fl, Fl}});
   }
   g->finish_weights();
   cuda::sync();
@@ -305,39 +358,116 @@ void GpuLlama::project(const std::vector<Linear>& parts, const bf16* x, float* y
   }
 }
 
+void GpuLlama::attention(const Layer& L, int m, const std::vector<SlotRun>* decode, int seq, const uint8_t* mask) {
+  const LlamaConfig& c = shard_;
+  const int QKV = int(c.q_dim() + 2 * c.kv_dim());
+  const bool half = c.rope_layout == backend::RopeLayout::Half;
+  cuda::rms_norm(x_, L.attn_norm, xn_, m, int(c.n_embd), c.rms_eps);
+  project(L.qkv, xn_, qkv_, m);
+  if (decode) {
+    for (const SlotRun& r : *decode) {
+      float* q = qkv_ + size_t(r.row) * QKV;
+      int32_t* n_past = d_n_past_ + r.slot;
+      const size_t cache = size_t(r.slot) * opt_.n_ctx * c.kv_dim();
+      cuda::rope_and_store_kv(q, r.count, c.n_head, c.n_head_kv, c.head_dim, n_past, d_iota_ + r.slot, n_past,
+                              inv_freq_, half, L.k, L.v, int(opt_.n_ctx));
+      cuda::attention_decode(q, QKV, L.k + cache, L.v + cache, attn_ + size_t(r.row) * c.q_dim(), r.count, n_past,
+                             int(opt_.n_ctx), c.n_head, c.n_head_kv, c.head_dim, attn_scratch_);
+    }
+    return;
+  }
+  const size_t seq_offset = size_t(seq) * opt_.n_ctx * c.kv_dim();
+  cuda::rope_and_store_kv(qkv_, m, c.n_head, c.n_head_kv, c.head_dim, d_pos_, d_seq_, d_row_, inv_freq_, half, L.k, L.v,
+                          int(opt_.n_ctx));
+  cuda::attention_prefill(qkv_, QKV, L.k + seq_offset, L.v + seq_offset, attn_, m, int(n_past_[seq]), c.n_head,
+                          c.n_head_kv, c.head_dim, mask);
+}
+
+void GpuLlama::mlp(const Layer& L, int m, float* y, bool accumulate) {
+  const LlamaConfig& c = shard_;
+  const int E = int(c.n_embd);
+  cuda::rms_norm(x_, L.ffn_norm, xn_, m, E, c.rms_eps);
+  project(L.gate_up, xn_, gu_, m);
+  cuda::silu_mul(gu_, h_, m, int(c.n_ff));
+  linear(L.down, h_, y, E, m, accumulate);
+}
+
+void GpuLlama::reduce(int b, int m, bool async) {
+  pending_[b] = true;
+  if (tp_size_ == 1 || opt_.desync) return;
+#ifdef IK_HAVE_NCCL
+  const size_t n = size_t(m) * cfg_.n_embd;
+  if (!async) return opt_.comm->all_reduce_sum_on(y_[b], n, cuda::main_stream());
+  cuda::record(ready_[b], cuda::main_stream());
+  cuda::wait(cuda::side_stream(), ready_[b]);
+  opt_.comm->all_reduce_sum_on(y_[b], n, cuda::side_stream());
+  cuda::record(reduced_[b], cuda::side_stream());
+  async_[b] = true;
+#endif
+}
+
+void GpuLlama::settle(int b, int m) {
+  if (!pending_[b]) return;
+  if (async_[b]) cuda::wait(cuda::main_stream(), reduced_[b]);
+  cuda::add_inplace(x_, y_[b], size_t(m) * cfg_.n_embd);
+  pending_[b] = async_[b] = false;
+}
+
 // The layers over the m rows already embedded in x_. Decode: each run's rows are its
 // sequences at their n_past (device), one query each. Prefill: rows of sequence `seq` from
 // n_past_[seq].
+//
+// Module j (attention 2l, MLP 2l + 1) writes y_j. One GPU, standard block: y_j is added to the
+// stream by the module's last matmul (fused). Otherwise y_j goes to y_[j % 2] and is all-reduced;
+// standard: waited and added at once; ladder: u_j = u_{j-1} + y_{j-2}, so y_{j-1}'s all-reduce
+// runs on the side stream while module j computes (docs/tensor_parallel.md).
 void GpuLlama::run_layers(int m, const std::vector<SlotRun>* decode, int seq, const uint8_t* mask) {
-  const LlamaConfig& c = cfg_;
-  const int E = int(c.n_embd), QKV = int(c.q_dim() + 2 * c.kv_dim()), F = int(c.n_ff);
-  const bool half = c.rope_layout == backend::RopeLayout::Half;
-  const size_t seq_offset = size_t(seq) * opt_.n_ctx * c.kv_dim();
-  for (const Layer& L : layers_) {
-    cuda::rms_norm(x_, L.attn_norm, xn_, m, E, c.rms_eps);
-    project(L.qkv, xn_, qkv_, m);
-    if (decode) {
-      for (const SlotRun& r : *decode) {
-        float* q = qkv_ + size_t(r.row) * QKV;
-        int32_t* n_past = d_n_past_ + r.slot;
-        const size_t cache = size_t(r.slot) * opt_.n_ctx * c.kv_dim();
-        cuda::rope_and_store_kv(q, r.count, c.n_head, c.n_head_kv, c.head_dim, n_past, d_iota_ + r.slot, n_past,
-                                inv_freq_, half, L.k, L.v, int(opt_.n_ctx));
-        cuda::attention_decode(q, QKV, L.k + cache, L.v + cache, attn_ + size_t(r.row) * c.q_dim(), r.count, n_past,
-                               int(opt_.n_ctx), c.n_head, c.n_head_kv, c.head_dim, attn_scratch_);
-      }
-    } else {
-      cuda::rope_and_store_kv(qkv_, m, c.n_head, c.n_head_kv, c.head_dim, d_pos_, d_seq_, d_row_, inv_freq_, half, L.k,
-                              L.v, int(opt_.n_ctx));
-      cuda::attention_prefill(qkv_, QKV, L.k + seq_offset, L.v + seq_offset, attn_, m, int(n_past_[seq]), c.n_head,
-                              c.n_head_kv, c.head_dim, mask);
+  const int E = int(cfg_.n_embd), n_layer = int(layers_.size());
+  for (int l = 0; l < n_layer; ++l) {
+    const Layer& L = layers_[l];
+    if (opt_.parallel_block) {  // u' = u + AllReduce(Attn(norm_a(u)) + MLP(norm_m(u)))
+      attention(L, m, decode, seq, mask);
+      linear(L.o, attn_, y_[0], E, m, false);
+      mlp(L, m, y_[0], true);
+      reduce(0, m, false);
+      settle(0, m);
+      continue;
     }
-    linear(L.o, attn_, x_, E, m, true);
-    cuda::rms_norm(x_, L.ffn_norm, xn_, m, E, c.rms_eps);
-    project(L.gate_up, xn_, gu_, m);
-    cuda::silu_mul(gu_, h_, m, F);
-    linear(L.down, h_, x_, E, m, true);
+    const bool ladder = l >= n_layer - opt_.ladder_last;
+    const bool fused = tp_size_ == 1 && !ladder;
+    for (int b = 0; b < 2; ++b) {  // b = j % 2
+      settle(b, m);                // y_{j-2}
+      if (!ladder) settle(1 - b, m);  // y_{j-1}
+      float* y = fused ? x_ : y_[b];
+      if (b == 0) {
+        attention(L, m, decode, seq, mask);
+        linear(L.o, attn_, y, E, m, fused);
+      } else {
+        mlp(L, m, y, fused);
+      }
+      if (fused) continue;
+      reduce(b, m, ladder);
+      if (!ladder) settle(b, m);
+    }
   }
+  settle(0, m);  // final hidden = u_{2L-1} + y_{2L-2} + y_{2L-1}
+  settle(1, m);
+}
+
+// Final norm and LM head into logits_. Split by vocabulary: each rank's columns, all-gathered
+// ([P][n][V/P]) and interleaved back into rows of n_vocab.
+void GpuLlama::lm_head(const float* x, int n) {
+  const LlamaConfig& c = cfg_;
+  cuda::rms_norm(x, output_norm_, xn_, n, int(c.n_embd), c.rms_eps);
+  const int64_t V = c.n_vocab, Vl = vocab_local_;
+  if (Vl == V) return cuda::matmul(xn_, lm_head_, logits_, n, int(V), int(c.n_embd), false);
+  cuda::matmul(xn_, lm_head_, logits_part_, n, int(Vl), int(c.n_embd), false);
+#ifdef IK_HAVE_NCCL
+  opt_.comm->all_gather_on(logits_part_, logits_gather_, size_t(n) * Vl, cuda::main_stream());
+#endif
+  for (int p = 0; p < tp_size_; ++p)
+    cuda::copy_2d_async(logits_ + p * Vl, V * sizeof(float), logits_gather_ + size_t(p) * n * Vl, Vl * sizeof(float),
+                        Vl * sizeof(float), n);
 }
 
 static void check_tokens(const int32_t* tokens, int64_t m, int64_t n_vocab) {
@@ -376,8 +506,7 @@ void GpuLlama::forward(int seq, const int32_t* tokens, int64_t m, float* logits,
     const bool last_chunk = done == m;
     if (!last_chunk && !all_logits) continue;
     const int first = all_logits ? 0 : rows - 1, n_out = rows - first;
-    cuda::rms_norm(x_ + size_t(first) * c.n_embd, output_norm_, xn_, n_out, int(c.n_embd), c.rms_eps);
-    cuda::matmul(xn_, lm_head_, logits_, n_out, int(c.n_vocab), int(c.n_embd), false);
+    lm_head(x_ + size_t(first) * c.n_embd, n_out);
     last_rows_ = n_out;
     if (logits) {
       float* dst = all_logits ? logits + size_t(done - rows) * c.n_vocab : logits;
@@ -404,8 +533,7 @@ void GpuLlama::capture_decode(const std::vector<int32_t>& slots) {
   cuda::copy_async(d_tokens_, pinned_tokens_, size_t(n) * 4);
   cuda::embed(embd_, d_tokens_, n, int(c.n_embd), x_);
   run_layers(n, &runs, 0, nullptr);
-  cuda::rms_norm(x_, output_norm_, xn_, n, int(c.n_embd), c.rms_eps);
-  cuda::matmul(xn_, lm_head_, logits_, n, int(c.n_vocab), int(c.n_embd), false);
+  lm_head(x_, n);
   for (const SlotRun& r : runs)
     cuda::sample(logits_ + size_t(r.row) * c.n_vocab, r.count, int(c.n_vocab), d_params_ + r.slot, d_next_ + r.row);
   cuda::copy_async(pinned_next_, d_next_, size_t(n) * 4);

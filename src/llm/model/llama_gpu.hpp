@@ -4,6 +4,12 @@
 // without dequantizing (backend/cuda/lut_gemm.hpp); a bf16 KV cache for n_seq sequences, f32
 // residual stream. A decode step over a list of sequences (embedding to sampled token) is
 // captured as one CUDA graph per list and replayed, so a token costs one graph launch.
+//
+// Tensor parallelism (docs/tensor_parallel.md): with an NcclComm over P processes, each holds
+// the shard of its rank as llm/dist/tensor_parallel.hpp lays it out on the CPU (query and KV
+// heads, MLP hidden units, and the LM head's vocabulary split; row-parallel o and down whose
+// partial products one all-reduce completes). The block form (standard, Ladder Residual for
+// the last k layers, parallel attention + MLP, desync) applies at any P, P = 1 included.
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -13,6 +19,10 @@
 #include "backend/cuda/lut_gemm.hpp"
 #include "llm/model/llama.hpp"
 
+namespace ik::dist {
+class NcclComm;
+}
+
 namespace ik::llm {
 
 struct GpuOptions {
@@ -20,6 +30,12 @@ struct GpuOptions {
   int n_seq = 1;            // sequences with a KV cache slot
   int64_t n_ctx = 4096;     // positions per sequence
   int max_rows = 512;       // rows per forward call (longer prompts run in chunks)
+  // Tensor parallelism: this process is comm->rank() of comm->size() (null: one GPU). The
+  // communicator's device is used (device above is ignored).
+  dist::NcclComm* comm = nullptr;
+  int ladder_last = 0;          // the last k layers use Ladder Residual
+  bool parallel_block = false;  // PaLM-style parallel attention + MLP (not with ladder)
+  bool desync = false;          // skip the all-reduces (speed upper bound; wrong output)
 };
 
 class GpuLlama {
@@ -100,10 +116,21 @@ class GpuLlama {
   };
   // decode: null for a prefill pass of sequence `seq`.
   void run_layers(int m, const std::vector<SlotRun>* decode, int seq, const uint8_t* mask);
+  // The attention module into attn_, and the MLP's output into y (added to y when accumulate).
+  void attention(const Layer& L, int m, const std::vector<SlotRun>* decode, int seq, const uint8_t* mask);
+  void mlp(const Layer& L, int m, float* y, bool accumulate);
+  // A module's output y_[b] is all-reduced (on the side stream when async: Ladder Residual),
+  // and settle(b) adds it to the residual stream once its reduction is done.
+  void reduce(int b, int m, bool async);
+  void settle(int b, int m);
+  void lm_head(const float* x, int n);  // logits_ [n, n_vocab] for n rows of the stream
   void capture_decode(const std::vector<int32_t>& slots);
 
   LlamaConfig cfg_;
+  LlamaConfig shard_;  // this rank's slice: heads and MLP width divided by the TP size
   GpuOptions opt_;
+  int tp_rank_ = 0, tp_size_ = 1;
+  int64_t vocab_local_ = 0;  // LM head rows held here (n_vocab unless split by vocabulary)
   backend::cuda::DeviceInfo dev_;
   std::vector<void*> allocations_;
   std::vector<backend::cuda::LutMatrix> luts_;
@@ -128,6 +155,12 @@ class GpuLlama {
   int32_t *pinned_tokens_ = nullptr, *pinned_next_ = nullptr;
   std::map<std::vector<int32_t>, backend::cuda::Graph> decode_graphs_;  // by slot list
   int last_rows_ = 0;  // rows whose logits the last call left in logits_
+  // Module outputs in flight (tensor parallelism, ladder, parallel block), and the events that
+  // order their all-reduces on the side stream.
+  float* y_[2] = {nullptr, nullptr};
+  bool pending_[2] = {false, false}, async_[2] = {false, false};
+  backend::cuda::Event ready_[2], reduced_[2];
+  float *logits_part_ = nullptr, *logits_gather_ = nullptr;  // vocabulary-parallel LM head
 };
 
 }  // namespace ik::llm
