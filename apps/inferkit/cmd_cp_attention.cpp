@@ -3,17 +3,25 @@
 //   --virtual : all shards computed in this one process, round time = slowest shard (CPU time;
 //               with --device cuda, device time of each shard's block on one GPU).
 //   --time    : run under mpirun; times the sharded attention prefill for each layout.
+//               With --device cuda --gpus P: one forked process per GPU, NCCL ring (--check:
+//               compare with single-GPU causal attention instead of timing).
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <memory>
 
 #include "backend/cuda/cuda.hpp"
 #include "command.hpp"
 #include "core/error.hpp"
+#include "core/fp16.hpp"
 #include "core/rng.hpp"
 #include "dist/cp_attention.hpp"
+#include "dist/launch.hpp"
+#ifdef IK_HAVE_NCCL
+#include "dist/cp_attention_gpu.hpp"
+#endif
 
 namespace ik::cli {
 
@@ -26,8 +34,10 @@ struct CpOptions {
   std::vector<std::string> layouts = {"ring", "striped", "zigzag"};
   int n_head = 8, n_kv = 2, head_dim = 64, repeat = 1;
   double timeout_s = 120;
-  std::string device = "cpu";  // --virtual on the CPU or one GPU
+  std::string device = "cpu";  // --virtual on the CPU or one GPU; --time over MPI ranks or GPUs
   int gpu = 0;
+  int gpus = 1;        // --time --device cuda: ranks, one GPU each
+  bool check = false;  // --time --device cuda: correctness against one GPU, no timing
 };
 
 // Sum over rounds of the busiest rank's work: the attention time of a synchronous ring.
@@ -175,6 +185,148 @@ void time_layouts(const CpOptions& o) {
   }
 }
 
+#ifdef IK_HAVE_NCCL
+// Every rank's f32 rows gathered to all, back in global token order: [T][width].
+std::vector<float> gather_global(dist::NcclComm& comm, dist::Layout layout, int64_t T, const float* local, int64_t n,
+                                 int64_t width) {
+  namespace cuda = backend::cuda;
+  const int P = comm.size();
+  auto* all = static_cast<float*>(cuda::alloc(size_t(P) * n * width * 4, "gathered outputs"));
+  comm.all_gather_on(local, all, size_t(n) * width, cuda::main_stream());
+  std::vector<float> host(size_t(P) * n * width), out(size_t(T) * width);
+  cuda::download(host.data(), all, host.size() * 4);
+  cuda::release(all);
+  for (int r = 0; r < P; ++r)
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t g = dist::global_index(layout, P, T, r, i);
+      std::copy_n(host.begin() + (size_t(r) * n + i) * width, width, out.begin() + g * width);
+    }
+  return out;
+}
+
+// --check: seeded full Q/K/V on every rank, each rank's shard through the ring, the gathered
+// output against single-GPU causal attention on rank 0 (both f32 with log-sum-exp).
+void check_ring_gpu(dist::NcclComm& comm, const CpOptions& o, dist::Layout layout, int64_t T) {
+  namespace cuda = backend::cuda;
+  const int P = comm.size(), r = comm.rank(), H = o.n_head, KVH = o.n_kv, hd = o.head_dim;
+  const int64_t Qd = int64_t(H) * hd, KVd = int64_t(KVH) * hd;
+  const auto q = random_floats(size_t(T) * Qd, 41);
+  const auto k = random_floats(size_t(T) * KVd, 42), v = random_floats(size_t(T) * KVd, 43);
+  dist::CpGpuRing ring(comm, layout, T, dist::AttnShape{H, KVH, hd});
+  const int64_t n = ring.shard();
+  std::vector<float> q_local(size_t(n) * Qd);
+  std::vector<uint16_t> kv_local(2 * size_t(n) * KVd);
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t g = dist::global_index(layout, P, T, r, i);
+    std::copy_n(q.begin() + g * Qd, Qd, q_local.begin() + i * Qd);
+    for (int64_t e = 0; e < KVd; ++e) {
+      kv_local[i * KVd + e] = f32_to_bf16(k[g * KVd + e]);
+      kv_local[(n + i) * KVd + e] = f32_to_bf16(v[g * KVd + e]);
+    }
+  }
+  auto* dq = static_cast<float*>(cuda::alloc(q_local.size() * 4, "queries"));
+  auto* dkv = static_cast<cuda::bf16*>(cuda::alloc(kv_local.size() * 2, "keys and values"));
+  cuda::upload(dq, q_local.data(), q_local.size() * 4);
+  cuda::upload(dkv, kv_local.data(), kv_local.size() * 2);
+  ring.run(dq, dkv);
+  const auto got = gather_global(comm, layout, T, ring.out(), n, Qd);
+  cuda::release(dq);
+  cuda::release(dkv);
+  if (r != 0) return;
+  // Reference: the whole sequence on this GPU, same kernel, one causal block.
+  std::vector<uint16_t> kv_all(2 * size_t(T) * KVd);
+  for (size_t e = 0; e < k.size(); ++e) kv_all[e] = f32_to_bf16(k[e]), kv_all[k.size() + e] = f32_to_bf16(v[e]);
+  auto* fq = static_cast<float*>(cuda::alloc(q.size() * 4, "queries"));
+  auto* fkv = static_cast<cuda::bf16*>(cuda::alloc(kv_all.size() * 2, "keys and values"));
+  auto* fo = static_cast<float*>(cuda::alloc(q.size() * 4, "output"));
+  auto* flse = static_cast<float*>(cuda::alloc(size_t(T) * H * 4, "log-sum-exp"));
+  cuda::upload(fq, q.data(), q.size() * 4);
+  cuda::upload(fkv, kv_all.data(), kv_all.size() * 2);
+  cuda::attention_block(fq, int(Qd), fkv, fkv + size_t(T) * KVd, int(T), 0, H, KVH, hd, 0, fo, flse);
+  std::vector<float> ref(q.size());
+  cuda::download(ref.data(), fo, ref.size() * 4);
+  for (void* p : {static_cast<void*>(fq), static_cast<void*>(fkv), static_cast<void*>(fo), static_cast<void*>(flse)})
+    cuda::release(p);
+  double d = 0, m = 1e-20;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    d = std::max(d, std::isfinite(got[i]) ? double(std::fabs(got[i] - ref[i])) : INFINITY);
+    m = std::max(m, double(std::fabs(ref[i])));
+  }
+  fmt::print("check {:<8} P = {} T = {}: max rel diff vs one GPU {:.2e} (bound 1e-3)\n", dist::layout_name(layout), P, T,
+             d / m);
+  IK_CHECK(d / m < 1e-3, "{} attention over {} GPUs differs from one GPU", dist::layout_name(layout), P);
+}
+
+// --time on GPUs: every layout at every T, time per run = slowest rank (host clock around a
+// barrier and the device sync), best of --repeat.
+void time_layouts_gpu_rank(dist::NcclComm& comm, const CpOptions& o) {
+  namespace cuda = backend::cuda;
+  const int P = comm.size(), r = comm.rank();
+  const bool root = r == 0;
+  const dist::AttnShape shape{o.n_head, o.n_kv, o.head_dim};
+  if (o.check) {
+    for (int64_t T : o.seqs)
+      for (const auto& name : o.layouts) check_ring_gpu(comm, o, dist::parse_layout(name), T);
+    return;
+  }
+  if (root)
+    fmt::print("cp-attention on {} GPU(s) (NCCL ring, one process each), heads {}/{}, head_dim {}, best of {}\n"
+               "{:>8} {:<8} {:>10} {:>9} {:>7}\n",
+               P, o.n_head, o.n_kv, o.head_dim, o.repeat, "T", "layout", "time_ms", "vs_ring", "ideal");
+  auto* slot = static_cast<float*>(cuda::alloc(P * 4, "timings"));
+  for (int64_t T : o.seqs) {
+    double ring_ms = 0;
+    for (const auto& name : o.layouts) {
+      const auto layout = dist::parse_layout(name);
+      dist::CpGpuRing ring(comm, layout, T, shape);
+      const int64_t n = ring.shard();
+      auto* q = static_cast<float*>(cuda::alloc(size_t(n) * shape.n_head * shape.head_dim * 4, "queries"));
+      auto* kv = static_cast<cuda::bf16*>(cuda::alloc(2 * size_t(n) * shape.n_kv * shape.head_dim * 2, "keys and values"));
+      cuda::fill_f32(q, size_t(n) * shape.n_head * shape.head_dim, 0.01f);
+      cuda::fill_uniform_bf16(kv, 2 * size_t(n) * shape.n_kv * shape.head_dim, 7 + r, 1.0f);
+      double best = 1e30;
+      for (int rep = 0; rep < o.repeat + 1; ++rep) {  // the first run warms up
+        comm.barrier();
+        cuda::sync();
+        const auto t0 = std::chrono::steady_clock::now();
+        ring.run(q, kv);
+        cuda::sync();
+        const float mine = float(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() * 1e3);
+        std::vector<float> times(P, 0.0f);
+        times[r] = mine;
+        cuda::upload(slot, times.data(), P * 4);
+        comm.all_reduce_sum_on(slot, P, cuda::main_stream());
+        cuda::download(times.data(), slot, P * 4);
+        if (rep > 0) best = std::min(best, double(*std::max_element(times.begin(), times.end())));
+      }
+      cuda::release(q);
+      cuda::release(kv);
+      if (name == "ring") ring_ms = best;
+      if (root)
+        fmt::print("{:>8} {:<8} {:>10.2f} {:>9} {:>7.3f}\n", T, name, best,
+                   ring_ms > 0 ? fmt::format("{:.3f}x", ring_ms / best) : "-", (2.0 * P - 1) / P);
+      std::fflush(stdout);
+    }
+  }
+  cuda::release(slot);
+}
+#endif
+
+void time_layouts_gpu(const CpOptions& o) {
+#ifdef IK_HAVE_NCCL
+  dist::LocalRanks ranks = dist::spawn_local_ranks(o.gpus);  // before any CUDA call
+  {
+    dist::NcclComm comm(ranks);
+    comm.set_timeout(o.timeout_s);
+    backend::cuda::init(comm.device());
+    time_layouts_gpu_rank(comm, o);
+  }
+  dist::join_local_ranks(ranks);
+#else
+  fail("cp-attention --device cuda --time needs NCCL, which this build lacks");
+#endif
+}
+
 void add_cp_attention(CLI::App& app) {
   auto o = std::make_shared<CpOptions>();
   auto* c = app.add_subcommand("cp-attention",
@@ -196,7 +348,9 @@ void add_cp_attention(CLI::App& app) {
   c->add_option("--repeat", o->repeat, "timed repetitions, best kept (--time; averaged graph replays for --virtual "
                 "--device cuda)")->check(CLI::PositiveNumber);
   c->add_option("--device", o->device, "--virtual on the CPU or one CUDA GPU")->check(CLI::IsMember({"cpu", "cuda"}));
-  c->add_option("--gpu", o->gpu, "CUDA device ordinal (--device cuda)")->check(CLI::Range(0, 64));
+  c->add_option("--gpu", o->gpu, "CUDA device ordinal (--virtual --device cuda)")->check(CLI::Range(0, 64));
+  c->add_option("--gpus", o->gpus, "--time --device cuda: GPUs, one forked process each (NCCL)")->check(CLI::Range(1, 64));
+  c->add_flag("--check", o->check, "--time --device cuda: compare with one GPU's causal attention instead of timing");
   c->add_option("--timeout", o->timeout_s, "seconds before a stuck communication is an error")
       ->check(CLI::PositiveNumber);
   c->callback([o] {
@@ -207,7 +361,7 @@ void add_cp_attention(CLI::App& app) {
         for (int64_t T : o->seqs) IK_CHECK(T >= P, "--seq {} is smaller than --P {}", T, P);
     if (o->table) print_table(*o);
     if (o->virt) o->device == "cuda" ? virtual_ring_gpu(*o) : virtual_ring(*o);
-    if (o->time) time_layouts(*o);
+    if (o->time) o->device == "cuda" ? time_layouts_gpu(*o) : time_layouts(*o);
   });
 }
 

@@ -25,7 +25,7 @@ for s in $STAGES; do
   tests)
     $D/bin/test_dist_launch --gtest_brief=1 2>&1 | tail -n 3
     $D/bin/test_llama_gpu --gtest_brief=1 2>&1 | tail -n 5
-    sh tests/dist/tp_gpu_check.sh $BIN 2>&1 | tee "$OUTDIR/tp_check.txt"
+    sh tests/dist/multi_gpu_check.sh $BIN 2>&1 | tee "$OUTDIR/multi_gpu_check.txt"
     ;;
   bench8b)
     for p in 1 $P; do

@@ -267,4 +267,16 @@ void NcclComm::all_gather_on(const float* mine, float* all, size_t n, void* stre
                  timeout_s_);
 }
 
+void NcclComm::send_recv_on(const void* send, int dst, void* recv, int src, size_t bytes, void* stream) {
+  IK_CHECK(!state_->broken, "the NCCL communicator is unusable after an earlier timeout");
+  IK_CHECK(dst >= 0 && dst < size_ && src >= 0 && src < size_, "send_recv: bad ranks {} / {}", dst, src);
+  const auto s = cudaStream_t(stream);
+  IK_NCCL(ncclGroupStart());
+  ncclResult_t r = ncclSend(send, bytes, ncclUint8, dst, state_->comm, s);
+  IK_CHECK(r == ncclSuccess || r == ncclInProgress, "send failed: {}", ncclGetErrorString(r));
+  r = ncclRecv(recv, bytes, ncclUint8, src, state_->comm, s);
+  IK_CHECK(r == ncclSuccess || r == ncclInProgress, "recv failed: {}", ncclGetErrorString(r));
+  finish_enqueue(state_->comm, ncclGroupEnd(), "send/recv", timeout_s_);
+}
+
 }  // namespace ik::dist

@@ -49,6 +49,8 @@ class NcclComm final : public Comm {
   // host-side completion; the caller orders them against other work with events.
   void all_reduce_sum_on(float* data, size_t n, void* stream);
   void all_gather_on(const float* mine, float* all, size_t n, void* stream);  // all: size() * n
+  // bytes to rank dst and from rank src in one NCCL group (a ring step: no deadlock).
+  void send_recv_on(const void* send, int dst, void* recv, int src, size_t bytes, void* stream);
 
   struct State;  // opaque: ncclComm_t, the stream, a device scalar for barriers
 

@@ -203,6 +203,46 @@ TEST_F(CudaOps, PrefillAttentionDiagonalBlocksMatchCpu) {
   }
 }
 
+// Context-parallel pieces: attention over keys split into blocks, each block's f32 output and
+// log-sum-exp merged online, equals attention over all keys at once (the CPU reference); a
+// query with no visible key in a block (lse = -inf) leaves the accumulator unchanged.
+TEST_F(CudaOps, AttentionBlocksMergeToFullAttention) {
+  for (int hd : {64, 128}) {
+    const int H = 8, KVH = 2, Q = H * hd, KV = KVH * hd, m = 70, n_past = 150, n = n_past + m, split = 90;
+    auto q = random_vec(m * Q, 31, 2.0f);
+    auto k = bf16_round(random_vec(n * KV, 32, 2.0f)), v = bf16_round(random_vec(n * KV, 33));
+    std::vector<float> ref(m * Q);
+    ik::backend::attention(q.data(), k.data(), v.data(), ref.data(), m, n_past, H, KVH, hd, nullptr);
+    Buf<float> dq(q), acc_o(m * Q), acc_lse(m * H), o(m * Q), lse(m * H);
+    Buf<bf16> dk(to_bf16(k)), dv(to_bf16(v));
+    cuda::fill_f32(acc_o.p, m * Q, 0.0f);
+    cuda::fill_f32(acc_lse.p, m * H, -INFINITY);
+    // Three blocks: keys [split, n_past) plus the causal new rows; keys [0, split) (full); and
+    // a block with no visible key (no past rows, diag -m: lse -inf everywhere).
+    cuda::attention_block(dq.p, Q, dk.p + split * KV, dv.p + split * KV, m, n_past - split, H, KVH, hd, 0, o.p, lse.p);
+    cuda::attention_merge(acc_o.p, acc_lse.p, o.p, lse.p, m, H, hd);
+    cuda::attention_block(dq.p, Q, dk.p, dv.p, m, split, H, KVH, hd, -m, o.p, lse.p);
+    cuda::attention_merge(acc_o.p, acc_lse.p, o.p, lse.p, m, H, hd);
+    cuda::attention_block(dq.p, Q, dk.p, dv.p, m, 0, H, KVH, hd, -m, o.p, lse.p);
+    const auto empty = lse.get();
+    for (float e : empty) EXPECT_EQ(e, -INFINITY);
+    cuda::attention_merge(acc_o.p, acc_lse.p, o.p, lse.p, m, H, hd);
+    EXPECT_LT(rel_err(acc_o.get(), ref), 1e-3) << "head_dim " << hd;
+    // The merged log-sum-exp is that of all keys: check one (row, head) on the host.
+    const int row = 5, h = 3, kvh = h / (H / KVH);
+    double mx = -1e30, sum = 0;
+    std::vector<double> sc;
+    for (int j = 0; j <= n_past + row; ++j) {
+      double dot = 0;
+      for (int d = 0; d < hd; ++d) dot += double(q[row * Q + h * hd + d]) * k[j * KV + kvh * hd + d];
+      sc.push_back(dot / std::sqrt(double(hd)));
+      mx = std::max(mx, sc.back());
+    }
+    for (double x : sc) sum += std::exp(x - mx);
+    EXPECT_NEAR(acc_lse.get()[row * H + h], mx + std::log(sum), 1e-3);
+  }
+}
+
 TEST_F(CudaOps, DecodeAttentionMatchesCpuPerSequence) {
   for (int hd : {64, 128}) {
     const int n = 5, H = 8, KVH = 2, n_ctx = 3000, Q = H * hd, KV = KVH * hd, W = Q + 2 * KV;

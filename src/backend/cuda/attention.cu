@@ -13,10 +13,13 @@ constexpr int kPrefillQueries = 32;   // queries per block
 constexpr int kThreadsPerQuery = 4;   // each owns head_dim/4 interleaved dims (no bank conflicts)
 constexpr int kKeyTile = 32;
 
-template <int HD>
+// kPartial: write the normalised output in f32 to o_f32 and the log-sum-exp of the scores to
+// lse (context-parallel blocks, merged later), instead of bf16 to out.
+template <int HD, bool kPartial = false>
 __global__ void __launch_bounds__(kPrefillQueries* kThreadsPerQuery)
     prefill_kernel(const float* q, int q_stride, const __nv_bfloat16* k_cache, const __nv_bfloat16* v_cache,
-                   __nv_bfloat16* out, int m, int n_past, int n_head, int n_kv, const uint8_t* mask, int diag) {
+                   __nv_bfloat16* out, int m, int n_past, int n_head, int n_kv, const uint8_t* mask, int diag,
+                   float* o_f32 = nullptr, float* lse = nullptr) {
   constexpr int D = HD / kThreadsPerQuery;
   __shared__ float ks[kKeyTile][HD];
   __shared__ float vs[kKeyTile][HD];
@@ -80,8 +83,14 @@ __global__ void __launch_bounds__(kPrefillQueries* kThreadsPerQuery)
   }
   if (!active) return;
   const float inv = run_sum > 0 ? 1.0f / run_sum : 0.0f;
-  for (int t = 0; t < D; ++t)
-    out[size_t(qi) * n_head * HD + h * HD + part + kThreadsPerQuery * t] = to_bf16(o[t] * inv);
+  const size_t at = size_t(qi) * n_head * HD + h * HD + part;
+  if constexpr (kPartial) {
+    for (int t = 0; t < D; ++t) o_f32[at + kThreadsPerQuery * t] = o[t] * inv;
+    // Scores were scaled by 1/sqrt(d) through q: lse = log(sum exp(s)) = max + log(sum).
+    if (part == 0) lse[size_t(qi) * n_head + h] = run_sum > 0 ? run_max + __logf(run_sum) : -INFINITY;
+  } else {
+    for (int t = 0; t < D; ++t) out[at + kThreadsPerQuery * t] = to_bf16(o[t] * inv);
+  }
 }
 
 void attention_prefill(const float* q, int q_stride, const bf16* k_cache, const bf16* v_cache, bf16* out, int m,
@@ -98,6 +107,44 @@ void attention_prefill(const float* q, int q_stride, const bf16* k_cache, const 
   else
     raise("CUDA attention supports head dimensions 64 and 128, not " + std::to_string(head_dim));
   check_launch("attention_prefill");
+}
+
+void attention_block(const float* q, int q_stride, const bf16* k, const bf16* v, int m, int n_past, int n_head,
+                     int n_kv, int head_dim, int diag, float* o, float* lse) {
+  const dim3 grid((m + kPrefillQueries - 1) / kPrefillQueries, n_head);
+  const int threads = kPrefillQueries * kThreadsPerQuery;
+  auto kb = reinterpret_cast<const __nv_bfloat16*>(k);
+  auto vb = reinterpret_cast<const __nv_bfloat16*>(v);
+  if (head_dim == 64)
+    prefill_kernel<64, true><<<grid, threads, 0, ctx().stream>>>(q, q_stride, kb, vb, nullptr, m, n_past, n_head, n_kv,
+                                                                  nullptr, diag, o, lse);
+  else if (head_dim == 128)
+    prefill_kernel<128, true><<<grid, threads, 0, ctx().stream>>>(q, q_stride, kb, vb, nullptr, m, n_past, n_head, n_kv,
+                                                                   nullptr, diag, o, lse);
+  else
+    raise("CUDA attention supports head dimensions 64 and 128, not " + std::to_string(head_dim));
+  check_launch("attention_block");
+}
+
+// One thread per (row, head, dim): acc = acc * w_a + o * w_b with weights from the two
+// log-sum-exps; the lse is updated by the head's dim-0 thread after a block-wide barrier.
+__global__ void attention_merge_kernel(float* acc_o, float* acc_lse, const float* o, const float* lse, int n_head,
+                                       int head_dim) {
+  const int row = blockIdx.x, h = blockIdx.y, d = threadIdx.x;
+  const float a = acc_lse[size_t(row) * n_head + h], b = lse[size_t(row) * n_head + h];
+  const float mx = fmaxf(a, b);
+  if (mx == -INFINITY) return;  // neither block has a visible key
+  const float wa = __expf(a - mx), wb = __expf(b - mx), inv = 1.0f / (wa + wb);
+  const size_t at = (size_t(row) * n_head + h) * head_dim + d;
+  acc_o[at] = (a == -INFINITY ? 0.0f : acc_o[at] * wa * inv) + (b == -INFINITY ? 0.0f : o[at] * wb * inv);
+  __syncthreads();  // every dim has read acc_lse
+  if (d == 0) acc_lse[size_t(row) * n_head + h] = mx + __logf(wa + wb);
+}
+
+void attention_merge(float* acc_o, float* acc_lse, const float* o, const float* lse, int m, int n_head, int head_dim) {
+  if (m == 0) return;
+  attention_merge_kernel<<<dim3(m, n_head), head_dim, 0, ctx().stream>>>(acc_o, acc_lse, o, lse, n_head, head_dim);
+  check_launch("attention_merge");
 }
 
 // ---- decode (split-K) -------------------------------------------------------------------------

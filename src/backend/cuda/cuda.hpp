@@ -115,6 +115,15 @@ void silu_mul(const float* gu, bf16* out, int m, int n_ff);
 // block of the n_past rows — the blocks of ring and striped attention). out: [m, n_head*hd] bf16.
 void attention_prefill(const float* q, int q_stride, const bf16* k_cache, const bf16* v_cache, bf16* out, int m,
                        int n_past, int n_head, int n_kv, int head_dim, const uint8_t* mask, int diag = 0);
+// One block of context-parallel attention: the same visibility as attention_prefill (keys
+// [0, n_past) all visible, then row j of the next m when j <= i + diag), no mask, and instead of
+// bf16 output: o [m, n_head*hd] f32 (normalised over this block's keys) and lse [m, n_head], the
+// log-sum-exp of the block's scaled scores (-inf where no key is visible).
+void attention_block(const float* q, int q_stride, const bf16* k, const bf16* v, int m, int n_past, int n_head,
+                     int n_kv, int head_dim, int diag, float* o, float* lse);
+// Online-softmax merge of a block into an accumulator (acc_lse = -inf: empty): acc_o and o are
+// [m, n_head*head_dim], acc_lse and lse [m, n_head].
+void attention_merge(float* acc_o, float* acc_lse, const float* o, const float* lse, int m, int n_head, int head_dim);
 // Decode attention (split-K flash decoding) for n sequences with one query each: query b is
 // sequence b's row n_past[b] (device) and sees rows 0..n_past[b]. Reads n_past from device
 // memory, so a captured graph stays valid as the sequences grow. scratch: see

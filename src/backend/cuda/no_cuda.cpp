@@ -55,6 +55,10 @@ void attention_decode(const float*, int, const bf16*, const bf16*, bf16*, int, c
                       float*) {
   no_cuda();
 }
+void attention_block(const float*, int, const bf16*, const bf16*, int, int, int, int, int, int, float*, float*) {
+  no_cuda();
+}
+void attention_merge(float*, float*, const float*, const float*, int, int, int) { no_cuda(); }
 size_t attention_decode_scratch_floats(int, int, int) { return 0; }
 void increment(int32_t*, int) { no_cuda(); }
 void sample(const float*, int, int, SamplingParams*, int32_t*) { no_cuda(); }
