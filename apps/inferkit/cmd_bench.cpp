@@ -1,6 +1,7 @@
 // inferkit bench: prefill and decode throughput of the engine on a model, best of N runs.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <fmt/format.h>
 #include <omp.h>
 #include <sys/resource.h>
@@ -8,7 +9,12 @@
 #include "backend/cpu/cpu_features.hpp"
 #include "command.hpp"
 #include "core/error.hpp"
+#include "dist/launch.hpp"
 #include "llm/model/llama_gpu.hpp"
+#include "llm/runtime/sampler.hpp"
+#ifdef IK_HAVE_NCCL
+#include "dist/comm_nccl.hpp"
+#endif
 #include "llm_common.hpp"
 
 namespace ik::cli {
@@ -26,6 +32,8 @@ struct EngineBenchArgs {
   int gen_tokens = 128;
   int reps = 3;
   bool json = false;
+  int context_parallel = 0;  // GPUs: striped prefill over forked ranks (run_cp_bench_gpu)
+  bool check = false;        // with context_parallel: compare with one GPU instead of timing
 };
 
 static double now_s() {
@@ -125,9 +133,98 @@ static void run_gpu_bench(const EngineBenchArgs& a) {
                cfg.name, a.prefill_tokens / prefill_s, json_batches, bw / 1e9);
 }
 
+// ---- GPU, context parallel -----------------------------------------------------------------
+
+#ifdef IK_HAVE_NCCL
+// --check: the last prompt token's logits and 8 greedy tokens, striped over the ranks vs the
+// plain forward on one GPU (rank 0), same random weights.
+static void check_cp(llm::GpuLlama& cp, const EngineBenchArgs& a, const llm::LlamaConfig& cfg, bool root) {
+  const auto prompt = bench_prompt(a.prefill_tokens, cfg.n_vocab);
+  const int64_t V = cfg.n_vocab;
+  std::vector<float> got(V), ref(V);
+  std::vector<int32_t> got_tokens, ref_tokens;
+  cp.prefill_cp(prompt.data(), a.prefill_tokens, got.data());
+  for (int i = 0; i < 8; ++i) {
+    got_tokens.push_back(cp.sample_last(0));
+    cp.decode_cp(got_tokens.back(), nullptr);
+  }
+  if (!root) return;
+  llm::GpuOptions one;
+  one.device = cp.device().ordinal;
+  one.n_ctx = a.prefill_tokens + 16;
+  auto g = llm::GpuLlama::random(cfg, a.seed, one);
+  g->forward(0, prompt.data(), a.prefill_tokens, ref.data());
+  int32_t tok = g->sample_last(0), next = 0;
+  for (int i = 0; i < 8; ++i) {
+    ref_tokens.push_back(tok);
+    g->decode(&tok, 1, &next);
+    tok = next;
+  }
+  double d = 0, m = 1e-20;
+  for (int64_t i = 0; i < V; ++i) {
+    d = std::max(d, std::isfinite(got[i]) ? double(std::fabs(got[i] - ref[i])) : INFINITY);
+    m = std::max(m, double(std::fabs(ref[i])));
+  }
+  int same = 0;
+  while (same < 8 && got_tokens[same] == ref_tokens[same]) ++same;
+  fmt::print("check context-parallel P = {}, {} prompt tokens: last-token logits max rel diff {:.2e} (bound 3e-2), "
+             "greedy tokens {}/8 identical\n", a.context_parallel, a.prefill_tokens, d / m, same);
+  IK_CHECK(d / m < 3e-2 && same >= 4, "context-parallel prefill on {} GPUs differs from one GPU", a.context_parallel);
+}
+#endif
+
+// Prefill of --prefill-tokens random tokens striped over --context-parallel GPUs (the same code
+// at P = 1 is the one-GPU baseline: one ring round, one causal block).
+static void run_cp_bench_gpu(const EngineBenchArgs& a) {
+#ifdef IK_HAVE_NCCL
+  IK_CHECK(a.random_weights, "bench --context-parallel runs on --random-weights");
+  const int P = a.context_parallel;
+  const llm::LlamaConfig cfg = llm::preset_config(a.config);
+  dist::LocalRanks ranks = dist::spawn_local_ranks(P);  // before any CUDA call
+  const bool root = ranks.rank == 0;
+  {
+    dist::NcclComm comm(ranks);
+    comm.set_timeout(600);
+    llm::GpuOptions opt;
+    opt.comm = &comm;
+    opt.context_parallel = true;
+    opt.n_ctx = (a.prefill_tokens + P - 1) / P + 16;
+    opt.max_rows = std::max(1, (a.prefill_tokens - 1) / P);
+    auto g = llm::GpuLlama::random(cfg, a.seed, opt);
+    g->set_sampling(0, 0.0f, 0, 1.0f, 0.0f, 0);
+    if (a.check) {
+      check_cp(*g, a, cfg, root);
+    } else {
+      const auto prompt = bench_prompt(a.prefill_tokens, cfg.n_vocab);
+      double best = 1e30;
+      for (int rep = 0; rep < a.reps; ++rep) {
+        g->reset_cp();
+        comm.barrier();
+        const double t0 = now_s();
+        g->prefill_cp(prompt.data(), a.prefill_tokens, nullptr);
+        backend::cuda::sync();
+        best = std::min(best, now_s() - t0);
+      }
+      if (root)
+        fmt::print("context-parallel prefill: {} | {} GPU(s), striped, NCCL | {} tokens ({} per GPU): {:.3f} s = {:.0f} "
+                   "tok/s (best of {})\n",
+                   cfg.name, P, a.prefill_tokens, (a.prefill_tokens + P - 1) / P, best, a.prefill_tokens / best, a.reps);
+    }
+    std::fflush(stdout);
+  }
+  dist::join_local_ranks(ranks);
+#else
+  fail("bench --context-parallel needs NCCL, which this build lacks");
+#endif
+}
+
 // ---- CPU ------------------------------------------------------------------------------------
 
 static void run_bench(const EngineBenchArgs& a) {
+  if (a.context_parallel > 0) {
+    IK_CHECK(a.device.name == "cuda", "bench --context-parallel runs on GPUs: add --device cuda");
+    return run_cp_bench_gpu(a);
+  }
   if (a.device.use_cuda()) return run_gpu_bench(a);
   LoadedModel lm;
   if (a.random_weights) {
@@ -199,6 +296,10 @@ static void add_bench(CLI::App& app) {
   c->add_option("--gen-tokens", a->gen_tokens, "tokens to decode")->check(CLI::Range(1, 1 << 20));
   c->add_option("--reps", a->reps, "repetitions (the best is reported)")->check(CLI::Range(1, 100));
   c->add_flag("--json", a->json, "print one JSON line");
+  c->add_option("--context-parallel", a->context_parallel,
+                "GPUs: prefill --prefill-tokens striped over P GPUs (forked processes, NCCL); P = 1 is the baseline")
+      ->check(CLI::Range(1, 64));
+  c->add_flag("--check", a->check, "with --context-parallel: compare logits and greedy tokens with one GPU");
   c->callback([a] { run_bench(*a); });
 }
 

@@ -228,7 +228,7 @@ void check_ring_gpu(dist::NcclComm& comm, const CpOptions& o, dist::Layout layou
   auto* dkv = static_cast<cuda::bf16*>(cuda::alloc(kv_local.size() * 2, "keys and values"));
   cuda::upload(dq, q_local.data(), q_local.size() * 4);
   cuda::upload(dkv, kv_local.data(), kv_local.size() * 2);
-  ring.run(dq, dkv);
+  ring.run(dq, int(Qd), dkv, dkv + size_t(n) * KVd);
   const auto got = gather_global(comm, layout, T, ring.out(), n, Qd);
   cuda::release(dq);
   cuda::release(dkv);
@@ -289,7 +289,7 @@ void time_layouts_gpu_rank(dist::NcclComm& comm, const CpOptions& o) {
         comm.barrier();
         cuda::sync();
         const auto t0 = std::chrono::steady_clock::now();
-        ring.run(q, kv);
+        ring.run(q, shape.n_head * shape.head_dim, kv, kv + size_t(n) * shape.n_kv * shape.head_dim);
         cuda::sync();
         const float mine = float(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() * 1e3);
         std::vector<float> times(P, 0.0f);

@@ -1,16 +1,23 @@
 // inferkit generate --context-parallel P (under mpirun -np P): the prompt is prefilled with
 // striped attention over the P ranks, the KV cache stays distributed (token t on rank t mod
 // P, --kv-capacity rows per rank) and decoding continues on it. Rank 0 samples and prints.
-// Called from cmd_generate.cpp; the engine is llm/dist/context_parallel.hpp.
+// Called from cmd_generate.cpp; the engine is llm/dist/context_parallel.hpp. With --device cuda:
+// one forked process per GPU, NCCL, GpuLlama's prefill_cp / decode_cp (run_cp_generate_gpu).
 #include <fmt/format.h>
 #include <omp.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 
 #include "core/error.hpp"
 #include "dist/comm.hpp"
 #include "dist/cp_attention.hpp"
+#include "dist/launch.hpp"
+#include "llm/model/llama_gpu.hpp"
+#ifdef IK_HAVE_NCCL
+#include "dist/comm_nccl.hpp"
+#endif
 #include "llm/dist/context_parallel.hpp"
 #include "llm/runtime/stop_strings.hpp"
 #include "llm_common.hpp"
@@ -97,6 +104,85 @@ void run_cp_generate(LoadedModel& lm, const std::vector<int32_t>& ids, const llm
     fmt::print(stderr, "[prompt {} tokens, {:.1f} tok/s | generated {} tokens, {:.1f} tok/s | stop: {} | KV rows per rank {} of {}]\n",
                T, T / r.prefill_s, r.tokens.size(), r.decode_s > 0 ? r.tokens.size() / r.decode_s : 0.0,
                r.stop_reason == "callback" ? "stop" : r.stop_reason, (cp.n_past() + P - 1) / P, capacity);
+}
+
+// ranks: this process's place among the forked GPU processes (dist::spawn_local_ranks, called
+// before the model was loaded); rank 0 waits for the others at the end.
+void run_cp_generate_gpu(LoadedModel& lm, const std::vector<int32_t>& ids, const llm::GenerateOptions& opt,
+                         dist::LocalRanks& lr, int64_t kv_capacity, bool quiet, const std::string& echo) {
+#ifdef IK_HAVE_NCCL
+  const int P = lr.size;
+  const int64_t T = int64_t(ids.size());
+  const int64_t new_tokens = opt.max_tokens < 0 ? lm.ctx - T : opt.max_tokens;
+  const int64_t capacity = kv_capacity > 0 ? kv_capacity : (T + std::max<int64_t>(new_tokens, 0) + P - 1) / P + 2;
+  IK_CHECK((T + P - 1) / P < capacity, "prompt is {} tokens; {} GPUs of {} KV rows (one kept free) hold {} (raise "
+           "--kv-capacity or the GPUs)", T, P, capacity, P * (capacity - 1));
+  opt.sampling.validate();
+  const bool root = lr.rank == 0;
+  {
+    dist::NcclComm comm(lr);
+    llm::GpuOptions g_opt;
+    g_opt.comm = &comm;
+    g_opt.context_parallel = true;
+    g_opt.n_seq = 1;
+    g_opt.n_ctx = capacity;
+    g_opt.max_rows = int(std::max<int64_t>(1, (T - 1) / P));
+    auto g = llm::GpuLlama::upload(*lm.model, g_opt);
+    const auto& s = opt.sampling;
+    g->set_sampling(0, s.temperature, s.top_k, s.top_p, s.min_p, s.seed);
+    if (root && !quiet && !echo.empty()) fmt::print("{}", echo), std::fflush(stdout);
+    const auto t0 = std::chrono::steady_clock::now();
+    g->prefill_cp(ids.data(), T, nullptr);
+    backend::cuda::sync();
+    const double prefill_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    // Every rank samples from bitwise the same logits and runs the same stop rules, so they stay
+    // in step without messages; rank 0 prints.
+    llm::Utf8Streamer utf8;
+    std::string text, stop_reason = "length";
+    size_t emitted = 0;
+    int64_t generated = 0;
+    const auto t1 = std::chrono::steady_clock::now();
+    for (; generated < new_tokens; ++generated) {
+      const int32_t tok = g->sample_last(0);
+      if (opt.stop_at_eos && std::find(lm.tokenizer.stop_ids().begin(), lm.tokenizer.stop_ids().end(), tok) !=
+                                 lm.tokenizer.stop_ids().end()) {
+        stop_reason = "eos";
+        break;
+      }
+      text += utf8.push(lm.tokenizer.token_to_piece(tok));
+      const bool stopped = llm::cut_at_stop(text, emitted, opt.stop);
+      const size_t safe = stopped ? text.size() : text.size() - llm::stop_hold_back(text, opt.stop);
+      if (root && safe > emitted) fmt::print("{}", text.substr(emitted, safe - emitted)), std::fflush(stdout);
+      emitted = std::max(emitted, safe);
+      if (stopped) {
+        stop_reason = "stop", ++generated;
+        break;
+      }
+      if ((g->cp_tokens() + P) / P >= capacity) {
+        stop_reason = "context", ++generated;
+        break;
+      }
+      g->decode_cp(tok, nullptr);
+    }
+    const double decode_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+    if (root) {
+      if (stop_reason != "stop") {
+        text += utf8.flush();
+        if (text.size() > emitted) fmt::print("{}", text.substr(emitted));
+      }
+      fmt::print("\n");
+      if (!quiet)
+        fmt::print(stderr, "[prompt {} tokens, {:.1f} tok/s | generated {} tokens, {:.1f} tok/s | stop: {} | {} GPUs, "
+                   "striped, KV rows per GPU {} of {}]\n",
+                   T, T / prefill_s, generated, decode_s > 0 ? generated / decode_s : 0.0, stop_reason, P,
+                   (g->cp_tokens() + P - 1) / P, capacity);
+      std::fflush(stdout);
+    }
+  }
+  dist::join_local_ranks(lr);
+#else
+  fail("--context-parallel with --device cuda needs NCCL, which this build lacks");
+#endif
 }
 
 }  // namespace ik::cli

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "command.hpp"
+#include "dist/launch.hpp"
 #include "core/error.hpp"
 #include "llm_common.hpp"
 
@@ -34,6 +35,8 @@ void generate_tensor_parallel(LoadedModel& lm, const std::vector<int32_t>& promp
 // cmd_cp_generate.cpp: generation with the KV cache distributed over context-parallel ranks.
 void run_cp_generate(LoadedModel& lm, const std::vector<int32_t>& ids, const llm::GenerateOptions& opt, int ranks,
                      int64_t kv_capacity, int threads, bool quiet, const std::string& echo);
+void run_cp_generate_gpu(LoadedModel& lm, const std::vector<int32_t>& ids, const llm::GenerateOptions& opt,
+                         dist::LocalRanks& ranks, int64_t kv_capacity, bool quiet, const std::string& echo);
 
 std::string read_text_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -53,6 +56,10 @@ static void run_generate(const GenerateArgs& a) {
   IK_CHECK(!prompt.empty(), "empty prompt: give -p TEXT or -f FILE");
   ModelFlags model_flags = a.model;
   model_flags.allow_ladder = a.tensor_parallel > 0;
+  // Context parallelism on GPUs: one process per GPU, forked first (neither CUDA nor an OpenMP
+  // thread pool survives a fork; every rank then maps the same model file).
+  const bool cp_gpu = a.context_parallel > 0 && a.device.name == "cuda";
+  dist::LocalRanks ranks = cp_gpu ? dist::spawn_local_ranks(a.context_parallel) : dist::LocalRanks{};
   LoadedModel lm = load_model(model_flags);
   std::vector<int32_t> ids;
   if (a.chat) {
@@ -66,6 +73,7 @@ static void run_generate(const GenerateArgs& a) {
   if (a.tensor_parallel > 0)
     return generate_tensor_parallel(lm, ids, a.sampling.opt, a.tensor_parallel, a.chat || a.quiet ? "" : prompt,
                                     a.quiet);
+  if (cp_gpu) return run_cp_generate_gpu(lm, ids, a.sampling.opt, ranks, a.kv_capacity, a.quiet, a.chat || a.quiet ? "" : prompt);
   if (a.context_parallel > 0)
     return run_cp_generate(lm, ids, a.sampling.opt, a.context_parallel, a.kv_capacity, a.model.threads, a.quiet,
                            a.chat ? "" : prompt);
@@ -98,7 +106,7 @@ static void add_generate(CLI::App& app) {
       ->check(CLI::Range(1, 1024));
   c->add_option("--context-parallel", a->context_parallel,
                 "spread the prompt and KV cache over P MPI ranks, striped attention (`mpirun -np P inferkit generate "
-                "--context-parallel P ...`)")
+                "--context-parallel P ...`); with --device cuda over P GPUs (forked processes, NCCL)")
       ->check(CLI::Range(1, 1024))
       ->excludes("--tensor-parallel");
   c->add_option("--kv-capacity", a->kv_capacity, "KV-cache rows per rank with --context-parallel (default: ctx / P)")

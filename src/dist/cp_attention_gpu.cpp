@@ -27,20 +27,21 @@ CpGpuRing::CpGpuRing(NcclComm& comm, Layout layout, int64_t T, const AttnShape& 
 
 CpGpuRing::~CpGpuRing() {
   for (void* p : {static_cast<void*>(o_), static_cast<void*>(part_o_), static_cast<void*>(lse_),
-                  static_cast<void*>(part_lse_), static_cast<void*>(buf_[0]), static_cast<void*>(buf_[1])})
+                  static_cast<void*>(part_lse_), static_cast<void*>(buf_[0]), static_cast<void*>(buf_[1]),
+                  static_cast<void*>(buf_[2])})
     cuda::release(p);
   cuda::destroy_event(ready_);
   cuda::destroy_event(received_);
 }
 
 // This rank's queries against the K/V block of rank s, merged into o_/lse_.
-void CpGpuRing::block(int s, const float* q, const cuda::bf16* kv) {
+void CpGpuRing::block(int s, const float* q, int q_stride, const cuda::bf16* kv) {
   const int r = comm_.rank(), H = shape_.n_head, KVH = shape_.n_kv, hd = shape_.head_dim, n = int(n_);
   const int Qd = H * hd;
   const cuda::bf16 *k = kv, *v = kv + size_t(n) * KVH * hd;
   // m queries from row q0 against keys [0, n_past) all visible plus the next m with diag.
   auto run = [&](int q0, int m, int n_past, int diag) {
-    cuda::attention_block(q + size_t(q0) * Qd, Qd, k, v, m, n_past, H, KVH, hd, diag, part_o_ + size_t(q0) * Qd,
+    cuda::attention_block(q + size_t(q0) * q_stride, q_stride, k, v, m, n_past, H, KVH, hd, diag, part_o_ + size_t(q0) * Qd,
                           part_lse_ + size_t(q0) * H);
     cuda::attention_merge(o_ + size_t(q0) * Qd, lse_ + size_t(q0) * H, part_o_ + size_t(q0) * Qd,
                           part_lse_ + size_t(q0) * H, m, H, hd);
@@ -63,24 +64,27 @@ void CpGpuRing::block(int s, const float* q, const cuda::bf16* kv) {
   }
 }
 
-void CpGpuRing::run(const float* q, const cuda::bf16* kv) {
+void CpGpuRing::run(const float* q, int q_stride, const cuda::bf16* k, const cuda::bf16* v) {
   const int P = comm_.size(), r = comm_.rank();
-  const size_t bytes = 2 * size_t(n_) * shape_.n_kv * shape_.head_dim * sizeof(cuda::bf16);
+  const size_t half = size_t(n_) * shape_.n_kv * shape_.head_dim * sizeof(cuda::bf16);
   cuda::fill_f32(o_, size_t(n_) * shape_.n_head * shape_.head_dim, 0.0f);
   cuda::fill_f32(lse_, size_t(n_) * shape_.n_head, -INFINITY);
+  // The own block as one [2][n][kv] buffer, so a round sends one contiguous message.
+  cuda::copy_async(buf_[2], k, half);
+  cuda::copy_async(reinterpret_cast<char*>(buf_[2]) + half, v, half);
   void* main = cuda::main_stream();
   void* side = P > 1 ? cuda::side_stream() : nullptr;
-  const cuda::bf16* cur = kv;
+  const cuda::bf16* cur = buf_[2];
   for (int t = 0; t < P; ++t) {
     if (t > 0) cuda::wait(main, received_);  // this round's block has arrived
     cuda::bf16* next = buf_[t % 2];          // last read by round t - 1, now finished on main
     if (t < P - 1) {
       cuda::record(ready_, main);
       cuda::wait(side, ready_);
-      comm_.send_recv_on(cur, (r + 1) % P, next, (r - 1 + P) % P, bytes, side);
+      comm_.send_recv_on(cur, (r + 1) % P, next, (r - 1 + P) % P, 2 * half, side);
       cuda::record(received_, side);
     }
-    block((r - t + P) % P, q, cur);
+    block((r - t + P) % P, q, q_stride, cur);
     cur = next;
   }
 }

@@ -26,20 +26,21 @@ class CpGpuRing {
   CpGpuRing& operator=(const CpGpuRing&) = delete;
 
   int64_t shard() const { return n_; }
-  // q: [n][n_head*head_dim] f32; kv: [2][n][n_kv*head_dim] bf16 (K rows, then V rows); both on
-  // this rank's device, in its layout's token order, already rotated. Queued on the main stream.
-  void run(const float* q, const backend::cuda::bf16* kv);
+  // q: n rows of n_head*head_dim f32, q_stride floats apart; k, v: [n][n_kv*head_dim] bf16; all
+  // on this rank's device, in its layout's token order, already rotated. Queued on the main
+  // stream; the inputs may be reused once it has run.
+  void run(const float* q, int q_stride, const backend::cuda::bf16* k, const backend::cuda::bf16* v);
   const float* out() const { return o_; }    // [n][n_head*head_dim]
   const float* lse() const { return lse_; }  // [n][n_head]
 
  private:
-  void block(int src_rank, const float* q, const backend::cuda::bf16* kv);
+  void block(int src_rank, const float* q, int q_stride, const backend::cuda::bf16* kv);
   NcclComm& comm_;
   Layout layout_;
   AttnShape shape_;
   int64_t n_ = 0;
   float *o_ = nullptr, *lse_ = nullptr, *part_o_ = nullptr, *part_lse_ = nullptr;
-  backend::cuda::bf16* buf_[2] = {nullptr, nullptr};
+  backend::cuda::bf16* buf_[3] = {nullptr, nullptr, nullptr};  // own block, then two ring buffers
   backend::cuda::Event ready_, received_;
 };
 

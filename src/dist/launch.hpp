@@ -16,7 +16,8 @@ struct LocalRanks {
 };
 
 // Forks n - 1 children (n >= 1). Returns in every process with its own rank; rank 0 is the
-// caller. A child dies with its parent. Call before any CUDA call.
+// caller. A child dies with its parent. Call before any CUDA call and any OpenMP parallel region
+// (neither the CUDA context nor OpenMP's thread pool is usable in a forked child).
 LocalRanks spawn_local_ranks(int n);
 // In rank 0: waits for every child; throws ik::Error naming the first that failed. In a child:
 // nothing (its exit status is its process's).

@@ -52,6 +52,8 @@ void fill_uniform_bf16_block(bf16* dst, int rows, int cols, uint64_t seed, float
                              int64_t ld);
 // x[i] += y[i].
 void add_inplace(float* x, const float* y, size_t n);
+// y[i] = bf16(x[i]).
+void convert_to_bf16(const float* x, bf16* y, size_t n);
 // dst rows of `width` bytes, dpitch apart, from src rows spitch apart (on the stream).
 void copy_2d_async(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width, size_t height);
 

@@ -49,6 +49,17 @@ void add_inplace(float* x, const float* y, size_t n) {
   check_launch("add_inplace");
 }
 
+__global__ void convert_bf16_kernel(const float* x, __nv_bfloat16* y, size_t n) {
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
+    y[i] = to_bf16(x[i]);
+}
+
+void convert_to_bf16(const float* x, bf16* y, size_t n) {
+  const unsigned grid = blocks_for(n, 256) < 4096u ? blocks_for(n, 256) : 4096u;
+  convert_bf16_kernel<<<grid, 256, 0, ctx().stream>>>(x, reinterpret_cast<__nv_bfloat16*>(y), n);
+  check_launch("convert_to_bf16");
+}
+
 __global__ void fill_f32_kernel(float* dst, size_t n, float v) {
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) dst[i] = v;
 }

@@ -25,6 +25,7 @@ void fill_uniform_bf16(bf16*, size_t, uint64_t, float) { no_cuda(); }
 void fill_f32(float*, size_t, float) { no_cuda(); }
 void fill_uniform_bf16_block(bf16*, int, int, uint64_t, float, int64_t, int64_t, int64_t) { no_cuda(); }
 void add_inplace(float*, const float*, size_t) { no_cuda(); }
+void convert_to_bf16(const float*, bf16*, size_t) { no_cuda(); }
 void copy_2d_async(void*, size_t, const void*, size_t, size_t, size_t) { no_cuda(); }
 void* main_stream() { no_cuda(); }
 void* side_stream() { no_cuda(); }

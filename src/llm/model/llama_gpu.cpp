@@ -23,11 +23,15 @@ GpuLlama::GpuLlama(const LlamaConfig& cfg, const GpuOptions& opt) : cfg_(cfg), o
   IK_CHECK(!(opt.parallel_block && opt.ladder_last > 0), "the parallel block and Ladder Residual do not combine");
   IK_CHECK(opt.ladder_last >= 0 && opt.ladder_last <= cfg.n_layer, "ladder layers {} outside [0, {}]", opt.ladder_last,
            cfg.n_layer);
+  IK_CHECK(!opt.context_parallel || (opt.comm && !opt.ladder_last && !opt.parallel_block && !opt.desync),
+           "context parallelism needs a communicator and the standard block");
   shard_ = cfg;
   int ordinal = opt.device;
   if (opt.comm) {
 #ifdef IK_HAVE_NCCL
-    tp_rank_ = opt.comm->rank(), tp_size_ = opt.comm->size(), ordinal = opt.comm->device();
+    ordinal = opt.comm->device();
+    if (opt.context_parallel) cp_rank_ = opt.comm->rank(), cp_size_ = opt.comm->size();
+    else tp_rank_ = opt.comm->rank(), tp_size_ = opt.comm->size();
 #else
     fail("tensor parallelism on GPUs needs NCCL, which this build lacks");
 #endif
@@ -100,6 +104,12 @@ void GpuLlama::allocate(size_t layer_bytes) {
     logits_gather_ = static_cast<float*>(get(R * V * sizeof(float), "logits"));
   }
   for (int b = 0; b < 2; ++b) ready_[b] = cuda::create_event(), reduced_[b] = cuda::create_event();
+  if (opt_.context_parallel) {
+    const size_t part = size_t(Q + c.n_head);
+    cp_part_ = static_cast<float*>(get(part * sizeof(float), "attention partials"));
+    cp_acc_ = static_cast<float*>(get(part * sizeof(float), "attention partials"));
+    cp_gather_ = static_cast<float*>(get(cp_size_ * part * sizeof(float), "attention partials"));
+  }
   attn_scratch_ = static_cast<float*>(get(scratch_floats * sizeof(float), "attention scratch"));
   xn_ = static_cast<bf16*>(get(R * std::max(E, Q) * sizeof(bf16), "activations"));
   attn_ = static_cast<bf16*>(get(R * Q * sizeof(bf16), "activations"));
@@ -470,7 +480,7 @@ void GpuLlama::lm_head(const float* x, int n) {
                         Vl * sizeof(float), n);
 }
 
-static void check_tokens(const int32_t* tokens, int64_t m, int64_t n_vocab) {
+void check_tokens(const int32_t* tokens, int64_t m, int64_t n_vocab) {
   for (int64_t i = 0; i < m; ++i)
     IK_CHECK(tokens[i] >= 0 && tokens[i] < n_vocab, "token id {} outside the vocabulary ({})", tokens[i], n_vocab);
 }

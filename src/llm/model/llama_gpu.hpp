@@ -36,6 +36,9 @@ struct GpuOptions {
   int ladder_last = 0;          // the last k layers use Ladder Residual
   bool parallel_block = false;  // PaLM-style parallel attention + MLP (not with ladder)
   bool desync = false;          // skip the all-reduces (speed upper bound; wrong output)
+  // Context parallelism instead: comm spreads sequence 0 over the ranks (striped: token g on
+  // rank g mod P, cache row g / P), weights replicated; see prefill_cp / decode_cp.
+  bool context_parallel = false;
 };
 
 class GpuLlama {
@@ -82,6 +85,18 @@ class GpuLlama {
   // Sample from the last forward call's final row on the device (sequence seq's parameters).
   int32_t sample_last(int seq);
   void set_sampling(int seq, float temperature, int top_k, float top_p, float min_p, uint64_t seed);
+
+  // Context parallelism (GpuOptions::context_parallel; collective: every rank calls with the
+  // same arguments). prefill_cp: `T` tokens into the empty sequence 0, striped ring attention
+  // over the ranks (dist/cp_attention_gpu.hpp) for the first (T - 1) / P * P of them, the rest
+  // through decode_cp. decode_cp: one token at global position cp_tokens(); every rank runs its
+  // matmuls, the owner stores its K/V row, each rank attends over its own rows and one
+  // all-gather per layer merges the partial softmaxes. Either leaves the last token's logits
+  // (bitwise the same on every rank) for last_logits / sample_last, and in `logits` if given.
+  void prefill_cp(const int32_t* tokens, int64_t T, float* logits);
+  void decode_cp(int32_t token, float* logits);
+  int64_t cp_tokens() const { return cp_tokens_; }
+  void reset_cp() { cp_tokens_ = 0, set_n_past(0, 0); }  // forget the distributed sequence
 
  private:
   GpuLlama(const LlamaConfig& cfg, const GpuOptions& opt);
@@ -161,6 +176,10 @@ class GpuLlama {
   bool pending_[2] = {false, false}, async_[2] = {false, false};
   backend::cuda::Event ready_[2], reduced_[2];
   float *logits_part_ = nullptr, *logits_gather_ = nullptr;  // vocabulary-parallel LM head
+  // Context parallelism: rank, ranks, tokens in the distributed sequence; decode partials.
+  int cp_rank_ = 0, cp_size_ = 1;
+  int64_t cp_tokens_ = 0;
+  float *cp_part_ = nullptr, *cp_gather_ = nullptr, *cp_acc_ = nullptr;  // [o (Q) | lse (H)] per rank
 };
 
 }  // namespace ik::llm
