@@ -252,9 +252,10 @@ void check_ring_gpu(dist::NcclComm& comm, const CpOptions& o, dist::Layout layou
     d = std::max(d, std::isfinite(got[i]) ? double(std::fabs(got[i] - ref[i])) : INFINITY);
     m = std::max(m, double(std::fabs(ref[i])));
   }
-  fmt::print("check {:<8} P = {} T = {}: max rel diff vs one GPU {:.2e} (bound 1e-3)\n", dist::layout_name(layout), P, T,
+  fmt::print("check {:<8} P = {} T = {}: max rel diff vs one GPU {:.2e} (bound 1e-2)\n", dist::layout_name(layout), P, T,
              d / m);
-  IK_CHECK(d / m < 1e-3, "{} attention over {} GPUs differs from one GPU", dist::layout_name(layout), P);
+  // Blocks of >= 16 queries run on tensor cores with bf16 probabilities, rounded per block.
+  IK_CHECK(d / m < 1e-2, "{} attention over {} GPUs differs from one GPU", dist::layout_name(layout), P);
 }
 
 // --time on GPUs: every layout at every T, time per run = slowest rank (host clock around a

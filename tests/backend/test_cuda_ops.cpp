@@ -152,7 +152,8 @@ struct AttnCase {
 
 TEST_F(CudaOps, PrefillAttentionMatchesCpu) {
   for (AttnCase c : {AttnCase{0, 1, 4, 4, 64, false}, AttnCase{0, 37, 4, 2, 64, false}, AttnCase{50, 33, 8, 2, 128, false},
-                     AttnCase{130, 65, 9, 3, 64, false}, AttnCase{20, 15, 4, 1, 128, true}}) {
+                     AttnCase{130, 65, 9, 3, 64, false}, AttnCase{20, 15, 4, 1, 128, true},
+                     AttnCase{7, 100, 8, 2, 64, true}, AttnCase{300, 200, 4, 1, 128, false}}) {
     const int Q = c.H * c.hd, KV = c.KVH * c.hd, W = Q + 2 * KV, n = c.n_past + c.m;
     auto q = random_vec(c.m * W, 9, 2.0f);
     auto k = bf16_round(random_vec(n * KV, 10, 2.0f)), v = bf16_round(random_vec(n * KV, 11));
@@ -227,7 +228,8 @@ TEST_F(CudaOps, AttentionBlocksMergeToFullAttention) {
     const auto empty = lse.get();
     for (float e : empty) EXPECT_EQ(e, -INFINITY);
     cuda::attention_merge(acc_o.p, acc_lse.p, o.p, lse.p, m, H, hd);
-    EXPECT_LT(rel_err(acc_o.get(), ref), 1e-3) << "head_dim " << hd;
+    // Passes of >= 16 rows run on tensor cores: q and the probabilities in bf16.
+    EXPECT_LT(rel_err(acc_o.get(), ref), 1e-2) << "head_dim " << hd;
     // The merged log-sum-exp is that of all keys: check one (row, head) on the host.
     const int row = 5, h = 3, kvh = h / (H / KVH);
     double mx = -1e30, sum = 0;
@@ -239,7 +241,7 @@ TEST_F(CudaOps, AttentionBlocksMergeToFullAttention) {
       mx = std::max(mx, sc.back());
     }
     for (double x : sc) sum += std::exp(x - mx);
-    EXPECT_NEAR(acc_lse.get()[row * H + h], mx + std::log(sum), 1e-3);
+    EXPECT_NEAR(acc_lse.get()[row * H + h], mx + std::log(sum), 2e-2);
   }
 }
 

@@ -3,6 +3,7 @@
 // (each block reduces a slice of the keys; a second kernel merges the slices).
 #include <algorithm>
 
+#include "backend/cuda/attention_tc.cuh"
 #include "backend/cuda/common.cuh"
 
 namespace ik::backend::cuda {
@@ -95,6 +96,8 @@ __global__ void __launch_bounds__(kPrefillQueries* kThreadsPerQuery)
 
 void attention_prefill(const float* q, int q_stride, const bf16* k_cache, const bf16* v_cache, bf16* out, int m,
                        int n_past, int n_head, int n_kv, int head_dim, const uint8_t* mask, int diag) {
+  if (tensor_core_attention(m, head_dim))
+    return attention_prefill_tc(q, q_stride, k_cache, v_cache, out, m, n_past, n_head, n_kv, head_dim, mask, diag);
   const dim3 grid((m + kPrefillQueries - 1) / kPrefillQueries, n_head);
   const int threads = kPrefillQueries * kThreadsPerQuery;
   auto k = reinterpret_cast<const __nv_bfloat16*>(k_cache);
@@ -111,6 +114,8 @@ void attention_prefill(const float* q, int q_stride, const bf16* k_cache, const 
 
 void attention_block(const float* q, int q_stride, const bf16* k, const bf16* v, int m, int n_past, int n_head,
                      int n_kv, int head_dim, int diag, float* o, float* lse) {
+  if (tensor_core_attention(m, head_dim))
+    return attention_block_tc(q, q_stride, k, v, m, n_past, n_head, n_kv, head_dim, diag, o, lse);
   const dim3 grid((m + kPrefillQueries - 1) / kPrefillQueries, n_head);
   const int threads = kPrefillQueries * kThreadsPerQuery;
   auto kb = reinterpret_cast<const __nv_bfloat16*>(k);

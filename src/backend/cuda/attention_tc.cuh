@@ -1,0 +1,18 @@
+#pragma once
+// The tensor-core prefill attention (attention_tc.cu), called by attention.cu's entry points.
+#include <cstdlib>
+
+#include "backend/cuda/common.cuh"
+
+namespace ik::backend::cuda {
+
+// Passes of at least this many queries use tensor cores (a 64-query block: shorter ones waste it).
+constexpr int kTensorCoreMinRows = 16;
+// True when the tensor-core kernel handles this pass (IK_ATTN_CUDA_CORES=1 forces the other).
+bool tensor_core_attention(int m, int head_dim);
+void attention_prefill_tc(const float* q, int q_stride, const bf16* k, const bf16* v, bf16* out, int m, int n_past,
+                          int n_head, int n_kv, int head_dim, const uint8_t* mask, int diag);
+void attention_block_tc(const float* q, int q_stride, const bf16* k, const bf16* v, int m, int n_past, int n_head,
+                        int n_kv, int head_dim, int diag, float* o, float* lse);
+
+}  // namespace ik::backend::cuda
