@@ -167,9 +167,17 @@ static void check_cp(llm::GpuLlama& cp, const EngineBenchArgs& a, const llm::Lla
   }
   int same = 0;
   while (same < 8 && got_tokens[same] == ref_tokens[same]) ++same;
+  // A different first token is a near-tie when the reference's margin between its choice and
+  // ours is within twice the largest logit difference (rounding, not a wrong result).
+  const double margin = ref[ref_tokens[0]] - ref[got_tokens[0]];
+  const bool near_tie = same == 0 && margin <= 2 * d;
   fmt::print("check context-parallel P = {}, {} prompt tokens: last-token logits max rel diff {:.2e} (bound 3e-2), "
-             "greedy tokens {}/8 identical\n", a.context_parallel, a.prefill_tokens, d / m, same);
-  IK_CHECK(d / m < 3e-2 && same >= 4, "context-parallel prefill on {} GPUs differs from one GPU", a.context_parallel);
+             "greedy tokens {}/8 identical{}\n", a.context_parallel, a.prefill_tokens, d / m, same,
+             same == 0 ? fmt::format(" (first-token margin {:.2e} vs max diff {:.2e}: {})", margin, d,
+                                     near_tie ? "a near-tie" : "NOT a near-tie")
+                       : "");
+  IK_CHECK(d / m < 3e-2 && (same >= 4 || near_tie), "context-parallel prefill on {} GPUs differs from one GPU",
+           a.context_parallel);
 }
 #endif
 

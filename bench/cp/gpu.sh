@@ -31,7 +31,7 @@ for s in $STAGES; do
       --layouts ring,striped,zigzag --repeat 1 --timeout 600 2>&1 | tee "$OUTDIR/cp_gpu_p$P.txt"
     ;;
   engine)
-    for T in 16384 32768; do
+    for T in 32768 65536; do
       for p in 1 $P; do
         $BIN bench --device cuda --random-weights --config llama3-8b --context-parallel $p --prefill-tokens $T --reps 1 \
           2>&1 | tee -a "$OUTDIR/cp_engine.txt"
