@@ -275,7 +275,7 @@ static Register reg("tp-bench", add_tp_bench);
 // llama.cpp's definition (llm/eval/perplexity.hpp): windows of ctx tokens from an empty cache,
 // BOS first, the second half scored; here through the tensor-parallel model, so the ladder
 // recurrence is the one evaluated.
-static double window_nll(llm::TensorParallelLlama& tp, std::vector<int32_t> window, int32_t bos,
+double window_nll(llm::TensorParallelLlama& tp, std::vector<int32_t> window, int32_t bos,
                          const int32_t* next_tokens, int64_t* scored) {
   const int64_t ctx = int64_t(window.size()), V = tp.config().n_vocab;
   if (bos >= 0) window[0] = bos;

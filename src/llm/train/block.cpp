@@ -78,29 +78,24 @@ Block::Block(const LlamaConfig& cfg)
       rope_(backend::Rope::make(cfg.head_dim, cfg.rope_base, cfg.rope_linear_factor, cfg.rope_freq_factors,
                                 cfg.rope_layout)) {}
 
-void Block::forward(const BlockWeights& w, const float* x_in, float* x_out, int64_t m, const int32_t* pos,
-                    const uint8_t* mask, BlockActivations& a) const {
+// ---- the two modules (pre-norm included, residual excluded) ------------------------------------
+
+void Block::attention_forward(const BlockWeights& w, const float* x, float* y, int64_t m, const int32_t* pos,
+                              const uint8_t* mask, BlockActivations& a) const {
   const LlamaConfig& c = cfg_;
-  const int64_t d = c.n_embd, qd = c.q_dim(), kvd = c.kv_dim(), ff = c.n_ff;
+  const int64_t d = c.n_embd, qd = c.q_dim(), kvd = c.kv_dim();
   a.m = m;
   a.pos.resize(m);
   for (int64_t i = 0; i < m; ++i) a.pos[i] = pos ? pos[i] : int32_t(i);
   if (mask) a.mask.assign(mask, mask + m * m);
   else a.mask.clear();
-  a.x_in.assign(x_in, x_in + m * d);
+  a.x_in.assign(x, x + m * d);
   a.xn1.resize(m * d);
   a.q.resize(m * qd);
   a.k.resize(m * kvd);
   a.v.resize(m * kvd);
   a.probs.resize(size_t(c.n_head) * m * m);
   a.attn.resize(m * qd);
-  a.x_mid.resize(m * d);
-  a.xn2.resize(m * d);
-  a.gate.resize(m * ff);
-  a.up.resize(m * ff);
-  a.hid.resize(m * ff);
-
-  // Attention half.
   backend::rms_norm(a.x_in.data(), w.attn_norm.data(), a.xn1.data(), m, d, c.rms_eps);
   linear_forward(a.xn1.data(), w.wq.data(), nullptr, a.q.data(), m, d, qd);
   linear_forward(a.xn1.data(), w.wk.data(), nullptr, a.k.data(), m, d, kvd);
@@ -108,51 +103,76 @@ void Block::forward(const BlockWeights& w, const float* x_in, float* x_out, int6
   rope_.apply(a.q.data(), m, c.n_head, c.head_dim, a.pos.data());
   rope_.apply(a.k.data(), m, c.n_head_kv, c.head_dim, a.pos.data());
   const AttentionShape s{m, m, c.n_head, c.n_head_kv, c.head_dim};
-  attention_forward(s, a.q.data(), a.k.data(), a.v.data(), a.attn.data(), a.probs.data(),
+  train::attention_forward(s, a.q.data(), a.k.data(), a.v.data(), a.attn.data(), a.probs.data(),
                     a.mask.empty() ? nullptr : a.mask.data());
-  linear_forward(a.attn.data(), w.wo.data(), nullptr, a.x_mid.data(), m, qd, d);
-  backend::add_inplace(a.x_mid.data(), a.x_in.data(), m * d);
+  linear_forward(a.attn.data(), w.wo.data(), nullptr, y, m, qd, d);
+}
 
-  // MLP half.
+void Block::mlp_forward(const BlockWeights& w, const float* x, float* y, int64_t m, BlockActivations& a) const {
+  const LlamaConfig& c = cfg_;
+  const int64_t d = c.n_embd, ff = c.n_ff;
+  if (x != a.x_mid.data()) a.x_mid.assign(x, x + m * d);
+  a.xn2.resize(m * d);
+  a.gate.resize(m * ff);
+  a.up.resize(m * ff);
+  a.hid.resize(m * ff);
   backend::rms_norm(a.x_mid.data(), w.ffn_norm.data(), a.xn2.data(), m, d, c.rms_eps);
   linear_forward(a.xn2.data(), w.w_gate.data(), nullptr, a.gate.data(), m, d, ff);
   linear_forward(a.xn2.data(), w.w_up.data(), nullptr, a.up.data(), m, d, ff);
   backend::silu_mul(a.gate.data(), a.up.data(), a.hid.data(), m * ff);
-  linear_forward(a.hid.data(), w.w_down.data(), nullptr, x_out, m, ff, d);
+  linear_forward(a.hid.data(), w.w_down.data(), nullptr, y, m, ff, d);
+}
+
+void Block::attention_backward(const BlockWeights& w, const BlockActivations& a, const float* dy, float* dx,
+                               BlockWeights& g) const {
+  const LlamaConfig& c = cfg_;
+  const int64_t m = a.m, d = c.n_embd, qd = c.q_dim(), kvd = c.kv_dim();
+  IK_CHECK(int64_t(a.x_in.size()) == m * d, "Block: activations are not from a forward of this block");
+  std::vector<float> d_attn(m * qd, 0.0f), dq(m * qd, 0.0f), dk(m * kvd, 0.0f), dv(m * kvd, 0.0f), d_xn(m * d, 0.0f);
+  linear_backward(a.attn.data(), w.wo.data(), dy, d_attn.data(), or_null(g.wo), nullptr, m, qd, d);
+  const AttentionShape s{m, m, c.n_head, c.n_head_kv, c.head_dim};
+  train::attention_backward(s, a.q.data(), a.k.data(), a.v.data(), a.probs.data(), d_attn.data(), dq.data(), dk.data(),
+                     dv.data());
+  rope_backward(rope_, dq.data(), m, c.n_head, c.head_dim, a.pos.data());
+  rope_backward(rope_, dk.data(), m, c.n_head_kv, c.head_dim, a.pos.data());
+  linear_backward(a.xn1.data(), w.wq.data(), dq.data(), d_xn.data(), or_null(g.wq), nullptr, m, d, qd);
+  linear_backward(a.xn1.data(), w.wk.data(), dk.data(), d_xn.data(), or_null(g.wk), nullptr, m, d, kvd);
+  linear_backward(a.xn1.data(), w.wv.data(), dv.data(), d_xn.data(), or_null(g.wv), nullptr, m, d, kvd);
+  rms_norm_backward(a.x_in.data(), w.attn_norm.data(), d_xn.data(), dx, or_null(g.attn_norm), m, d, c.rms_eps);
+}
+
+void Block::mlp_backward(const BlockWeights& w, const BlockActivations& a, const float* dy, float* dx,
+                         BlockWeights& g) const {
+  const LlamaConfig& c = cfg_;
+  const int64_t m = a.m, d = c.n_embd, ff = c.n_ff;
+  IK_CHECK(int64_t(a.x_mid.size()) == m * d, "Block: activations are not from a forward of this block");
+  std::vector<float> d_hid(m * ff, 0.0f), d_gate(m * ff, 0.0f), d_up(m * ff, 0.0f), d_xn(m * d, 0.0f);
+  linear_backward(a.hid.data(), w.w_down.data(), dy, d_hid.data(), or_null(g.w_down), nullptr, m, ff, d);
+  silu_mul_backward(a.gate.data(), a.up.data(), d_hid.data(), d_gate.data(), d_up.data(), m * ff);
+  linear_backward(a.xn2.data(), w.w_gate.data(), d_gate.data(), d_xn.data(), or_null(g.w_gate), nullptr, m, d, ff);
+  linear_backward(a.xn2.data(), w.w_up.data(), d_up.data(), d_xn.data(), or_null(g.w_up), nullptr, m, d, ff);
+  rms_norm_backward(a.x_mid.data(), w.ffn_norm.data(), d_xn.data(), dx, or_null(g.ffn_norm), m, d, c.rms_eps);
+}
+
+// ---- the standard block: x_mid = x + A(x), x_out = x_mid + M(x_mid) ----------------------------
+
+void Block::forward(const BlockWeights& w, const float* x_in, float* x_out, int64_t m, const int32_t* pos,
+                    const uint8_t* mask, BlockActivations& a) const {
+  const int64_t d = cfg_.n_embd;
+  a.x_mid.resize(m * d);
+  attention_forward(w, x_in, a.x_mid.data(), m, pos, mask, a);
+  backend::add_inplace(a.x_mid.data(), a.x_in.data(), m * d);
+  mlp_forward(w, a.x_mid.data(), x_out, m, a);
   backend::add_inplace(x_out, a.x_mid.data(), m * d);
 }
 
 void Block::backward(const BlockWeights& w, const BlockActivations& a, const float* dx_out, float* dx_in,
                      BlockWeights& g) const {
-  const LlamaConfig& c = cfg_;
-  const int64_t m = a.m, d = c.n_embd, qd = c.q_dim(), kvd = c.kv_dim(), ff = c.n_ff;
-  IK_CHECK(int64_t(a.x_in.size()) == m * d, "Block::backward: activations are not from a forward of this block");
-
-  // MLP half: x_out = x_mid + down(hid). d_mid starts as the residual path.
-  std::vector<float> d_mid(dx_out, dx_out + m * d);
-  std::vector<float> d_hid(m * ff, 0.0f), d_gate(m * ff, 0.0f), d_up(m * ff, 0.0f), d_xn(m * d, 0.0f);
-  linear_backward(a.hid.data(), w.w_down.data(), dx_out, d_hid.data(), or_null(g.w_down), nullptr, m, ff, d);
-  silu_mul_backward(a.gate.data(), a.up.data(), d_hid.data(), d_gate.data(), d_up.data(), m * ff);
-  linear_backward(a.xn2.data(), w.w_gate.data(), d_gate.data(), d_xn.data(), or_null(g.w_gate), nullptr, m, d, ff);
-  linear_backward(a.xn2.data(), w.w_up.data(), d_up.data(), d_xn.data(), or_null(g.w_up), nullptr, m, d, ff);
-  rms_norm_backward(a.x_mid.data(), w.ffn_norm.data(), d_xn.data(), d_mid.data(), or_null(g.ffn_norm), m, d,
-                    c.rms_eps);
-
-  // Attention half: x_mid = x_in + o(attn). d_in starts as the residual path.
+  const int64_t m = a.m, d = cfg_.n_embd;
+  std::vector<float> d_mid(dx_out, dx_out + m * d);  // the residual path, then + M's input gradient
+  mlp_backward(w, a, dx_out, d_mid.data(), g);
   std::vector<float> d_in = d_mid;
-  std::vector<float> d_attn(m * qd, 0.0f), dq(m * qd, 0.0f), dk(m * kvd, 0.0f), dv(m * kvd, 0.0f);
-  linear_backward(a.attn.data(), w.wo.data(), d_mid.data(), d_attn.data(), or_null(g.wo), nullptr, m, qd, d);
-  const AttentionShape s{m, m, c.n_head, c.n_head_kv, c.head_dim};
-  attention_backward(s, a.q.data(), a.k.data(), a.v.data(), a.probs.data(), d_attn.data(), dq.data(), dk.data(),
-                     dv.data());
-  rope_backward(rope_, dq.data(), m, c.n_head, c.head_dim, a.pos.data());
-  rope_backward(rope_, dk.data(), m, c.n_head_kv, c.head_dim, a.pos.data());
-  std::fill(d_xn.begin(), d_xn.end(), 0.0f);
-  linear_backward(a.xn1.data(), w.wq.data(), dq.data(), d_xn.data(), or_null(g.wq), nullptr, m, d, qd);
-  linear_backward(a.xn1.data(), w.wk.data(), dk.data(), d_xn.data(), or_null(g.wk), nullptr, m, d, kvd);
-  linear_backward(a.xn1.data(), w.wv.data(), dv.data(), d_xn.data(), or_null(g.wv), nullptr, m, d, kvd);
-  rms_norm_backward(a.x_in.data(), w.attn_norm.data(), d_xn.data(), d_in.data(), or_null(g.attn_norm), m, d,
-                    c.rms_eps);
+  attention_backward(w, a, d_mid.data(), d_in.data(), g);
   if (dx_in) std::memcpy(dx_in, d_in.data(), sizeof(float) * m * d);
 }
 

@@ -72,6 +72,18 @@ class Block {
   void backward(const BlockWeights& w, const BlockActivations& acts, const float* dx_out, float* dx_in,
                 BlockWeights& grads) const;
 
+  // The two modules alone, pre-norm included and residual excluded (Ladder Residual feeds each
+  // its own stream): y = attention(rms_norm(x)) Wo^T and y = mlp(rms_norm(x)). They save into
+  // disjoint fields of acts (x_in .. attn, and x_mid .. hid), so one acts serves a layer's
+  // pair. The backwards ACCUMULATE dL/dx into dx and dL/dweights into grads.
+  void attention_forward(const BlockWeights& w, const float* x, float* y, int64_t m, const int32_t* pos,
+                         const uint8_t* mask, BlockActivations& acts) const;
+  void mlp_forward(const BlockWeights& w, const float* x, float* y, int64_t m, BlockActivations& acts) const;
+  void attention_backward(const BlockWeights& w, const BlockActivations& acts, const float* dy, float* dx,
+                          BlockWeights& grads) const;
+  void mlp_backward(const BlockWeights& w, const BlockActivations& acts, const float* dy, float* dx,
+                    BlockWeights& grads) const;
+
  private:
   LlamaConfig cfg_;
   backend::Rope rope_;
