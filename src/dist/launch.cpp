@@ -13,6 +13,31 @@
 
 namespace ik::dist {
 
+namespace {
+std::string stderr_path(const std::string& id_path, int rank) { return fmt::format("{}.rank{}.err", id_path, rank); }
+
+// The child's last "error: ..." line (what main printed), or "".
+std::string child_error(const std::string& id_path, int rank) {
+  std::ifstream f(stderr_path(id_path, rank));
+  std::string line, last;
+  while (std::getline(f, line))
+    if (line.rfind("error: ", 0) == 0) last = line.substr(7);
+  return last;
+}
+
+void remove_files(const LocalRanks& r) {
+  std::remove(r.id_path.c_str());
+  for (int i = 1; i < r.size; ++i) std::remove(stderr_path(r.id_path, i).c_str());
+}
+}  // namespace
+
+LocalRanks::~LocalRanks() {
+  if (rank != 0 || children.empty()) return;
+  for (pid_t c : children) kill(c, SIGTERM);
+  for (pid_t c : children) waitpid(c, nullptr, 0);
+  remove_files(*this);
+}
+
 LocalRanks spawn_local_ranks(int n) {
   IK_CHECK(n >= 1 && n <= 1024, "local ranks: {} processes requested", n);
   LocalRanks r;
@@ -30,6 +55,7 @@ LocalRanks spawn_local_ranks(int n) {
       if (getppid() != parent) _exit(1);  // the parent died before prctl
       r.rank = i;
       r.children.clear();
+      std::freopen(stderr_path(r.id_path, i).c_str(), "w", stderr);
       return r;
     }
     r.children.push_back(pid);
@@ -44,12 +70,15 @@ void join_local_ranks(LocalRanks& ranks) {
     int status = 0;
     waitpid(ranks.children[i], &status, 0);
     const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-    if (!ok && failed.empty())
-      failed = WIFSIGNALED(status) ? fmt::format("rank {} was killed by signal {}", i + 1, WTERMSIG(status))
-                                   : fmt::format("rank {} exited with status {}", i + 1, WEXITSTATUS(status));
+    if (ok || !failed.empty()) continue;
+    const int r = int(i) + 1;
+    const std::string why = child_error(ranks.id_path, r);
+    failed = !why.empty()        ? fmt::format("rank {}: {}", r, why)
+             : WIFSIGNALED(status) ? fmt::format("rank {} was killed by signal {}", r, WTERMSIG(status))
+                                   : fmt::format("rank {} exited with status {}", r, WEXITSTATUS(status));
   }
   ranks.children.clear();
-  std::remove(ranks.id_path.c_str());
+  remove_files(ranks);
   IK_CHECK(failed.empty(), "{}", failed);
 }
 

@@ -48,7 +48,13 @@ if [ -f "$model" ]; then
   if ! command -v nvidia-smi >/dev/null 2>&1; then
     expect_error "CUDA\|GPU" "$bin" generate -m "$model" --device cuda -p hi -n 1
     expect_error "CUDA\|GPU" "$bin" bench --device cuda --random-weights --config tiny
+    # Forked GPU ranks: still one line (rank 0's; the others' stderr goes to a file).
+    expect_error "CUDA\|GPU" "$bin" tp-bench --device cuda --gpus 2 --config tiny --check
+    expect_error "CUDA\|GPU" "$bin" generate -m "$model" --device cuda --context-parallel 2 -p hi -n 1
   fi
+  expect_error "ladder-last" "$bin" tp-retrain -m "$model" --ladder-last 99 --train "$tmp/ladder.gguf" --eval "$tmp/ladder.gguf"
+  expect_error "train" "$bin" tp-retrain -m "$model" --train "$tmp/missing.txt" --eval "$tmp/missing.txt"
+  expect_error "context-parallel" "$bin" bench --device cpu --random-weights --config tiny --context-parallel 2
   expect_error "device" "$bin" generate -m "$model" --device tpu -p hi
   expect_error "unknown model shape" "$bin" bench --device cpu --random-weights --config llama9
 else

@@ -2,6 +2,8 @@
 // fails is reported by join_local_ranks.
 #include <gtest/gtest.h>
 
+#include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <unistd.h>
 
@@ -32,6 +34,34 @@ TEST(LocalRanks, AFailingRankIsNamed) {
   } catch (const ik::Error& e) {
     EXPECT_NE(std::string(e.what()).find("rank 1 exited with status 3"), std::string::npos) << e.what();
   }
+}
+
+TEST(LocalRanks, AFailingRanksErrorMessageIsReported) {
+  LocalRanks r = spawn_local_ranks(2);
+  if (r.rank == 1) {
+    std::fprintf(stderr, "some progress line\nerror: the GPU caught fire\n");
+    std::fflush(stderr);
+    _exit(1);
+  }
+  try {
+    join_local_ranks(r);
+    FAIL() << "no error";
+  } catch (const ik::Error& e) {
+    EXPECT_EQ(std::string(e.what()), "rank 1: the GPU caught fire");
+  }
+}
+
+TEST(LocalRanks, LeavingWithoutJoinStopsTheChildren) {
+  pid_t child = 0;
+  {
+    LocalRanks r = spawn_local_ranks(2);
+    if (r.rank == 1) {
+      pause();  // would wait forever
+      _exit(0);
+    }
+    child = r.children.at(0);
+  }  // rank 0 leaves (as on an error): the child is stopped and reaped
+  EXPECT_EQ(kill(child, 0), -1);  // no such process any more
 }
 
 TEST(LocalRanks, AMissingPublisherTimesOut) {
