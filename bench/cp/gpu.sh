@@ -11,15 +11,8 @@ P=${1:-2}
 SEQS=${2:-65536,131072,262144}
 shift 2 || true
 STAGES=${*:-tests time engine e2e}
-D=.devcarry
-mkdir -p /tmp/iklib && tar -xJf $D/libs.tar.xz -C /tmp/iklib
-pylib() { python3 -c "import $1, os; print(os.path.dirname($1.__file__) + '/lib')" 2>/dev/null || true; }
-export LD_LIBRARY_PATH=/tmp/iklib:/usr/local/cuda/lib64:$(pylib nvidia.cublas):$(pylib nvidia.nccl):${LD_LIBRARY_PATH:-}
-export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
-OUTDIR=${OUT:-/tmp/ikout}
-mkdir -p "$OUTDIR"
+. bench/cuda/env.sh
 nvidia-smi --query-gpu=index,name,driver_version,memory.total --format=csv,noheader
-BIN=$D/bin/inferkit
 for s in $STAGES; do
   case $s in
   tests)

@@ -6,13 +6,7 @@
 set -u
 cd "$(dirname "$0")/../.."
 STAGE=${1:-all}
-D=.devcarry
-mkdir -p /tmp/iklib && tar -xJf $D/libs.tar.xz -C /tmp/iklib
-CUBLAS_PIP=$(python3 -c "import nvidia.cublas, os; print(os.path.dirname(nvidia.cublas.__file__) + '/lib')" 2>/dev/null || true)
-export LD_LIBRARY_PATH=/tmp/iklib:/usr/local/cuda/lib64:${CUBLAS_PIP}:${LD_LIBRARY_PATH:-}
-export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
-OUTDIR=${OUT:-/tmp/ikout}
-mkdir -p "$OUTDIR"
+. bench/cuda/env.sh
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm --format=csv,noheader
 ldd $D/bin/inferkit | grep "not found" && echo "missing libraries (above)"
 

@@ -8,17 +8,10 @@ cd "$(dirname "$0")/../.."
 P=${1:-2}
 shift || true
 STAGES=${*:-tests bench8b bench70b}
-D=.devcarry
-mkdir -p /tmp/iklib && tar -xJf $D/libs.tar.xz -C /tmp/iklib
-pylib() { python3 -c "import $1, os; print(os.path.dirname($1.__file__) + '/lib')" 2>/dev/null || true; }
-export LD_LIBRARY_PATH=/tmp/iklib:/usr/local/cuda/lib64:$(pylib nvidia.cublas):$(pylib nvidia.nccl):${LD_LIBRARY_PATH:-}
-export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
-OUTDIR=${OUT:-/tmp/ikout}
-mkdir -p "$OUTDIR"
+. bench/cuda/env.sh
 nvidia-smi --query-gpu=index,name,driver_version,memory.total --format=csv,noheader
 nvidia-smi topo -m 2>&1 | head -8
 ldd $D/bin/inferkit | grep "not found" && echo "missing libraries (above)"
-BIN=$D/bin/inferkit
 V=standard,ladder,parallel,desync
 for s in $STAGES; do
   case $s in

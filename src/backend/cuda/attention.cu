@@ -94,41 +94,40 @@ __global__ void __launch_bounds__(kPrefillQueries* kThreadsPerQuery)
   }
 }
 
-void attention_prefill(const float* q, int q_stride, const bf16* k_cache, const bf16* v_cache, bf16* out, int m,
-                       int n_past, int n_head, int n_kv, int head_dim, const uint8_t* mask, int diag) {
-  if (tensor_core_attention(m, head_dim))
-    return attention_prefill_tc(q, q_stride, k_cache, v_cache, out, m, n_past, n_head, n_kv, head_dim, mask, diag);
+// The CUDA-core kernel for either output (bf16 out, or f32 o with lse).
+template <bool kPartial>
+static void launch_prefill(const float* q, int q_stride, const bf16* k_cache, const bf16* v_cache, bf16* out, int m,
+                           int n_past, int n_head, int n_kv, int head_dim, const uint8_t* mask, int diag, float* o,
+                           float* lse) {
   const dim3 grid((m + kPrefillQueries - 1) / kPrefillQueries, n_head);
   const int threads = kPrefillQueries * kThreadsPerQuery;
   auto k = reinterpret_cast<const __nv_bfloat16*>(k_cache);
   auto v = reinterpret_cast<const __nv_bfloat16*>(v_cache);
-  auto o = reinterpret_cast<__nv_bfloat16*>(out);
+  auto ob = reinterpret_cast<__nv_bfloat16*>(out);
   if (head_dim == 64)
-    prefill_kernel<64><<<grid, threads, 0, ctx().stream>>>(q, q_stride, k, v, o, m, n_past, n_head, n_kv, mask, diag);
+    prefill_kernel<64, kPartial>
+        <<<grid, threads, 0, ctx().stream>>>(q, q_stride, k, v, ob, m, n_past, n_head, n_kv, mask, diag, o, lse);
   else if (head_dim == 128)
-    prefill_kernel<128><<<grid, threads, 0, ctx().stream>>>(q, q_stride, k, v, o, m, n_past, n_head, n_kv, mask, diag);
+    prefill_kernel<128, kPartial>
+        <<<grid, threads, 0, ctx().stream>>>(q, q_stride, k, v, ob, m, n_past, n_head, n_kv, mask, diag, o, lse);
   else
     raise("CUDA attention supports head dimensions 64 and 128, not " + std::to_string(head_dim));
-  check_launch("attention_prefill");
+  check_launch("attention (CUDA cores)");
+}
+
+void attention_prefill(const float* q, int q_stride, const bf16* k_cache, const bf16* v_cache, bf16* out, int m,
+                       int n_past, int n_head, int n_kv, int head_dim, const uint8_t* mask, int diag) {
+  if (tensor_core_attention(m, head_dim))
+    return attention_prefill_tc(q, q_stride, k_cache, v_cache, out, m, n_past, n_head, n_kv, head_dim, mask, diag);
+  launch_prefill<false>(q, q_stride, k_cache, v_cache, out, m, n_past, n_head, n_kv, head_dim, mask, diag, nullptr,
+                        nullptr);
 }
 
 void attention_block(const float* q, int q_stride, const bf16* k, const bf16* v, int m, int n_past, int n_head,
                      int n_kv, int head_dim, int diag, float* o, float* lse) {
   if (tensor_core_attention(m, head_dim))
     return attention_block_tc(q, q_stride, k, v, m, n_past, n_head, n_kv, head_dim, diag, o, lse);
-  const dim3 grid((m + kPrefillQueries - 1) / kPrefillQueries, n_head);
-  const int threads = kPrefillQueries * kThreadsPerQuery;
-  auto kb = reinterpret_cast<const __nv_bfloat16*>(k);
-  auto vb = reinterpret_cast<const __nv_bfloat16*>(v);
-  if (head_dim == 64)
-    prefill_kernel<64, true><<<grid, threads, 0, ctx().stream>>>(q, q_stride, kb, vb, nullptr, m, n_past, n_head, n_kv,
-                                                                  nullptr, diag, o, lse);
-  else if (head_dim == 128)
-    prefill_kernel<128, true><<<grid, threads, 0, ctx().stream>>>(q, q_stride, kb, vb, nullptr, m, n_past, n_head, n_kv,
-                                                                   nullptr, diag, o, lse);
-  else
-    raise("CUDA attention supports head dimensions 64 and 128, not " + std::to_string(head_dim));
-  check_launch("attention_block");
+  launch_prefill<true>(q, q_stride, k, v, nullptr, m, n_past, n_head, n_kv, head_dim, nullptr, diag, o, lse);
 }
 
 // One thread per (row, head, dim): acc = acc * w_a + o * w_b with weights from the two

@@ -10,12 +10,13 @@
 
 namespace ik::llm::train {
 
-namespace {
 std::vector<float> dequantize(const backend::WeightMatrix& w) {
   std::vector<float> out(size_t(w.rows * w.cols));
   for (int64_t r = 0; r < w.rows; ++r) backend::weight_row(w, r, out.data() + r * w.cols);
   return out;
 }
+
+namespace {
 
 // The fields of BlockWeights in one order, for loops over all of them.
 template <class W>

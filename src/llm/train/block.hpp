@@ -27,6 +27,9 @@
 
 namespace ik::llm::train {
 
+// Every row of an engine matrix as f32, row-major [rows, cols] (quantized types dequantized).
+std::vector<float> dequantize(const backend::WeightMatrix& w);
+
 // f32 parameters of one layer, row-major [n_out, n_in] matrices as in LlamaLayer.
 // The same struct holds gradients: a field left empty is "not trained" (its gradient is not
 // computed, which also saves the dW gemm).

@@ -10,12 +10,6 @@
 namespace ik::llm::train {
 
 namespace {
-std::vector<float> rows_f32(const backend::WeightMatrix& w) {
-  std::vector<float> out(size_t(w.rows * w.cols));
-  for (int64_t r = 0; r < w.rows; ++r) backend::weight_row(w, r, out.data() + r * w.cols);
-  return out;
-}
-
 // An f32 matrix owning its values (exact f32 math in the engine).
 backend::WeightMatrix f32_matrix(const std::vector<float>& v, int64_t rows, int64_t cols) {
   auto bytes = std::make_shared<std::vector<uint8_t>>(v.size() * sizeof(float));
@@ -39,8 +33,8 @@ LadderTrainer::LadderTrainer(const LlamaModel& model, int last_k)
     else w_.push_back(std::move(w)), g_.push_back(BlockWeights::zeros(cfg_));
   }
   acts_.resize(last_k);
-  embd_ = rows_f32(model.token_embd());
-  head_ = cfg_.tied_embeddings ? embd_ : rows_f32(model.lm_head());
+  embd_ = dequantize(model.token_embd());
+  head_ = cfg_.tied_embeddings ? embd_ : dequantize(model.lm_head());
 }
 
 void LadderTrainer::zero_grads() {

@@ -1,0 +1,11 @@
+# Sourced by the GPU-machine scripts (bench/cuda/run.sh, bench/tp/gpu.sh, bench/cp/gpu.sh): the
+# carried shared libraries, the library path (the CUDA toolkit, then PyTorch's pip cuBLAS / NCCL
+# where the toolkit lacks them), NVLink multicast off, and OUTDIR (the device tool's $OUT).
+D=.devcarry
+mkdir -p /tmp/iklib && tar -xJf $D/libs.tar.xz -C /tmp/iklib
+pylib() { python3 -c "import $1 as m; print(list(m.__path__)[0] + '/lib')" 2>/dev/null || true; }
+export LD_LIBRARY_PATH=/tmp/iklib:/usr/local/cuda/lib64:$(pylib nvidia.cublas):$(pylib nvidia.nccl):${LD_LIBRARY_PATH:-}
+export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
+OUTDIR=${OUT:-/tmp/ikout}
+mkdir -p "$OUTDIR"
+BIN=$D/bin/inferkit
