@@ -307,12 +307,17 @@ static void add_tp_perplexity(CLI::App& app) {
                                "through the tensor-parallel model (plain or under `mpirun -np P`)");
   a->model.add(c);
   c->add_option("-f,--file", a->text_file, "text file")->required()->check(CLI::ExistingFile);
-  c->add_option("--ladder-last", a->ladder, "values of k (comma separated)")->delimiter(',')->check(CLI::NonNegativeNumber);
+  c->add_option("--ladder-last", a->ladder, "values of k (comma separated; default: the file's own, 0 for a plain model)")
+      ->delimiter(',')
+      ->check(CLI::NonNegativeNumber);
   c->add_option("--window", a->ctx, "window length in tokens")->check(CLI::Range(8, 1 << 16));
-  c->callback([a] {
+  c->callback([a, c] {
     dist::MpiSession mpi;
     dist::MpiComm comm;
-    LoadedModel lm = load_model(a->model);
+    ModelFlags flags = a->model;
+    flags.allow_ladder = true;  // a converted or retrained file: evaluated with its own k by default
+    LoadedModel lm = load_model(flags);
+    if (!c->count("--ladder-last") && lm.file) a->ladder = {llm::ladder_layers_of(*lm.file)};
     const std::string text = read_text_file(a->text_file);
     const std::vector<int32_t> tokens = lm.tokenizer.encode(text, false, false);
     // BOS replaces each window's first token only where the model adds one (as `perplexity`).

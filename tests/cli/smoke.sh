@@ -28,4 +28,13 @@ check "second turn reuses the KV cache ($first then $second tokens prefilled)" [
 ids=$("$bin" tokenize -m "$model" -p "Hello world" 2>/dev/null)
 check "tokenize ($ids)" [ "$ids" = "[19556, 905]" ]
 check "info lists 272 tensors" grep -q "tensors: 272" <("$bin" info -m "$model")
+# Ladder retraining writes a model that reloads with the same perplexity (its own k by default).
+tmp=$(mktemp -d)
+fixture=$(dirname "$0")/../llm/fixtures/perplexity_text.txt
+head -c 8000 /usr/share/common-licenses/GPL-3 >"$tmp/train.txt"
+after=$("$bin" tp-retrain -m "$model" --ladder-last 2 --train "$tmp/train.txt" --eval "$fixture" --steps 2 \
+  --eval-window 128 -o "$tmp/l2.gguf" 2>/dev/null | sed -n 's/.*ladder \([0-9.]*\) (.* after .*/\1/p')
+reloaded=$("$bin" tp-perplexity -m "$tmp/l2.gguf" -f "$fixture" --window 128 2>/dev/null | awk '$1 == 2 {print $2}')
+check "retrained ladder model reloads (perplexity $after, reloaded $reloaded)" [ -n "$after" ] && [ "$after" = "$reloaded" ]
+rm -rf "$tmp"
 exit $fail
