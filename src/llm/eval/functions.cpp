@@ -69,6 +69,14 @@ static Classifier random_tree(Rng& rng, int dims) {
   };
 }
 
+// At least 1 in 8 of 256 probe inputs gets each label.
+static bool both_labels_common(const Classifier& f, int dims, uint64_t seed, int64_t item) {
+  Rng probe(seed ^ 0x5bd1e995u, 1000 + uint64_t(item));
+  int ones = 0;
+  for (int t = 0; t < 256; ++t) ones += f(random_input(probe, dims));
+  return ones >= 32 && ones <= 256 - 32;
+}
+
 static std::string format_example(const Vec& x) {
   std::string s = "Input:";
   for (int v : x) s += " " + std::to_string(v);
@@ -81,10 +89,18 @@ std::vector<EvalItem> function_items(const std::string& kind, int64_t n, uint64_
   const uint64_t stream = kind == "linear" ? 11 : kind == "mlp" ? 12 : 13;
   Rng rng(seed, stream);
   std::vector<EvalItem> out;
+  auto draw = [&] {
+    return kind == "linear" ? random_linear(rng, dims) : kind == "mlp" ? random_mlp(rng, dims) : random_tree(rng, dims);
+  };
   for (int64_t i = 0; i < n; ++i) {
-    const Classifier f = kind == "linear" ? random_linear(rng, dims)
-                         : kind == "mlp"  ? random_mlp(rng, dims)
-                                          : random_tree(rng, dims);
+    // A function whose labels are (nearly) all the same is no task: some decision trees are,
+    // when a split repeats a feature. Redraw it; the probe has its own stream, so the items of
+    // functions that pass are the same as without the check.
+    Classifier f = draw();
+    for (int redraw = 0; !both_labels_common(f, dims, seed, i); ++redraw) {
+      IK_CHECK(redraw < 1000, "could not draw a {} function with both labels common", kind);
+      f = draw();
+    }
     std::string prompt;
     for (int e = 0; e < exemplars; ++e) {
       const Vec x = random_input(rng, dims);

@@ -175,6 +175,18 @@ TEST(EvalTasks, FunctionPromptsAreConsistentAndBalanced) {
   EXPECT_THROW(function_items("forest", 3, 9, 16, 4), ik::Error);
 }
 
+// Degenerate functions (a tree whose splits repeat one feature can give one label everywhere)
+// are redrawn, so long runs like the full study's never fail to find a query label.
+TEST(EvalTasks, ManyFunctionItemsAllHaveBothLabels) {
+  for (const std::string kind : {"linear", "mlp", "tree"}) {
+    std::vector<EvalItem> items;
+    ASSERT_NO_THROW(items = function_items(kind, 2000, 1, 16, 4)) << kind;
+    int ones = 0;
+    for (const auto& it : items) ones += std::stoi(it.answers[0]);
+    EXPECT_EQ(ones, 1000) << kind;
+  }
+}
+
 TEST(EvalTasks, SuiteHonoursLimitAndFamilies) {
   const auto facts = load_qa(kFacts);
   SuiteOptions o;
