@@ -8,8 +8,9 @@ Usage: /opt/ikvenv/bin/python tools/make_iq4_nl_model.py IN.gguf OUT.gguf"""
 import sys
 
 import numpy as np
-from gguf import GGMLQuantizationType as T, GGUFReader, GGUFValueType, GGUFWriter
+from gguf import GGMLQuantizationType as T, GGUFReader
 from gguf.quants import dequantize
+from gguf_copy import finish, writer_like
 
 VALUES = np.array([-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113], np.float32)
 MATRICES = ("attn_q.weight", "attn_k.weight", "attn_v.weight", "attn_output.weight",
@@ -55,13 +56,7 @@ def quantize_iq4_nl(x):
 
 def main(src, dst):
     r = GGUFReader(src)
-    arch = r.fields["general.architecture"].contents()
-    wr = GGUFWriter(dst, arch)
-    for name, f in r.fields.items():
-        if name.startswith("GGUF.") or name == "general.architecture":
-            continue
-        sub = f.types[1] if f.types[0] == GGUFValueType.ARRAY else None
-        wr.add_key_value(name, f.contents(), f.types[0], sub_type=sub)
+    wr = writer_like(r, dst)
     converted = 0
     for t in r.tensors:
         if t.name.endswith(MATRICES) and t.tensor_type != T.IQ4_NL:
@@ -73,10 +68,7 @@ def main(src, dst):
             converted += 1
         else:
             wr.add_tensor(t.name, t.data, raw_dtype=t.tensor_type)
-    wr.write_header_to_file()
-    wr.write_kv_data_to_file()
-    wr.write_tensors_to_file()
-    wr.close()
+    finish(wr)
     print(f"{dst}: {converted} matrices as IQ4_NL")
 
 

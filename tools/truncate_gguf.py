@@ -5,19 +5,14 @@ Usage: /opt/ikvenv/bin/python tools/truncate_gguf.py IN.gguf OUT.gguf K"""
 import re
 import sys
 
-from gguf import GGUFReader, GGUFValueType, GGUFWriter
+from gguf import GGUFReader
+from gguf_copy import finish, writer_like
 
 
 def main(src, dst, keep):
     r = GGUFReader(src)
     arch = r.fields["general.architecture"].contents()
-    wr = GGUFWriter(dst, arch)
-    for name, f in r.fields.items():
-        if name.startswith("GGUF.") or name == "general.architecture":
-            continue
-        value = keep if name == f"{arch}.block_count" else f.contents()
-        sub = f.types[1] if f.types[0] == GGUFValueType.ARRAY else None
-        wr.add_key_value(name, value, f.types[0], sub_type=sub)
+    wr = writer_like(r, dst, {f"{arch}.block_count": keep})
     kept = 0
     for t in r.tensors:
         m = re.match(r"blk\.(\d+)\.", t.name)
@@ -25,10 +20,7 @@ def main(src, dst, keep):
             continue
         wr.add_tensor(t.name, t.data, raw_dtype=t.tensor_type)
         kept += 1
-    wr.write_header_to_file()
-    wr.write_kv_data_to_file()
-    wr.write_tensors_to_file()
-    wr.close()
+    finish(wr)
     print(f"{dst}: {keep} blocks, {kept} tensors")
 
 

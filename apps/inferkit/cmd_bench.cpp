@@ -36,40 +36,7 @@ struct EngineBenchArgs {
   bool check = false;        // with context_parallel: compare with one GPU instead of timing
 };
 
-static double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-// A fixed, reproducible prompt (the ids bench/engine/run.sh gives llama.cpp): 100 + 37 i, cycling
-// through the vocabulary above the special tokens.
-std::vector<int32_t> bench_prompt(int n, int64_t n_vocab) {
-  std::vector<int32_t> p(n);
-  for (int i = 0; i < n; ++i) p[i] = int32_t(100 + (int64_t(i) * 37) % (n_vocab - 100));
-  return p;
-}
-
 // ---- GPU ------------------------------------------------------------------------------------
-
-// Decode at batch n: n sequences prefilled with the prompt, then gen_tokens graph-launched
-// steps. Returns seconds per step (best of reps).
-double gpu_decode_step_s(llm::GpuLlama& g, const std::vector<int32_t>& prompt, int n, int gen_tokens, int reps) {
-  double best = 1e30;
-  for (int rep = 0; rep < reps; ++rep) {
-    for (int s = 0; s < n; ++s) {
-      g.set_n_past(s, 0);
-      g.forward(s, prompt.data(), int64_t(prompt.size()), nullptr);
-    }
-    std::vector<int32_t> tok(n, prompt.back()), next(n);
-    g.decode(tok.data(), n, next.data());  // captures the graph for this batch size once
-    const double t0 = now_s();
-    for (int i = 0; i < gen_tokens; ++i) {
-      g.decode(next.data(), n, tok.data());
-      std::swap(tok, next);
-    }
-    best = std::min(best, (now_s() - t0) / gen_tokens);
-  }
-  return best;
-}
 
 static void run_gpu_bench(const EngineBenchArgs& a) {
   llm::GpuOptions opt;
@@ -94,16 +61,7 @@ static void run_gpu_bench(const EngineBenchArgs& a) {
   const auto dev = g->device();
   const double bw = backend::cuda::measure_copy_bandwidth(size_t(2) << 30);
   const auto prompt = bench_prompt(a.prompt_tokens, cfg.n_vocab);
-  const auto long_prompt = bench_prompt(a.prefill_tokens, cfg.n_vocab);
-
-  double prefill_s = 1e30;
-  for (int rep = 0; rep < a.reps; ++rep) {
-    g->set_n_past(0, 0);
-    const double t0 = now_s();
-    g->forward(0, long_prompt.data(), a.prefill_tokens, nullptr);
-    backend::cuda::sync();
-    prefill_s = std::min(prefill_s, now_s() - t0);
-  }
+  const double prefill_s = gpu_prefill_s(*g, bench_prompt(a.prefill_tokens, cfg.n_vocab), a.reps);
   // The floor for one decode step at batch 1: weights once plus the KV cache at this context,
   // read at the copy bandwidth (which counts bytes read plus written: the memory's total rate).
   const double ctx_mid = a.prompt_tokens + a.gen_tokens / 2.0;
@@ -141,8 +99,8 @@ static void run_gpu_bench(const EngineBenchArgs& a) {
 static void check_cp(llm::GpuLlama& cp, const EngineBenchArgs& a, const llm::LlamaConfig& cfg, bool root) {
   const auto prompt = bench_prompt(a.prefill_tokens, cfg.n_vocab);
   const int64_t V = cfg.n_vocab;
-  std::vector<float> got(V), ref(V);
-  std::vector<int32_t> got_tokens, ref_tokens;
+  std::vector<float> got(V);
+  std::vector<int32_t> got_tokens;
   cp.prefill_cp(prompt.data(), a.prefill_tokens, got.data());
   for (int i = 0; i < 8; ++i) {
     got_tokens.push_back(cp.sample_last(0));
@@ -153,18 +111,12 @@ static void check_cp(llm::GpuLlama& cp, const EngineBenchArgs& a, const llm::Lla
   one.device = cp.device().ordinal;
   one.n_ctx = a.prefill_tokens + 16;
   auto g = llm::GpuLlama::random(cfg, a.seed, one);
-  g->forward(0, prompt.data(), a.prefill_tokens, ref.data());
-  int32_t tok = g->sample_last(0), next = 0;
-  for (int i = 0; i < 8; ++i) {
-    ref_tokens.push_back(tok);
-    g->decode(&tok, 1, &next);
-    tok = next;
-  }
-  double d = 0, m = 1e-20;
-  for (int64_t i = 0; i < V; ++i) {
-    d = std::max(d, std::isfinite(got[i]) ? double(std::fabs(got[i] - ref[i])) : INFINITY);
-    m = std::max(m, double(std::fabs(ref[i])));
-  }
+  const GreedyTrace trace = greedy_trace(*g, prompt, 8, false);
+  const std::vector<float>& ref = trace.logits;
+  const std::vector<int32_t>& ref_tokens = trace.tokens;
+  const double rel = max_rel_diff(got.data(), ref.data(), size_t(V));
+  double d = 0;  // the largest absolute difference, against which a near-tie is judged
+  for (int64_t i = 0; i < V; ++i) d = std::max(d, double(std::fabs(got[i] - ref[i])));
   int same = 0;
   while (same < 8 && got_tokens[same] == ref_tokens[same]) ++same;
   // A different first token is a near-tie when the reference's margin between its choice and
@@ -172,11 +124,11 @@ static void check_cp(llm::GpuLlama& cp, const EngineBenchArgs& a, const llm::Lla
   const double margin = ref[ref_tokens[0]] - ref[got_tokens[0]];
   const bool near_tie = same == 0 && margin <= 2 * d;
   fmt::print("check context-parallel P = {}, {} prompt tokens: last-token logits max rel diff {:.2e} (bound 3e-2), "
-             "greedy tokens {}/8 identical{}\n", a.context_parallel, a.prefill_tokens, d / m, same,
+             "greedy tokens {}/8 identical{}\n", a.context_parallel, a.prefill_tokens, rel, same,
              same == 0 ? fmt::format(" (first-token margin {:.2e} vs max diff {:.2e}: {})", margin, d,
                                      near_tie ? "a near-tie" : "NOT a near-tie")
                        : "");
-  IK_CHECK(d / m < 3e-2 && (same >= 4 || near_tie), "context-parallel prefill on {} GPUs differs from one GPU",
+  IK_CHECK(rel < 3e-2 && (same >= 4 || near_tie), "context-parallel prefill on {} GPUs differs from one GPU",
            a.context_parallel);
 }
 #endif

@@ -25,17 +25,11 @@ struct ChatArgs {
   std::function<std::unique_ptr<llm::spec::SpecChat>(LoadedModel&)> spec;
 };
 
-static bool print_piece(const std::string& piece) {
-  fmt::print("{}", piece);
-  std::fflush(stdout);
-  return true;
-}
-
 // One assistant turn: template the whole conversation, reuse the cached prefix, stream the reply.
 static llm::GenerateResult reply(llm::Session& s, std::vector<llm::ChatMessage>& msgs, const llm::GenerateOptions& opt) {
   const auto& tok = s.tokenizer();
   s.set_context(tok.encode(tok.apply_chat_template(msgs, true), false, true));
-  auto r = s.generate(opt, print_piece);
+  auto r = s.generate(opt, print_text);
   fmt::print("\n");
   msgs.push_back({"assistant", r.text});
   return r;
@@ -44,7 +38,7 @@ static llm::GenerateResult reply(llm::Session& s, std::vector<llm::ChatMessage>&
 // The same turn with speculative decoding (the decoder keeps its own KV cache between turns).
 static void reply_spec(llm::spec::SpecChat& chat, const llm::Tokenizer& tok, std::vector<llm::ChatMessage>& msgs,
                        const llm::GenerateOptions& opt) {
-  auto t = chat.reply(tok.encode(tok.apply_chat_template(msgs, true), false, true), opt, print_piece);
+  auto t = chat.reply(tok.encode(tok.apply_chat_template(msgs, true), false, true), opt, print_text);
   fmt::print("\n");
   msgs.push_back({"assistant", t.gen.text});
   print_spec_stats(chat, t);

@@ -19,6 +19,7 @@
 #include "core/rng.hpp"
 #include "dist/cp_attention.hpp"
 #include "dist/launch.hpp"
+#include "llm_common.hpp"
 #ifdef IK_HAVE_NCCL
 #include "dist/cp_attention_gpu.hpp"
 #endif
@@ -118,23 +119,20 @@ void virtual_ring_gpu(const CpOptions& o) {
     for (int P : o.ranks) {
       IK_CHECK(T % P == 0, "--seq {} is not a multiple of P = {}", T, P);
       const int n = int(T / P);
-      auto* q = static_cast<float*>(cuda::alloc(size_t(n) * Q * 4, "queries"));
-      auto* k = static_cast<cuda::bf16*>(cuda::alloc(size_t(n) * KV * 2, "keys"));
-      auto* v = static_cast<cuda::bf16*>(cuda::alloc(size_t(n) * KV * 2, "values"));
-      auto* out = static_cast<cuda::bf16*>(cuda::alloc(size_t(n) * Q * 2, "outputs"));
-      cuda::fill_f32(q, size_t(n) * Q, 0.01f);
-      cuda::fill_uniform_bf16(k, size_t(n) * KV, 1, 1.0f);
-      cuda::fill_uniform_bf16(v, size_t(n) * KV, 2, 1.0f);
+      const cuda::DeviceArray<float> q(size_t(n) * Q, "queries");
+      const cuda::DeviceArray<cuda::bf16> k(size_t(n) * KV, "keys"), v(size_t(n) * KV, "values"), out(size_t(n) * Q, "outputs");
+      cuda::fill_f32(q.get(), q.size(), 0.01f);
+      cuda::fill_uniform_bf16(k.get(), k.size(), 1, 1.0f);
+      cuda::fill_uniform_bf16(v.get(), v.size(), 2, 1.0f);
       auto block_ms = [&](int n_past, int diag) {
-        return cuda::time_ms([&] { cuda::attention_prefill(q, Q, k, v, out, n, n_past, H, KVH, hd, nullptr, diag); },
-                             o.repeat);
+        return cuda::time_ms(
+            [&] { cuda::attention_prefill(q.get(), Q, k.get(), v.get(), out.get(), n, n_past, H, KVH, hd, nullptr, diag); },
+            o.repeat);
       };
       const double full = block_ms(n, -n), causal = block_ms(0, 0), strict = block_ms(0, -1);
       const double ring = causal + (P - 1) * full, striped = causal + (P - 1) * std::max(causal, strict);
       fmt::print("{:>7} {:>3} {:>10.3f} {:>10.3f} {:>10.3f} {:>11.2f} {:>11.2f} {:>8.3f}x {:>7.3f}\n", T, P, full, causal,
                  strict, ring, striped, ring / striped, (2.0 * P - 1) / P);
-      for (void* p : {static_cast<void*>(q), static_cast<void*>(k), static_cast<void*>(v), static_cast<void*>(out)})
-        cuda::release(p);
     }
 }
 
@@ -191,11 +189,10 @@ std::vector<float> gather_global(dist::NcclComm& comm, dist::Layout layout, int6
                                  int64_t width) {
   namespace cuda = backend::cuda;
   const int P = comm.size();
-  auto* all = static_cast<float*>(cuda::alloc(size_t(P) * n * width * 4, "gathered outputs"));
-  comm.all_gather_on(local, all, size_t(n) * width, cuda::main_stream());
-  std::vector<float> host(size_t(P) * n * width), out(size_t(T) * width);
-  cuda::download(host.data(), all, host.size() * 4);
-  cuda::release(all);
+  const cuda::DeviceArray<float> all(size_t(P) * n * width, "gathered outputs");
+  comm.all_gather_on(local, all.get(), size_t(n) * width, cuda::main_stream());
+  std::vector<float> host(all.size()), out(size_t(T) * width);
+  cuda::download(host.data(), all.get(), host.size() * 4);
   for (int r = 0; r < P; ++r)
     for (int64_t i = 0; i < n; ++i) {
       const int64_t g = dist::global_index(layout, P, T, r, i);
@@ -224,38 +221,27 @@ void check_ring_gpu(dist::NcclComm& comm, const CpOptions& o, dist::Layout layou
       kv_local[(n + i) * KVd + e] = f32_to_bf16(v[g * KVd + e]);
     }
   }
-  auto* dq = static_cast<float*>(cuda::alloc(q_local.size() * 4, "queries"));
-  auto* dkv = static_cast<cuda::bf16*>(cuda::alloc(kv_local.size() * 2, "keys and values"));
-  cuda::upload(dq, q_local.data(), q_local.size() * 4);
-  cuda::upload(dkv, kv_local.data(), kv_local.size() * 2);
-  ring.run(dq, int(Qd), dkv, dkv + size_t(n) * KVd);
+  {
+    const cuda::DeviceArray<float> dq(q_local.data(), q_local.size(), "queries");
+    const cuda::DeviceArray<cuda::bf16> dkv(kv_local.data(), kv_local.size(), "keys and values");
+    ring.run(dq.get(), int(Qd), dkv.get(), dkv.get() + size_t(n) * KVd);
+  }
   const auto got = gather_global(comm, layout, T, ring.out(), n, Qd);
-  cuda::release(dq);
-  cuda::release(dkv);
   if (r != 0) return;
   // Reference: the whole sequence on this GPU, same kernel, one causal block.
   std::vector<uint16_t> kv_all(2 * size_t(T) * KVd);
   for (size_t e = 0; e < k.size(); ++e) kv_all[e] = f32_to_bf16(k[e]), kv_all[k.size() + e] = f32_to_bf16(v[e]);
-  auto* fq = static_cast<float*>(cuda::alloc(q.size() * 4, "queries"));
-  auto* fkv = static_cast<cuda::bf16*>(cuda::alloc(kv_all.size() * 2, "keys and values"));
-  auto* fo = static_cast<float*>(cuda::alloc(q.size() * 4, "output"));
-  auto* flse = static_cast<float*>(cuda::alloc(size_t(T) * H * 4, "log-sum-exp"));
-  cuda::upload(fq, q.data(), q.size() * 4);
-  cuda::upload(fkv, kv_all.data(), kv_all.size() * 2);
-  cuda::attention_block(fq, int(Qd), fkv, fkv + size_t(T) * KVd, int(T), 0, H, KVH, hd, 0, fo, flse);
+  const cuda::DeviceArray<float> fq(q.data(), q.size(), "queries"), fo(q.size(), "output"), flse(size_t(T) * H, "log-sum-exp");
+  const cuda::DeviceArray<cuda::bf16> fkv(kv_all.data(), kv_all.size(), "keys and values");
+  cuda::attention_block(fq.get(), int(Qd), fkv.get(), fkv.get() + size_t(T) * KVd, int(T), 0, H, KVH, hd, 0, fo.get(),
+                        flse.get());
   std::vector<float> ref(q.size());
-  cuda::download(ref.data(), fo, ref.size() * 4);
-  for (void* p : {static_cast<void*>(fq), static_cast<void*>(fkv), static_cast<void*>(fo), static_cast<void*>(flse)})
-    cuda::release(p);
-  double d = 0, m = 1e-20;
-  for (size_t i = 0; i < ref.size(); ++i) {
-    d = std::max(d, std::isfinite(got[i]) ? double(std::fabs(got[i] - ref[i])) : INFINITY);
-    m = std::max(m, double(std::fabs(ref[i])));
-  }
+  cuda::download(ref.data(), fo.get(), ref.size() * 4);
+  const double rel = max_rel_diff(got.data(), ref.data(), ref.size());
   fmt::print("check {:<8} P = {} T = {}: max rel diff vs one GPU {:.2e} (bound 1e-2)\n", dist::layout_name(layout), P, T,
-             d / m);
+             rel);
   // Blocks of >= 16 queries run on tensor cores with bf16 probabilities, rounded per block.
-  IK_CHECK(d / m < 1e-2, "{} attention over {} GPUs differs from one GPU", dist::layout_name(layout), P);
+  IK_CHECK(rel < 1e-2, "{} attention over {} GPUs differs from one GPU", dist::layout_name(layout), P);
 }
 
 // --time on GPUs: every layout at every T, time per run = slowest rank (host clock around a
@@ -274,34 +260,32 @@ void time_layouts_gpu_rank(dist::NcclComm& comm, const CpOptions& o) {
     fmt::print("cp-attention on {} GPU(s) (NCCL ring, one process each), heads {}/{}, head_dim {}, best of {}\n"
                "{:>8} {:<8} {:>10} {:>9} {:>7}\n",
                P, o.n_head, o.n_kv, o.head_dim, o.repeat, "T", "layout", "time_ms", "vs_ring", "ideal");
-  auto* slot = static_cast<float*>(cuda::alloc(P * 4, "timings"));
+  const cuda::DeviceArray<float> slot(P, "timings");
   for (int64_t T : o.seqs) {
     double ring_ms = 0;
     for (const auto& name : o.layouts) {
       const auto layout = dist::parse_layout(name);
       dist::CpGpuRing ring(comm, layout, T, shape);
       const int64_t n = ring.shard();
-      auto* q = static_cast<float*>(cuda::alloc(size_t(n) * shape.n_head * shape.head_dim * 4, "queries"));
-      auto* kv = static_cast<cuda::bf16*>(cuda::alloc(2 * size_t(n) * shape.n_kv * shape.head_dim * 2, "keys and values"));
-      cuda::fill_f32(q, size_t(n) * shape.n_head * shape.head_dim, 0.01f);
-      cuda::fill_uniform_bf16(kv, 2 * size_t(n) * shape.n_kv * shape.head_dim, 7 + r, 1.0f);
+      const cuda::DeviceArray<float> q(size_t(n) * shape.n_head * shape.head_dim, "queries");
+      const cuda::DeviceArray<cuda::bf16> kv(2 * size_t(n) * shape.n_kv * shape.head_dim, "keys and values");
+      cuda::fill_f32(q.get(), q.size(), 0.01f);
+      cuda::fill_uniform_bf16(kv.get(), kv.size(), 7 + r, 1.0f);
       double best = 1e30;
       for (int rep = 0; rep < o.repeat + 1; ++rep) {  // the first run warms up
         comm.barrier();
         cuda::sync();
         const auto t0 = std::chrono::steady_clock::now();
-        ring.run(q, shape.n_head * shape.head_dim, kv, kv + size_t(n) * shape.n_kv * shape.head_dim);
+        ring.run(q.get(), shape.n_head * shape.head_dim, kv.get(), kv.get() + kv.size() / 2);
         cuda::sync();
         const float mine = float(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() * 1e3);
         std::vector<float> times(P, 0.0f);
         times[r] = mine;
-        cuda::upload(slot, times.data(), P * 4);
-        comm.all_reduce_sum_on(slot, P, cuda::main_stream());
-        cuda::download(times.data(), slot, P * 4);
+        cuda::upload(slot.get(), times.data(), P * 4);
+        comm.all_reduce_sum_on(slot.get(), P, cuda::main_stream());
+        cuda::download(times.data(), slot.get(), P * 4);
         if (rep > 0) best = std::min(best, double(*std::max_element(times.begin(), times.end())));
       }
-      cuda::release(q);
-      cuda::release(kv);
       if (name == "ring") ring_ms = best;
       if (root)
         fmt::print("{:>8} {:<8} {:>10.2f} {:>9} {:>7.3f}\n", T, name, best,
@@ -309,7 +293,6 @@ void time_layouts_gpu_rank(dist::NcclComm& comm, const CpOptions& o) {
       std::fflush(stdout);
     }
   }
-  cuda::release(slot);
 }
 #endif
 

@@ -19,7 +19,6 @@
 #include "dist/comm_nccl.hpp"
 #endif
 #include "llm/dist/context_parallel.hpp"
-#include "llm/runtime/stop_strings.hpp"
 #include "llm_common.hpp"
 
 namespace ik::cli {
@@ -75,26 +74,14 @@ void run_cp_generate(LoadedModel& lm, const std::vector<int32_t>& ids, const llm
   llm::ContextParallelLlama cp(*lm.model, comm, capacity);
 
   // Rank 0 streams the text; stop strings cut it like Session does.
-  llm::Utf8Streamer utf8;
-  std::string text;
-  size_t emitted = 0;
-  auto on_token = [&](int32_t id) {
-    text += utf8.push(lm.tokenizer.token_to_piece(id));
-    const bool stopped = llm::cut_at_stop(text, emitted, opt.stop);
-    const size_t safe = stopped ? text.size() : text.size() - llm::stop_hold_back(text, opt.stop);
-    if (safe > emitted) fmt::print("{}", text.substr(emitted, safe - emitted)), std::fflush(stdout);
-    emitted = std::max(emitted, safe);
-    return !stopped;
-  };
+  llm::TokenTextStream stream(lm.tokenizer, opt.stop, print_text);
+  auto on_token = [&](int32_t id) { return stream.push(id); };
   if (me == 0 && !quiet && !echo.empty()) fmt::print("{}", echo);
   const std::vector<int32_t> no_stop;
   const auto r = llm::cp_generate(cp, ids, opt.sampling, opt.max_tokens, opt.stop_at_eos ? lm.tokenizer.stop_ids() : no_stop,
                                   on_token);
   if (me == 0) {
-    if (r.stop_reason != "callback") {
-      text += utf8.flush();
-      if (text.size() > emitted) fmt::print("{}", text.substr(emitted));
-    }
+    stream.finish();
     fmt::print("\n");
     std::fflush(stdout);
   }
@@ -137,9 +124,10 @@ void run_cp_generate_gpu(LoadedModel& lm, const std::vector<int32_t>& ids, const
     const double prefill_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     // Every rank samples from bitwise the same logits and runs the same stop rules, so they stay
     // in step without messages; rank 0 prints.
-    llm::Utf8Streamer utf8;
-    std::string text, stop_reason = "length";
-    size_t emitted = 0;
+    llm::TokenTextStream stream(lm.tokenizer, opt.stop, [root](const std::string& piece) {
+      return root ? print_text(piece) : true;
+    });
+    std::string stop_reason = "length";
     int64_t generated = 0;
     const auto t1 = std::chrono::steady_clock::now();
     for (; generated < new_tokens; ++generated) {
@@ -149,12 +137,7 @@ void run_cp_generate_gpu(LoadedModel& lm, const std::vector<int32_t>& ids, const
         stop_reason = "eos";
         break;
       }
-      text += utf8.push(lm.tokenizer.token_to_piece(tok));
-      const bool stopped = llm::cut_at_stop(text, emitted, opt.stop);
-      const size_t safe = stopped ? text.size() : text.size() - llm::stop_hold_back(text, opt.stop);
-      if (root && safe > emitted) fmt::print("{}", text.substr(emitted, safe - emitted)), std::fflush(stdout);
-      emitted = std::max(emitted, safe);
-      if (stopped) {
+      if (!stream.push(tok)) {
         stop_reason = "stop", ++generated;
         break;
       }
@@ -165,11 +148,8 @@ void run_cp_generate_gpu(LoadedModel& lm, const std::vector<int32_t>& ids, const
       g->decode_cp(tok, nullptr);
     }
     const double decode_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+    stream.finish();
     if (root) {
-      if (stop_reason != "stop") {
-        text += utf8.flush();
-        if (text.size() > emitted) fmt::print("{}", text.substr(emitted));
-      }
       fmt::print("\n");
       if (!quiet)
         fmt::print(stderr, "[prompt {} tokens, {:.1f} tok/s | generated {} tokens, {:.1f} tok/s | stop: {} | {} GPUs, "

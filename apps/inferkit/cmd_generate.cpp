@@ -81,11 +81,7 @@ static void run_generate(const GenerateArgs& a) {
   auto session = open_session(lm, a.device);
   session->set_context(ids);
   if (!a.chat && !a.quiet) fmt::print("{}", prompt);
-  auto r = session->generate(a.sampling.opt, [](const std::string& piece) {
-    fmt::print("{}", piece);
-    std::fflush(stdout);
-    return true;
-  });
+  auto r = session->generate(a.sampling.opt, print_text);
   fmt::print("\n");
   if (!a.quiet) print_stats(r);
 }

@@ -53,11 +53,7 @@ static std::unique_ptr<SpecChat> open_spec_chat(const SpecFlags& f, LoadedModel&
 static void run_spec_generate(const SpecFlags& f, LoadedModel& lm, const std::vector<int32_t>& prompt,
                               const llm::GenerateOptions& gen, bool quiet) {
   auto chat = open_spec_chat(f, lm);
-  SpecTurn t = chat->reply(prompt, gen, [](const std::string& piece) {
-    fmt::print("{}", piece);
-    std::fflush(stdout);
-    return true;
-  });
+  SpecTurn t = chat->reply(prompt, gen, print_text);
   fmt::print("\n");
   if (!quiet) print_spec_stats(*chat, t);
 }

@@ -15,7 +15,6 @@
 #include "dist/comm.hpp"
 #include "llm/dist/random_llama.hpp"
 #include "llm/dist/tensor_parallel.hpp"
-#include "llm/runtime/stop_strings.hpp"
 #include "llm_common.hpp"
 #include "tp_gpu.hpp"
 
@@ -58,10 +57,10 @@ void generate_tensor_parallel(LoadedModel& lm, const std::vector<int32_t>& promp
   const double prefill_s = seconds_since(t0);
 
   llm::Sampler sampler(opt.sampling);
-  llm::Utf8Streamer utf8;
+  llm::TokenTextStream stream(lm.tokenizer, opt.stop, print_text);
   std::vector<int32_t> history = prompt;
-  std::string text, stop_reason = "length";
-  size_t emitted = 0, generated = 0;
+  std::string stop_reason = "length";
+  size_t generated = 0;
   const auto& stop_ids = lm.tokenizer.stop_ids();
   t0 = Clock::now();
   for (;;) {
@@ -71,12 +70,8 @@ void generate_tensor_parallel(LoadedModel& lm, const std::vector<int32_t>& promp
       bool stop = opt.stop_at_eos && std::find(stop_ids.begin(), stop_ids.end(), tok) != stop_ids.end();
       if (stop) stop_reason = "eos";
       if (!stop) {
-        text += utf8.push(lm.tokenizer.token_to_piece(tok));
-        stop = llm::cut_at_stop(text, emitted, opt.stop);
+        stop = !stream.push(tok);
         if (stop) stop_reason = "stop";
-        const size_t safe = stop ? text.size() : text.size() - llm::stop_hold_back(text, opt.stop);
-        if (safe > emitted) fmt::print("{}", text.substr(emitted, safe - emitted)), std::fflush(stdout);
-        emitted = std::max(emitted, safe);
         ++generated;
       }
       if (!stop && cache.n_past + 1 >= cache.n_ctx()) stop = true, stop_reason = "context";
@@ -90,7 +85,7 @@ void generate_tensor_parallel(LoadedModel& lm, const std::vector<int32_t>& promp
   }
   const double decode_s = seconds_since(t0);
   if (!root) return;
-  if (stop_reason != "stop") fmt::print("{}", text.substr(std::min(emitted, text.size())) + utf8.flush());
+  stream.finish();
   fmt::print("\n");
   std::fflush(stdout);
   if (!quiet)
@@ -275,7 +270,7 @@ static Register reg("tp-bench", add_tp_bench);
 // llama.cpp's definition (llm/eval/perplexity.hpp): windows of ctx tokens from an empty cache,
 // BOS first, the second half scored; here through the tensor-parallel model, so the ladder
 // recurrence is the one evaluated.
-double window_nll(llm::TensorParallelLlama& tp, std::vector<int32_t> window, int32_t bos,
+static double window_nll(llm::TensorParallelLlama& tp, std::vector<int32_t> window, int32_t bos,
                          const int32_t* next_tokens, int64_t* scored) {
   const int64_t ctx = int64_t(window.size()), V = tp.config().n_vocab;
   if (bos >= 0) window[0] = bos;
@@ -292,6 +287,22 @@ double window_nll(llm::TensorParallelLlama& tp, std::vector<int32_t> window, int
     ++*scored;
   }
   return nll;
+}
+
+// Perplexity over the whole windows of `tokens` with the last k layers as ladder layers
+// (collective over comm's ranks).
+double ladder_perplexity(llm::LlamaModel& model, dist::Comm& comm, int k, const std::vector<int32_t>& tokens,
+                         int32_t bos, int ctx) {
+  llm::TpOptions opt;
+  opt.ladder_last = k;
+  llm::TensorParallelLlama tp(model, comm, opt);
+  double nll = 0;
+  int64_t scored = 0;
+  for (int64_t w = 0; w + ctx <= int64_t(tokens.size()); w += ctx) {
+    const auto first = tokens.begin() + w;
+    nll += window_nll(tp, std::vector<int32_t>(first, first + ctx), bos, &*first, &scored);
+  }
+  return std::exp(nll / double(scored));
 }
 
 static void add_tp_perplexity(CLI::App& app) {
@@ -329,16 +340,7 @@ static void add_tp_perplexity(CLI::App& app) {
                  comm.size(), n_windows, a->ctx, "ladder k", "perplexity", "vs first k");
     double base = 0;
     for (int k : a->ladder) {
-      llm::TpOptions opt;
-      opt.ladder_last = k;
-      llm::TensorParallelLlama tp(*lm.model, comm, opt);
-      double nll = 0;
-      int64_t scored = 0;
-      for (int64_t w = 0; w < n_windows; ++w) {
-        const auto first = tokens.begin() + w * a->ctx;
-        nll += window_nll(tp, std::vector<int32_t>(first, first + a->ctx), bos, &*first, &scored);
-      }
-      const double ppl = std::exp(nll / double(scored));
+      const double ppl = ladder_perplexity(*lm.model, comm, k, tokens, bos, a->ctx);
       if (k == a->ladder.front()) base = ppl;
       if (comm.rank() == 0) fmt::print("{:>8} {:>12.3f} {:>9.2f}x\n", k, ppl, ppl / base), std::fflush(stdout);
     }

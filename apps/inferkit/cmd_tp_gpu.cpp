@@ -2,8 +2,6 @@
 // process per GPU, NCCL), random weights of a named shape; or --check: every variant's output
 // on P GPUs against the same model on one GPU.
 #include <algorithm>
-#include <chrono>
-#include <cmath>
 #include <fmt/format.h>
 #include <memory>
 
@@ -11,16 +9,13 @@
 #include "core/error.hpp"
 #include "dist/launch.hpp"
 #include "llm/model/llama_gpu.hpp"
+#include "llm_common.hpp"
 #include "tp_gpu.hpp"
 #ifdef IK_HAVE_NCCL
 #include "dist/comm_nccl.hpp"
 #endif
 
 namespace ik::cli {
-
-// cmd_bench.cpp: the benchmark prompt and one batch size's decode step time.
-std::vector<int32_t> bench_prompt(int n, int64_t n_vocab);
-double gpu_decode_step_s(llm::GpuLlama& g, const std::vector<int32_t>& prompt, int n, int gen_tokens, int reps);
 
 namespace {
 
@@ -37,39 +32,6 @@ llm::GpuOptions variant_options(const std::string& name, int n_layer) {
   else if (name == "desync") o.desync = true;
   else IK_CHECK(name == "standard", "unknown variant '{}' (standard, ladder, parallel, desync)", name);
   return o;
-}
-
-double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
-
-// Logits of a short prompt (all rows) and the greedy continuation, on whatever `g` spans.
-struct Trace {
-  std::vector<float> logits;
-  std::vector<int32_t> tokens;
-};
-
-Trace trace(llm::GpuLlama& g, int prompt_len, int steps) {
-  const auto& c = g.config();
-  const auto prompt = bench_prompt(prompt_len, c.n_vocab);
-  Trace t;
-  t.logits.resize(size_t(prompt_len) * c.n_vocab);
-  g.forward(0, prompt.data(), prompt_len, t.logits.data(), true);
-  int32_t tok = g.sample_last(0), next = 0;
-  for (int i = 0; i < steps; ++i) {
-    t.tokens.push_back(tok);
-    g.decode(&tok, 1, &next);
-    tok = next;
-  }
-  return t;
-}
-
-double max_rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
-  double d = 0, m = 1e-20;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (!std::isfinite(a[i])) return INFINITY;
-    d = std::max(d, double(std::fabs(a[i] - b[i])));
-    m = std::max(m, double(std::fabs(b[i])));
-  }
-  return d / m;
 }
 
 }  // namespace
@@ -104,17 +66,17 @@ void run_tp_bench_gpu(const TpGpuBench& a) {
       opt.max_rows = 512;
       if (a.check) {
         if (name == "desync") continue;  // wrong output by design
-        Trace tp;
+        GreedyTrace tp;
         {
           auto g = llm::GpuLlama::random(cfg, a.seed, opt);
-          tp = trace(*g, 37, 12);
+          tp = greedy_trace(*g, bench_prompt(37, cfg.n_vocab), 12, true);
         }
         if (!root) continue;
         llm::GpuOptions one = opt;
         one.comm = nullptr;
         auto g1 = llm::GpuLlama::random(cfg, a.seed, one);
-        const Trace ref = trace(*g1, 37, 12);
-        const double rel = max_rel_diff(tp.logits, ref.logits);
+        const GreedyTrace ref = greedy_trace(*g1, bench_prompt(37, cfg.n_vocab), 12, true);
+        const double rel = max_rel_diff(tp.logits.data(), ref.logits.data(), ref.logits.size());
         int same = 0;
         while (same < int(ref.tokens.size()) && tp.tokens[same] == ref.tokens[same]) ++same;
         fmt::print("check {:<9} P = {}: logits max rel diff {:.2e} (bound 3e-2), greedy tokens {}/{} identical\n", name,
@@ -126,16 +88,7 @@ void run_tp_bench_gpu(const TpGpuBench& a) {
       if (bandwidth == 0) bandwidth = backend::cuda::measure_copy_bandwidth(size_t(2) << 30);
       weight_bytes = g->weight_bytes();
       GpuVariantResult r{name, 0, {}};
-      const auto long_prompt = bench_prompt(a.prefill_tokens, cfg.n_vocab);
-      double prefill_s = 1e30;
-      for (int rep = 0; rep < a.repeat; ++rep) {
-        g->set_n_past(0, 0);
-        const double t0 = now_s();
-        g->forward(0, long_prompt.data(), a.prefill_tokens, nullptr);
-        backend::cuda::sync();
-        prefill_s = std::min(prefill_s, now_s() - t0);
-      }
-      r.prefill_tok_s = a.prefill_tokens / prefill_s;
+      r.prefill_tok_s = a.prefill_tokens / gpu_prefill_s(*g, bench_prompt(a.prefill_tokens, cfg.n_vocab), a.repeat);
       const auto prompt = bench_prompt(a.prompt_tokens, cfg.n_vocab);
       for (int n : a.batches) {
         r.step_s.push_back(gpu_decode_step_s(*g, prompt, n, a.gen_tokens, a.repeat));

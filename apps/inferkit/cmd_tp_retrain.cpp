@@ -21,8 +21,8 @@
 namespace ik::cli {
 
 std::string read_text_file(const std::string& path);  // cmd_generate.cpp
-double window_nll(llm::TensorParallelLlama& tp, std::vector<int32_t> window, int32_t bos, const int32_t* next_tokens,
-                  int64_t* scored);  // cmd_tp.cpp
+double ladder_perplexity(llm::LlamaModel& model, dist::Comm& comm, int k, const std::vector<int32_t>& tokens,
+                         int32_t bos, int ctx);  // cmd_tp.cpp
 
 namespace {
 
@@ -35,21 +35,6 @@ struct RetrainArgs {
   float lr = 1e-4f, weight_decay = 0.0f;
   uint64_t seed = 1;
 };
-
-// Perplexity of the eval text with the last k layers as ladder layers (tp-perplexity's rule).
-double ladder_perplexity(llm::LlamaModel& model, int k, const std::vector<int32_t>& tokens, int32_t bos, int ctx) {
-  dist::LocalComm comm;
-  llm::TpOptions opt;
-  opt.ladder_last = k;
-  llm::TensorParallelLlama tp(model, comm, opt);
-  double nll = 0;
-  int64_t scored = 0;
-  for (int64_t w = 0; w + ctx <= int64_t(tokens.size()); w += ctx) {
-    const auto first = tokens.begin() + w;
-    nll += window_nll(tp, std::vector<int32_t>(first, first + ctx), bos, &*first, &scored);
-  }
-  return std::exp(nll / double(scored));
-}
 
 // A copy of the model file with the retrained layers as F32 tensors and the ladder key set.
 void save_retrained(const io::GgufFile& in, const llm::LlamaModel& model, int first, const std::string& path) {
@@ -87,6 +72,7 @@ void run_retrain(const RetrainArgs& a) {
   if (a.model.threads > 0) omp_set_num_threads(a.model.threads);
   LoadedModel lm = load_model(a.model);
   llm::LlamaModel& model = *lm.model;
+  dist::LocalComm comm;  // the perplexities run the ladder recurrence through the P = 1 engine
   const int L = int(model.config().n_layer);
   IK_CHECK(a.last_k >= 1 && a.last_k <= L, "--ladder-last {} outside [1, {}] (the model has {} layers)", a.last_k, L, L);
   std::string train_text;
@@ -103,8 +89,8 @@ void run_retrain(const RetrainArgs& a) {
   fmt::print("tp-retrain: {} | last {} of {} layers as ladder | train {} tokens, {} steps x {} tokens | eval {} tokens\n",
              a.model.model.empty() ? default_model_path() : a.model.model, a.last_k, L, train.size(), a.steps, a.window,
              eval.size());
-  const double ppl_standard = ladder_perplexity(model, 0, eval, bos, a.eval_window);
-  const double ppl_before = ladder_perplexity(model, a.last_k, eval, bos, a.eval_window);
+  const double ppl_standard = ladder_perplexity(model, comm, 0, eval, bos, a.eval_window);
+  const double ppl_before = ladder_perplexity(model, comm, a.last_k, eval, bos, a.eval_window);
   fmt::print("perplexity: standard {:.3f} | ladder {:.3f} ({:.2f}x) before retraining\n", ppl_standard, ppl_before,
              ppl_before / ppl_standard);
   std::fflush(stdout);
@@ -126,7 +112,7 @@ void run_retrain(const RetrainArgs& a) {
   }
   bar.finish();
   trainer.write_back(model);
-  const double ppl_after = ladder_perplexity(model, a.last_k, eval, bos, a.eval_window);
+  const double ppl_after = ladder_perplexity(model, comm, a.last_k, eval, bos, a.eval_window);
   fmt::print("perplexity: ladder {:.3f} ({:.2f}x standard) after {} steps ({} tokens); recovered {:.0f}% of the gap\n",
              ppl_after, ppl_after / ppl_standard, a.steps, int64_t(a.steps) * a.window,
              100.0 * (ppl_before - ppl_after) / std::max(1e-9, ppl_before - ppl_standard));

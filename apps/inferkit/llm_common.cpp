@@ -1,6 +1,8 @@
 #include "llm_common.hpp"
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <fmt/format.h>
 #include <cstdlib>
 #include <filesystem>
@@ -54,7 +56,7 @@ void SamplingFlags::add(CLI::App* c, float default_temp) {
 
 std::string default_model_path() {
   if (const char* env = std::getenv("INFERKIT_MODEL"); env && *env) return env;
-  for (const std::string base : {std::string("."), std::string(IK_SOURCE_DIR)}) {
+  for (const std::string& base : {std::string("."), std::string(IK_SOURCE_DIR)}) {
     const std::string p = base + "/" + IK_DEFAULT_MODEL;
     if (std::filesystem::exists(p)) return p;
   }
@@ -105,6 +107,80 @@ std::unique_ptr<llm::Session> open_session(LoadedModel& lm, const DeviceFlag& de
     }
   }
   return std::make_unique<llm::Session>(llm::make_gpu_sequence(*lm.gpu), lm.tokenizer);
+}
+
+// ---- shared by the benchmark and check commands ---------------------------------------------
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// 100 + 37 i, cycling through the vocabulary above the special tokens.
+std::vector<int32_t> bench_prompt(int n, int64_t n_vocab) {
+  std::vector<int32_t> p(n);
+  for (int i = 0; i < n; ++i) p[i] = int32_t(100 + (int64_t(i) * 37) % (n_vocab - 100));
+  return p;
+}
+
+double gpu_decode_step_s(llm::GpuLlama& g, const std::vector<int32_t>& prompt, int n, int gen_tokens, int reps) {
+  double best = 1e30;
+  for (int rep = 0; rep < reps; ++rep) {
+    for (int s = 0; s < n; ++s) {
+      g.set_n_past(s, 0);
+      g.forward(s, prompt.data(), int64_t(prompt.size()), nullptr);
+    }
+    std::vector<int32_t> tok(n, prompt.back()), next(n);
+    g.decode(tok.data(), n, next.data());  // captures the graph for this batch size once
+    const double t0 = now_s();
+    for (int i = 0; i < gen_tokens; ++i) {
+      g.decode(next.data(), n, tok.data());
+      std::swap(tok, next);
+    }
+    best = std::min(best, (now_s() - t0) / gen_tokens);
+  }
+  return best;
+}
+
+bool print_text(const std::string& piece) {
+  fmt::print("{}", piece);
+  std::fflush(stdout);
+  return true;
+}
+
+double gpu_prefill_s(llm::GpuLlama& g, const std::vector<int32_t>& prompt, int reps) {
+  double best = 1e30;
+  for (int rep = 0; rep < reps; ++rep) {
+    g.set_n_past(0, 0);
+    const double t0 = now_s();
+    g.forward(0, prompt.data(), int64_t(prompt.size()), nullptr);
+    backend::cuda::sync();
+    best = std::min(best, now_s() - t0);
+  }
+  return best;
+}
+
+double max_rel_diff(const float* a, const float* b, size_t n) {
+  double d = 0, m = 1e-20;
+  for (size_t i = 0; i < n; ++i) {
+    if (!std::isfinite(a[i])) return INFINITY;
+    d = std::max(d, double(std::fabs(a[i] - b[i])));
+    m = std::max(m, double(std::fabs(b[i])));
+  }
+  return d / m;
+}
+
+GreedyTrace greedy_trace(llm::GpuLlama& g, const std::vector<int32_t>& prompt, int steps, bool all_rows) {
+  const int64_t m = int64_t(prompt.size()), V = g.config().n_vocab;
+  GreedyTrace t;
+  t.logits.resize(size_t(all_rows ? m : 1) * V);
+  g.forward(0, prompt.data(), m, t.logits.data(), all_rows);
+  int32_t tok = g.sample_last(0), next = 0;
+  for (int i = 0; i < steps; ++i) {
+    t.tokens.push_back(tok);
+    g.decode(&tok, 1, &next);
+    tok = next;
+  }
+  return t;
 }
 
 }  // namespace ik::cli

@@ -48,6 +48,28 @@ struct LoadedModel {
 
 // The default model's path (INFERKIT_MODEL, else the set-up cache); throws with advice if absent.
 std::string default_model_path();
+
+// ---- shared by the benchmark and check commands ---------------------------------------------
+double now_s();  // steady-clock seconds
+// Prints generated text to stdout at once (a TokenTextStream callback); always true.
+bool print_text(const std::string& piece);
+// max |a - b| / max |b| over n values; infinity when a holds a non-finite value (an unwritten
+// or broken output).
+double max_rel_diff(const float* a, const float* b, size_t n);
+// A fixed, reproducible prompt (the ids bench/engine/run.sh gives llama.cpp).
+std::vector<int32_t> bench_prompt(int n, int64_t n_vocab);
+// GPU prefill of the prompt into sequence 0 from empty: seconds, best of reps.
+double gpu_prefill_s(llm::GpuLlama& g, const std::vector<int32_t>& prompt, int reps);
+// GPU decode at batch n: n sequences prefilled with the prompt, then gen_tokens graph-launched
+// steps; seconds per step, best of reps.
+double gpu_decode_step_s(llm::GpuLlama& g, const std::vector<int32_t>& prompt, int n, int gen_tokens, int reps);
+// A prompt through sequence 0 of g (logits of every row, or of the last when !all_rows), then
+// `steps` greedy tokens through the decode graph.
+struct GreedyTrace {
+  std::vector<float> logits;
+  std::vector<int32_t> tokens;
+};
+GreedyTrace greedy_trace(llm::GpuLlama& g, const std::vector<int32_t>& prompt, int steps, bool all_rows);
 LoadedModel load_model(const ModelFlags& f);
 // A session on the device the flag picks (uploading the weights to the GPU once).
 std::unique_ptr<llm::Session> open_session(LoadedModel& lm, const DeviceFlag& device);

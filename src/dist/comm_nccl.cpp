@@ -46,6 +46,9 @@ struct NcclComm::State {
   double timeout_s = 60;
   std::shared_ptr<P2pGroup> open;  // posted point-to-point operations not launched yet
   void launch_p2p();
+  void require_usable() const {
+    IK_CHECK(!broken, "the NCCL communicator is unusable after an earlier timeout");
+  }
   ~State() {
     if (comm) broken ? ncclCommAbort(comm) : ncclCommDestroy(comm);
     if (scalar) cudaFree(scalar);
@@ -68,11 +71,8 @@ NcclComm::NcclComm(int device) : state_(std::make_shared<State>()) {
   IK_CHECK(initialized, "NcclComm needs MPI (create an MpiSession first)");
   MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
   MPI_Comm_size(MPI_COMM_WORLD, &size_);
-  if (device < 0) {
-    const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_RANK");
-    device = local ? std::atoi(local) : rank_;
-  }
-  open_device(device);
+  const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_RANK");
+  open_device(device, local ? std::atoi(local) : rank_);
   ncclUniqueId id{};
   if (rank_ == 0) IK_NCCL(ncclGetUniqueId(&id));
   IK_CHECK(MPI_Bcast(&id, sizeof(id), MPI_BYTE, 0, MPI_COMM_WORLD) == MPI_SUCCESS, "NcclComm: broadcasting the id failed");
@@ -82,7 +82,7 @@ NcclComm::NcclComm(int device) : state_(std::make_shared<State>()) {
 NcclComm::NcclComm(const LocalRanks& ranks, int device) : state_(std::make_shared<State>()) {
   rank_ = ranks.rank;
   size_ = ranks.size;
-  open_device(device < 0 ? rank_ : device);
+  open_device(device, rank_);
   ncclUniqueId id{};
   if (rank_ == 0) {
     IK_NCCL(ncclGetUniqueId(&id));
@@ -93,10 +93,12 @@ NcclComm::NcclComm(const LocalRanks& ranks, int device) : state_(std::make_share
   init_comm(&id);
 }
 
-void NcclComm::open_device(int device) {
+// device < 0: the GPU of this process's local rank, modulo the visible count.
+void NcclComm::open_device(int device, int local_rank) {
   const int n_dev = cuda_device_count();
   IK_CHECK(n_dev > 0, "NcclComm: no CUDA device on rank {}", rank_);
-  device %= n_dev;
+  if (device < 0) device = local_rank % n_dev;
+  IK_CHECK(device < n_dev, "NcclComm: device {} does not exist ({} visible)", device, n_dev);
   device_ = device;
   IK_CUDA(cudaSetDevice(device_));
   IK_CUDA(cudaStreamCreateWithFlags(&state_->stream, cudaStreamNonBlocking));
@@ -171,7 +173,7 @@ static Request event_request(std::shared_ptr<NcclComm::State> st, std::shared_pt
 // Enqueue after the compute stream's work, record a completion event, poll it in test().
 template <typename Enqueue>
 Request NcclComm::launch(const char* what, Enqueue enqueue) {
-  IK_CHECK(!state_->broken, "the NCCL communicator is unusable after an earlier timeout");
+  state_->require_usable();
   auto st = state_;
   st->timeout_s = timeout_s_;
   IK_CUDA(cudaSetDevice(device_));
@@ -188,7 +190,7 @@ Request NcclComm::launch(const char* what, Enqueue enqueue) {
 // Point to point: posted into the open group, launched at the first test/wait or collective.
 template <typename Op>
 Request NcclComm::post_p2p(const char* what, Op op) {
-  IK_CHECK(!state_->broken, "the NCCL communicator is unusable after an earlier timeout");
+  state_->require_usable();
   state_->timeout_s = timeout_s_;
   if (!state_->open) state_->open = std::make_shared<P2pGroup>();
   state_->open->ops.push_back(std::move(op));
@@ -256,19 +258,19 @@ Request NcclComm::irecv(std::span<float> data, int src, int /*tag*/) {
 // ---- device-ordered operations (CUDA graphs) -----------------------------------------------
 
 void NcclComm::all_reduce_sum_on(float* data, size_t n, void* stream) {
-  IK_CHECK(!state_->broken, "the NCCL communicator is unusable after an earlier timeout");
+  state_->require_usable();
   finish_enqueue(state_->comm, ncclAllReduce(data, data, n, ncclFloat, ncclSum, state_->comm, cudaStream_t(stream)),
                  "all_reduce", timeout_s_);
 }
 
 void NcclComm::all_gather_on(const float* mine, float* all, size_t n, void* stream) {
-  IK_CHECK(!state_->broken, "the NCCL communicator is unusable after an earlier timeout");
+  state_->require_usable();
   finish_enqueue(state_->comm, ncclAllGather(mine, all, n, ncclFloat, state_->comm, cudaStream_t(stream)), "all_gather",
                  timeout_s_);
 }
 
 void NcclComm::send_recv_on(const void* send, int dst, void* recv, int src, size_t bytes, void* stream) {
-  IK_CHECK(!state_->broken, "the NCCL communicator is unusable after an earlier timeout");
+  state_->require_usable();
   IK_CHECK(dst >= 0 && dst < size_ && src >= 0 && src < size_, "send_recv: bad ranks {} / {}", dst, src);
   const auto s = cudaStream_t(stream);
   IK_NCCL(ncclGroupStart());

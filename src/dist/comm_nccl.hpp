@@ -55,7 +55,7 @@ class NcclComm final : public Comm {
   struct State;  // opaque: ncclComm_t, the stream, a device scalar for barriers
 
  private:
-  void open_device(int device);
+  void open_device(int device, int local_rank);
   void init_comm(const void* unique_id);
   template <typename Enqueue>
   Request launch(const char* what, Enqueue enqueue);

@@ -18,6 +18,11 @@ namespace ik::backend::cuda {
   } while (0)
 
 inline unsigned blocks_for(size_t n, unsigned threads) { return unsigned((n + threads - 1) / threads); }
+// For grid-stride loops: enough blocks for n, at most `cap`.
+inline unsigned capped_blocks(size_t n, unsigned threads, unsigned cap = 4096) {
+  const unsigned b = blocks_for(n, threads);
+  return b < cap ? b : cap;
+}
 
 __device__ __forceinline__ float to_f32(__nv_bfloat16 x) { return __bfloat162float(x); }
 __device__ __forceinline__ __nv_bfloat16 to_bf16(float x) { return __float2bfloat16(x); }

@@ -41,6 +41,23 @@ void copy_async(void* dst, const void* src, size_t bytes);  // any direction, on
 void* alloc_pinned(size_t bytes);  // page-locked host memory (graph-capturable copies)
 void release_pinned(void* p);
 void poison(void* p, size_t bytes);  // 0xFF bytes: NaN in f32 and bf16
+// n values of T in device memory, released at scope end (alloc's out-of-memory error applies).
+template <class T>
+class DeviceArray {
+ public:
+  DeviceArray(size_t n, const char* what) : p_(static_cast<T*>(alloc(n * sizeof(T), what))), n_(n) {}
+  // A device copy of host values.
+  DeviceArray(const T* host, size_t n, const char* what) : DeviceArray(n, what) { upload(p_, host, n * sizeof(T)); }
+  ~DeviceArray() { release(p_); }
+  DeviceArray(const DeviceArray&) = delete;
+  DeviceArray& operator=(const DeviceArray&) = delete;
+  T* get() const { return p_; }
+  size_t size() const { return n_; }
+
+ private:
+  T* p_;
+  size_t n_;
+};
 void sync();
 // Seeded uniform values in [-scale, scale] (a counter-based hash: same seed, same values,
 // independent of the launch shape), or a constant.

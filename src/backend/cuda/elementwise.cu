@@ -6,12 +6,16 @@ namespace ik::backend::cuda {
 
 // ---- fills and conversions ------------------------------------------------------------------
 
+// Element i of the seeded uniform(-scale, scale) stream.
+__device__ __forceinline__ __nv_bfloat16 uniform_at(uint64_t seed, size_t i, float scale) {
+  const uint64_t h = mix64(seed * 0x9e3779b97f4a7c15ull + i);
+  const float u = float(h >> 40) * (1.0f / 16777216.0f);  // [0, 1)
+  return to_bf16((2.0f * u - 1.0f) * scale);
+}
+
 __global__ void fill_uniform_bf16_kernel(__nv_bfloat16* dst, size_t n, uint64_t seed, float scale) {
-  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) {
-    const uint64_t h = mix64(seed * 0x9e3779b97f4a7c15ull + i);
-    const float u = float(h >> 40) * (1.0f / 16777216.0f);  // [0, 1)
-    dst[i] = to_bf16((2.0f * u - 1.0f) * scale);
-  }
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
+    dst[i] = uniform_at(seed, i, scale);
 }
 
 void fill_uniform_bf16(bf16* dst, size_t n, uint64_t seed, float scale) {
@@ -25,10 +29,7 @@ __global__ void fill_uniform_block_kernel(__nv_bfloat16* dst, int rows, int cols
                                           size_t row0, size_t col0, size_t ld) {
   const size_t n = size_t(rows) * cols;
   for (size_t e = blockIdx.x * size_t(blockDim.x) + threadIdx.x; e < n; e += size_t(gridDim.x) * blockDim.x) {
-    const size_t i = (row0 + e / cols) * ld + col0 + e % cols;
-    const uint64_t h = mix64(seed * 0x9e3779b97f4a7c15ull + i);
-    const float u = float(h >> 40) * (1.0f / 16777216.0f);
-    dst[e] = to_bf16((2.0f * u - 1.0f) * scale);
+    dst[e] = uniform_at(seed, (row0 + e / cols) * ld + col0 + e % cols, scale);
   }
 }
 
@@ -44,8 +45,7 @@ __global__ void add_kernel(float* x, const float* y, size_t n) {
 }
 
 void add_inplace(float* x, const float* y, size_t n) {
-  const unsigned grid = blocks_for(n, 256) < 4096u ? blocks_for(n, 256) : 4096u;
-  add_kernel<<<grid, 256, 0, ctx().stream>>>(x, y, n);
+  add_kernel<<<capped_blocks(n, 256), 256, 0, ctx().stream>>>(x, y, n);
   check_launch("add_inplace");
 }
 
@@ -55,8 +55,7 @@ __global__ void convert_bf16_kernel(const float* x, __nv_bfloat16* y, size_t n) 
 }
 
 void convert_to_bf16(const float* x, bf16* y, size_t n) {
-  const unsigned grid = blocks_for(n, 256) < 4096u ? blocks_for(n, 256) : 4096u;
-  convert_bf16_kernel<<<grid, 256, 0, ctx().stream>>>(x, reinterpret_cast<__nv_bfloat16*>(y), n);
+  convert_bf16_kernel<<<capped_blocks(n, 256), 256, 0, ctx().stream>>>(x, reinterpret_cast<__nv_bfloat16*>(y), n);
   check_launch("convert_to_bf16");
 }
 

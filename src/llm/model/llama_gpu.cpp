@@ -346,8 +346,26 @@ std::unique_ptr<GpuLlama> GpuLlama::random(const LlamaConfig& cfg, uint64_t seed
 void GpuLlama::set_n_past(int seq, int64_t n) {
   IK_CHECK(seq >= 0 && seq < opt_.n_seq && n >= 0 && n <= n_past_[seq], "set_n_past: bad sequence or length");
   n_past_[seq] = n;
-  const int32_t v = int32_t(n);
+  upload_n_past(seq);
+}
+
+void GpuLlama::upload_n_past(int seq) {
+  const int32_t v = int32_t(n_past_[seq]);
   cuda::upload(d_n_past_ + seq, &v, 4);
+}
+
+void GpuLlama::embed_rows(int rows, int seq, const std::function<RowSpec(int)>& row) {
+  const int64_t R = rows_cap_;
+  std::vector<int32_t> packed(3 * R + rows);  // laid out as d_tokens_, d_pos_, d_seq_, d_row_
+  for (int i = 0; i < rows; ++i) {
+    const RowSpec r = row(i);
+    packed[i] = r.token;
+    packed[R + i] = r.pos;
+    packed[2 * R + i] = seq;
+    packed[3 * R + i] = r.cache_row;
+  }
+  cuda::upload(d_tokens_, packed.data(), packed.size() * 4);
+  cuda::embed(embd_, d_tokens_, rows, int(cfg_.n_embd), x_);
 }
 
 void GpuLlama::linear(const Linear& w, const bf16* x, float* y, int ldy, int m, bool accumulate) {
@@ -368,6 +386,12 @@ void GpuLlama::project(const std::vector<Linear>& parts, const bf16* x, float* y
   }
 }
 
+void GpuLlama::store_rows_kv(const Layer& L, int m) {
+  const LlamaConfig& c = shard_;
+  cuda::rope_and_store_kv(qkv_, m, c.n_head, c.n_head_kv, c.head_dim, d_pos_, d_seq_, d_row_, inv_freq_,
+                          c.rope_layout == backend::RopeLayout::Half, L.k, L.v, int(opt_.n_ctx));
+}
+
 void GpuLlama::attention(const Layer& L, int m, const std::vector<SlotRun>* decode, int seq, const uint8_t* mask) {
   const LlamaConfig& c = shard_;
   const int QKV = int(c.q_dim() + 2 * c.kv_dim());
@@ -386,9 +410,8 @@ void GpuLlama::attention(const Layer& L, int m, const std::vector<SlotRun>* deco
     }
     return;
   }
+  store_rows_kv(L, m);
   const size_t seq_offset = size_t(seq) * opt_.n_ctx * c.kv_dim();
-  cuda::rope_and_store_kv(qkv_, m, c.n_head, c.n_head_kv, c.head_dim, d_pos_, d_seq_, d_row_, inv_freq_, half, L.k, L.v,
-                          int(opt_.n_ctx));
   cuda::attention_prefill(qkv_, QKV, L.k + seq_offset, L.v + seq_offset, attn_, m, int(n_past_[seq]), c.n_head,
                           c.n_head_kv, c.head_dim, mask);
 }
@@ -480,7 +503,7 @@ void GpuLlama::lm_head(const float* x, int n) {
                         Vl * sizeof(float), n);
 }
 
-void check_tokens(const int32_t* tokens, int64_t m, int64_t n_vocab) {
+void GpuLlama::check_tokens(const int32_t* tokens, int64_t m, int64_t n_vocab) {
   for (int64_t i = 0; i < m; ++i)
     IK_CHECK(tokens[i] >= 0 && tokens[i] < n_vocab, "token id {} outside the vocabulary ({})", tokens[i], n_vocab);
 }
@@ -497,18 +520,11 @@ void GpuLlama::forward(int seq, const int32_t* tokens, int64_t m, float* logits,
   check_tokens(tokens, m, c.n_vocab);
   for (int64_t done = 0; done < m;) {
     const int rows = int(std::min<int64_t>(rows_cap_, m - done));
-    const int64_t R = rows_cap_;
-    std::vector<int32_t> packed(3 * R + rows);  // laid out as d_tokens_, d_pos_, d_seq_, d_row_
-    for (int i = 0; i < rows; ++i) {
+    embed_rows(rows, seq, [&](int i) {
       const int32_t row = int32_t(n_past_[seq] + i);
-      packed[i] = tokens[done + i];
-      packed[R + i] = positions ? positions[done + i] : row;
-      packed[2 * R + i] = seq;
-      packed[3 * R + i] = row;
-    }
-    cuda::upload(d_tokens_, packed.data(), packed.size() * 4);
+      return RowSpec{tokens[done + i], positions ? positions[done + i] : row, row};
+    });
     if (tree_mask) cuda::upload(d_mask_, tree_mask, size_t(rows) * rows);
-    cuda::embed(embd_, d_tokens_, rows, int(c.n_embd), x_);
     run_layers(rows, nullptr, seq, tree_mask ? d_mask_ : nullptr);
     n_past_[seq] += rows;
     done += rows;
@@ -523,8 +539,7 @@ void GpuLlama::forward(int seq, const int32_t* tokens, int64_t m, float* logits,
       cuda::download(dst, logits_, size_t(n_out) * c.n_vocab * sizeof(float));
     }
   }
-  const int32_t np = int32_t(n_past_[seq]);
-  cuda::upload(d_n_past_ + seq, &np, 4);
+  upload_n_past(seq);
 }
 
 // One decode step for a slot list as a graph: the token copy in, the layers, the LM head,

@@ -11,6 +11,7 @@
 // partial products one all-reduce completes). The block form (standard, Ladder Residual for
 // the last k layers, parallel attention + MLP, desync) applies at any P, P = 1 included.
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <vector>
@@ -117,6 +118,15 @@ class GpuLlama {
     backend::cuda::bf16 *k = nullptr, *v = nullptr;  // cache [n_seq, n_ctx, kv_dim]
   };
 
+  // Token ids in range (throws naming the first that is not).
+  static void check_tokens(const int32_t* tokens, int64_t m, int64_t n_vocab);
+  // Row i of a pass: its token, rotary position and cache row (in sequence `seq`).
+  struct RowSpec {
+    int32_t token, pos, cache_row;
+  };
+  // Uploads the rows' ids, positions, sequence and cache rows (one copy) and embeds them into x_.
+  void embed_rows(int rows, int seq, const std::function<RowSpec(int)>& row);
+  void upload_n_past(int seq);  // n_past_[seq] to the device copy the decode kernels read
   // Everything but the layers' matrices; layer_bytes: what those will take (the memory check).
   void allocate(size_t layer_bytes);
   void* device_alloc(size_t bytes, const char* what);
@@ -131,6 +141,9 @@ class GpuLlama {
   };
   // decode: null for a prefill pass of sequence `seq`.
   void run_layers(int m, const std::vector<SlotRun>* decode, int seq, const uint8_t* mask);
+  // q, k, v of the m rows staged by embed_rows (already projected into qkv_): q rotated in
+  // place, k rotated and both stored at the rows' cache rows.
+  void store_rows_kv(const Layer& L, int m);
   // The attention module into attn_, and the MLP's output into y (added to y when accumulate).
   void attention(const Layer& L, int m, const std::vector<SlotRun>* decode, int seq, const uint8_t* mask);
   void mlp(const Layer& L, int m, float* y, bool accumulate);

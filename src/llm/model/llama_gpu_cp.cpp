@@ -11,8 +11,6 @@ namespace ik::llm {
 
 namespace cuda = backend::cuda;
 
-void check_tokens(const int32_t* tokens, int64_t m, int64_t n_vocab);  // llama_gpu.cpp
-
 #ifdef IK_HAVE_NCCL
 
 void GpuLlama::prefill_cp(const int32_t* tokens, int64_t T, float* logits) {
@@ -28,32 +26,22 @@ void GpuLlama::prefill_cp(const int32_t* tokens, int64_t T, float* logits) {
   IK_CHECK(n <= rows_cap_, "prompt of {} tokens: {} rows per rank exceed the {} rows of one pass (raise max_rows)", T, n,
            rows_cap_);
   if (n > 0) {
-    const int64_t R = rows_cap_;
-    std::vector<int32_t> packed(3 * R + n);  // d_tokens_, d_pos_, d_seq_, d_row_
-    for (int64_t i = 0; i < n; ++i) {
-      const int64_t g = i * P + r;
-      packed[i] = tokens[g];
-      packed[R + i] = int32_t(g);
-      packed[2 * R + i] = 0;
-      packed[3 * R + i] = int32_t(i);
-    }
-    cuda::upload(d_tokens_, packed.data(), packed.size() * 4);
-    cuda::embed(embd_, d_tokens_, int(n), E, x_);
+    embed_rows(int(n), 0, [&](int i) {  // local row i is global token i * P + r
+      const int32_t g = int32_t(int64_t(i) * P + r);
+      return RowSpec{tokens[g], g, i};
+    });
     dist::CpGpuRing ring(*opt_.comm, dist::Layout::Striped, ring_tokens, dist::AttnShape{c.n_head, c.n_head_kv, c.head_dim});
-    const bool half = c.rope_layout == backend::RopeLayout::Half;
     for (const Layer& L : layers_) {
       cuda::rms_norm(x_, L.attn_norm, xn_, int(n), E, c.rms_eps);
       project(L.qkv, xn_, qkv_, int(n));
-      cuda::rope_and_store_kv(qkv_, int(n), c.n_head, c.n_head_kv, c.head_dim, d_pos_, d_seq_, d_row_, inv_freq_, half,
-                              L.k, L.v, int(opt_.n_ctx));
+      store_rows_kv(L, int(n));
       ring.run(qkv_, QKV, L.k, L.v);  // sequence 0: cache rows [0, n)
       cuda::convert_to_bf16(ring.out(), attn_, size_t(n) * c.q_dim());
       linear(L.o, attn_, x_, E, int(n), true);
       mlp(L, int(n), x_, true);
     }
     n_past_[0] = n;
-    const int32_t np = int32_t(n);
-    cuda::upload(d_n_past_, &np, 4);
+    upload_n_past(0);
   }
   cp_tokens_ = ring_tokens;
   for (int64_t g = ring_tokens; g < T; ++g) decode_cp(tokens[g], g == T - 1 ? logits : nullptr);
@@ -70,21 +58,13 @@ void GpuLlama::decode_cp(int32_t token, float* logits) {
   // A rank that does not own the token still writes its K/V, into its first free row, which no
   // query sees and the rank's next own token overwrites: one kernel path for every rank.
   IK_CHECK(local + 1 < opt_.n_ctx, "context full: {} ranks of {} KV rows (one kept free)", P, opt_.n_ctx);
-  const int64_t R = rows_cap_;
-  std::vector<int32_t> packed(3 * R + 1, 0);
-  packed[0] = token;
-  packed[R] = int32_t(g);
-  packed[3 * R] = int32_t(local);
-  cuda::upload(d_tokens_, packed.data(), packed.size() * 4);
-  cuda::embed(embd_, d_tokens_, 1, E, x_);
+  embed_rows(1, 0, [&](int) { return RowSpec{token, int32_t(g), int32_t(local)}; });
   const int visible = int(local + (owner ? 1 : 0));
-  const bool half = c.rope_layout == backend::RopeLayout::Half;
   const size_t part = size_t(Q + H);
   for (const Layer& L : layers_) {
     cuda::rms_norm(x_, L.attn_norm, xn_, 1, E, c.rms_eps);
     project(L.qkv, xn_, qkv_, 1);
-    cuda::rope_and_store_kv(qkv_, 1, c.n_head, c.n_head_kv, c.head_dim, d_pos_, d_seq_, d_row_, inv_freq_, half, L.k,
-                            L.v, int(opt_.n_ctx));
+    store_rows_kv(L, 1);
     // This rank's rows only (diag -1 with m = 1: none of the "new" rows): output and lse.
     cuda::attention_block(qkv_, QKV, L.k, L.v, 1, visible, H, c.n_head_kv, c.head_dim, -1, cp_part_, cp_part_ + Q);
     opt_.comm->all_gather_on(cp_part_, cp_gather_, part, cuda::main_stream());
@@ -100,8 +80,7 @@ void GpuLlama::decode_cp(int32_t token, float* logits) {
   last_rows_ = 1;
   if (owner) {
     n_past_[0] = local + 1;
-    const int32_t np = int32_t(local + 1);
-    cuda::upload(d_n_past_, &np, 4);
+    upload_n_past(0);
   }
   ++cp_tokens_;
   if (logits) cuda::download(logits, logits_, size_t(cfg_.n_vocab) * sizeof(float));

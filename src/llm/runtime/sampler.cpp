@@ -26,7 +26,7 @@ int32_t argmax(const float* x, int64_t n) {
 
 int32_t Sampler::sample(const float* logits, int64_t n_vocab, const std::vector<int32_t>& history) {
   // The penalty works on a copy: the caller's logits stay as the model produced them.
-  if (p_.repeat_penalty != 1.0f && p_.repeat_last_n > 0 && !history.empty()) {
+  if (p_.penalizes_repeats() && !history.empty()) {
     penalised_.assign(logits, logits + n_vocab);
     std::unordered_set<int32_t> seen;
     const size_t start = history.size() > size_t(p_.repeat_last_n) ? history.size() - p_.repeat_last_n : 0;

@@ -17,6 +17,9 @@ struct SamplingParams {
   int repeat_last_n = 64;
   uint64_t seed = 0;
   void validate() const;  // throws ik::Error for out-of-range values
+  // Whether draws depend on the recent tokens (the samplers that run on the GPU or verify a
+  // draft tree have no history and support only this being false).
+  bool penalizes_repeats() const { return repeat_penalty != 1.0f && repeat_last_n > 0; }
 };
 
 class Sampler {

@@ -58,7 +58,7 @@ class GpuSequence final : public Sequence {
   }
   void set_sampling(const SamplingParams& p) override {
     p.validate();
-    on_device_ = p.repeat_penalty == 1.0f || p.repeat_last_n == 0;
+    on_device_ = !p.penalizes_repeats();
     if (on_device_) g_.set_sampling(seq_, p.temperature, p.top_k, p.top_p, p.min_p, p.seed);
     else sampler_.emplace(p);
     have_drawn_ = false;

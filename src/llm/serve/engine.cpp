@@ -68,7 +68,7 @@ class GpuEngine final : public Engine {
   // The device sampler has no repetition penalty (as GpuSequence: those draws happen on the host).
   void reset(int slot, const SamplingParams& p) override {
     g_.set_n_past(slot, 0);
-    on_device_[slot] = p.repeat_penalty == 1.0f || p.repeat_last_n == 0;
+    on_device_[slot] = !p.penalizes_repeats();
     if (on_device_[slot]) g_.set_sampling(slot, p.temperature, p.top_k, p.top_p, p.min_p, p.seed);
     else samplers_[slot].emplace(p);
   }

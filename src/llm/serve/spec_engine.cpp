@@ -29,8 +29,7 @@ class SpecEngine final : public Engine {
   }
   const LlamaConfig& config() const override { return model_.config(); }
   void check(const SamplingParams& p) const override {
-    IK_CHECK(p.repeat_penalty == 1.0f || p.repeat_last_n == 0,
-             "speculative decoding does not support a repetition penalty");
+    IK_CHECK(!p.penalizes_repeats(), "speculative decoding does not support a repetition penalty");
   }
   void reset(int slot, const SamplingParams& p) override {
     SpecSlot& s = *slots_[slot];

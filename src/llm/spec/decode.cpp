@@ -250,7 +250,7 @@ SpecResult SpecDecoder::continue_from(const std::vector<int32_t>& prompt, const 
   IK_CHECK(!prompt.empty(), "empty prompt");
   IK_CHECK(int64_t(prompt.size()) + n_nodes <= cache_.n_ctx(), "prompt of {} tokens plus a {}-node tree does not fit "
            "the context of {}", prompt.size(), n_nodes, cache_.n_ctx());
-  IK_CHECK(opt.sampling.repeat_penalty == 1.0f, "speculative decoding does not support a repetition penalty");
+  IK_CHECK(!opt.sampling.penalizes_repeats(), "speculative decoding does not support a repetition penalty");
   const bool greedy = opt.sampling.temperature <= 0;
   Sampler sampler(opt.sampling);
   SpecResult r;

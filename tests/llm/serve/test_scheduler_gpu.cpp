@@ -14,6 +14,7 @@
 #include "llm/model/llama.hpp"
 #include "llm/model/llama_gpu.hpp"
 #include "llm/serve/scheduler.hpp"
+#include "drain.hpp"
 #include "../model/logit_compare.hpp"
 
 using namespace ik::llm;
@@ -110,18 +111,6 @@ size_t expect_greedy_match(const std::vector<int32_t>& got, const CpuGreedy& wan
     EXPECT_LT(want.gap[i], 0.02f * std::max(1.0f, std::fabs(want.top[i]))) << what << ": diverged at token " << i;
   }
   return i;
-}
-
-// Steps until every job has finished.
-void drain(Scheduler& sched, const std::vector<std::shared_ptr<Job>>& jobs) {
-  for (int guard = 0; guard < 10000; ++guard) {
-    bool all = true;
-    std::string sink;
-    for (const auto& j : jobs) all &= j->wait(std::chrono::milliseconds(0), sink);
-    if (all) return;
-    sched.step();
-  }
-  ADD_FAILURE() << "jobs did not finish";
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include "core/error.hpp"
 #include "llm/runtime/session.hpp"
 #include "llm/serve/scheduler.hpp"
+#include "drain.hpp"
 
 using namespace ik::llm;
 using namespace ik::llm::serve;
@@ -49,19 +50,6 @@ GenerateResult reference(const GenRequest& r, int64_t n_ctx) {
   o.stop_at_eos = r.stop_at_eos;
   o.sampling = r.sampling;
   return s.generate(o);
-}
-
-// Steps until every job has finished; returns the text each streamed.
-std::vector<std::string> drain(Scheduler& sched, const std::vector<std::shared_ptr<Job>>& jobs) {
-  std::vector<std::string> text(jobs.size());
-  for (int guard = 0; guard < 100000; ++guard) {
-    bool all = true;
-    for (size_t i = 0; i < jobs.size(); ++i) all &= jobs[i]->wait(std::chrono::milliseconds(0), text[i]);
-    if (all) return text;
-    sched.step();
-  }
-  ADD_FAILURE() << "jobs did not finish";
-  return text;
 }
 
 const std::vector<std::string> kPrompts = {

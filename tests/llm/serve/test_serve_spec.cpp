@@ -11,6 +11,7 @@
 #include "core/error.hpp"
 #include "core/rng.hpp"
 #include "llm/serve/scheduler.hpp"
+#include "drain.hpp"
 #include "llm/spec/decode.hpp"
 
 using namespace ik;
@@ -47,19 +48,6 @@ GenRequest greedy(const std::string& prompt, int max_tokens) {
   r.stop_at_eos = false;
   r.sampling.temperature = 0;
   return r;
-}
-
-// Steps until every job has finished; returns the text each streamed.
-std::vector<std::string> drain(Scheduler& sched, const std::vector<std::shared_ptr<Job>>& jobs) {
-  std::vector<std::string> text(jobs.size());
-  for (int guard = 0; guard < 10000; ++guard) {
-    bool all = true;
-    for (size_t i = 0; i < jobs.size(); ++i) all &= jobs[i]->wait(std::chrono::milliseconds(0), text[i]);
-    if (all) return text;
-    sched.step();
-  }
-  ADD_FAILURE() << "jobs did not finish";
-  return text;
 }
 
 // The requests submitted together (later ones a step apart) on a scheduler; their results.
