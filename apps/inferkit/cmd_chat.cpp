@@ -13,7 +13,7 @@ namespace ik::cli {
 
 void print_stats(const llm::GenerateResult& r);
 // cmd_hydra.cpp: --spec/--heads/--tree, and the per-turn acceptance line.
-std::function<std::unique_ptr<llm::spec::SpecChat>(LoadedModel&)> add_spec_chat_flags(CLI::App* c);
+std::function<std::unique_ptr<llm::spec::SpecChat>(LoadedModel&, const DeviceFlag&)> add_spec_chat_flags(CLI::App* c);
 void print_spec_stats(const llm::spec::SpecChat& chat, const llm::spec::SpecTurn& t);
 
 struct ChatArgs {
@@ -22,7 +22,7 @@ struct ChatArgs {
   SamplingFlags sampling;
   std::string system;
   std::string prompt;
-  std::function<std::unique_ptr<llm::spec::SpecChat>(LoadedModel&)> spec;
+  std::function<std::unique_ptr<llm::spec::SpecChat>(LoadedModel&, const DeviceFlag&)> spec;
 };
 
 // One assistant turn: template the whole conversation, reuse the cached prefix, stream the reply.
@@ -46,8 +46,7 @@ static void reply_spec(llm::spec::SpecChat& chat, const llm::Tokenizer& tok, std
 
 static void run_chat(const ChatArgs& a) {
   LoadedModel lm = load_model(a.model);
-  std::unique_ptr<llm::spec::SpecChat> spec = a.spec(lm);
-  IK_CHECK(!spec || a.device.name != "cuda", "--spec runs on the CPU engine: leave out --device cuda");
+  std::unique_ptr<llm::spec::SpecChat> spec = a.spec(lm, a.device);
   std::unique_ptr<llm::Session> session = spec ? nullptr : open_session(lm, a.device);
   std::vector<llm::ChatMessage> msgs;
   if (!a.system.empty()) msgs.push_back({"system", a.system});

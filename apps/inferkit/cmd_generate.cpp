@@ -22,12 +22,13 @@ struct GenerateArgs {
   int context_parallel = 0;  // > 0: striped prefill, KV cache spread over that many MPI ranks (cmd_cp_generate.cpp)
   int64_t kv_capacity = 0;   // KV rows per rank with --context-parallel (0: ctx / P)
   // cmd_hydra.cpp: --spec/--heads/--tree; runs speculative decoding when --spec is given.
-  std::function<bool(LoadedModel&, const std::vector<int32_t>&, const llm::GenerateOptions&, bool)> spec;
+  std::function<bool(LoadedModel&, const DeviceFlag&, const std::vector<int32_t>&, const llm::GenerateOptions&, bool)>
+      spec;
 };
 
 // cmd_hydra.cpp: adds --spec/--heads/--tree and returns the runner for GenerateArgs::spec.
-std::function<bool(LoadedModel&, const std::vector<int32_t>&, const llm::GenerateOptions&, bool)> add_spec_flags(
-    CLI::App* c);
+std::function<bool(LoadedModel&, const DeviceFlag&, const std::vector<int32_t>&, const llm::GenerateOptions&, bool)>
+add_spec_flags(CLI::App* c);
 
 // cmd_tp.cpp: the decode loop over a tensor-parallel model (rank 0 prints).
 void generate_tensor_parallel(LoadedModel& lm, const std::vector<int32_t>& prompt, const llm::GenerateOptions& opt,
@@ -77,7 +78,7 @@ static void run_generate(const GenerateArgs& a) {
   if (a.context_parallel > 0)
     return run_cp_generate(lm, ids, a.sampling.opt, a.context_parallel, a.kv_capacity, a.model.threads, a.quiet,
                            a.chat ? "" : prompt);
-  if (a.spec && a.spec(lm, ids, a.sampling.opt, a.quiet)) return;
+  if (a.spec && a.spec(lm, a.device, ids, a.sampling.opt, a.quiet)) return;
   auto session = open_session(lm, a.device);
   session->set_context(ids);
   if (!a.chat && !a.quiet) fmt::print("{}", prompt);

@@ -17,6 +17,7 @@
 #include "llm/spec/chat.hpp"
 #include "llm/spec/decode.hpp"
 #include "llm/spec/distill.hpp"
+#include "llm/spec/gpu.hpp"
 #include "llm/spec/train_heads.hpp"
 #include "llm_common.hpp"
 
@@ -45,14 +46,17 @@ static void add_spec_options(CLI::App* c, SpecFlags& f) {
                 "of paths like \"[0] [0,0] [1]\"")->capture_default_str();
 }
 
-static std::unique_ptr<SpecChat> open_spec_chat(const SpecFlags& f, LoadedModel& lm) {
-  return std::make_unique<SpecChat>(*lm.model, lm.tokenizer, load_heads_for(f.spec, f.heads, *lm.model),
-                                    DraftTree::load(f.tree), lm.ctx);
+// On the GPU when the device flag selects CUDA (base model and heads), else on the CPU.
+static std::unique_ptr<SpecChat> open_spec_chat(const SpecFlags& f, LoadedModel& lm, const DeviceFlag& device) {
+  DraftHeads heads = load_heads_for(f.spec, f.heads, *lm.model);
+  if (llm::GpuLlama* gpu = gpu_model(lm, device))
+    return std::make_unique<SpecChat>(*gpu, lm.tokenizer, std::move(heads), DraftTree::load(f.tree));
+  return std::make_unique<SpecChat>(*lm.model, lm.tokenizer, std::move(heads), DraftTree::load(f.tree), lm.ctx);
 }
 
-static void run_spec_generate(const SpecFlags& f, LoadedModel& lm, const std::vector<int32_t>& prompt,
-                              const llm::GenerateOptions& gen, bool quiet) {
-  auto chat = open_spec_chat(f, lm);
+static void run_spec_generate(const SpecFlags& f, LoadedModel& lm, const DeviceFlag& device,
+                              const std::vector<int32_t>& prompt, const llm::GenerateOptions& gen, bool quiet) {
+  auto chat = open_spec_chat(f, lm, device);
   SpecTurn t = chat->reply(prompt, gen, print_text);
   fmt::print("\n");
   if (!quiet) print_spec_stats(*chat, t);
@@ -69,31 +73,32 @@ void print_spec_stats(const SpecChat& chat, const SpecTurn& t) {
 
 // Adds --spec/--heads/--tree to a command; the returned function runs speculative decoding when
 // --spec was given and returns false otherwise (then the caller decodes as usual).
-std::function<bool(LoadedModel&, const std::vector<int32_t>&, const llm::GenerateOptions&, bool)> add_spec_flags(
-    CLI::App* c) {
+std::function<bool(LoadedModel&, const DeviceFlag&, const std::vector<int32_t>&, const llm::GenerateOptions&, bool)>
+add_spec_flags(CLI::App* c) {
   auto f = std::make_shared<SpecFlags>();
   add_spec_options(c, *f);
-  return [f](LoadedModel& lm, const std::vector<int32_t>& ids, const llm::GenerateOptions& gen, bool quiet) {
+  return [f](LoadedModel& lm, const DeviceFlag& device, const std::vector<int32_t>& ids,
+             const llm::GenerateOptions& gen, bool quiet) {
     if (f->spec.empty()) {
       IK_CHECK(f->heads.empty(), "--heads needs --spec medusa|hydra|hydra++");
       return false;
     }
-    run_spec_generate(*f, lm, ids, gen, quiet);
+    run_spec_generate(*f, lm, device, ids, gen, quiet);
     return true;
   };
 }
 
 // The same flags for chat; the returned function opens the speculative decoder that carries the
 // conversation from turn to turn, or returns null without --spec.
-std::function<std::unique_ptr<SpecChat>(LoadedModel&)> add_spec_chat_flags(CLI::App* c) {
+std::function<std::unique_ptr<SpecChat>(LoadedModel&, const DeviceFlag&)> add_spec_chat_flags(CLI::App* c) {
   auto f = std::make_shared<SpecFlags>();
   add_spec_options(c, *f);
-  return [f](LoadedModel& lm) -> std::unique_ptr<SpecChat> {
+  return [f](LoadedModel& lm, const DeviceFlag& device) -> std::unique_ptr<SpecChat> {
     if (f->spec.empty()) {
       IK_CHECK(f->heads.empty(), "--heads needs --spec medusa|hydra|hydra++");
       return nullptr;
     }
-    return open_spec_chat(*f, lm);
+    return open_spec_chat(*f, lm, device);
   };
 }
 
@@ -178,6 +183,7 @@ static void run_eval(const HydraArgs& a) {
 
 struct BenchArgs {
   ModelFlags model;
+  DeviceFlag device;
   std::vector<std::string> heads, trees = {"mc-15"};
   std::string prompts, csv;
   int n_prompts = 8, tokens = 64;
@@ -195,43 +201,59 @@ static void run_bench(const BenchArgs& a) {
   gen.max_tokens = a.tokens;
   gen.stop_at_eos = false;  // same length for every variant
   gen.sampling.temperature = 0;
-  llm::Session session(*lm.model, lm.tokenizer, lm.ctx);
+  llm::GpuLlama* gpu = gpu_model(lm, a.device);
+  std::unique_ptr<GpuSpecBase> gpu_base;
+  if (gpu) gpu_base = std::make_unique<GpuSpecBase>(*gpu);
   std::unique_ptr<CsvWriter> csv;
   if (!a.csv.empty())
     csv = std::make_unique<CsvWriter>(a.csv, std::vector<std::string>{"variant", "tree", "nodes", "tokens_per_step",
-                                                                       "tok_s", "plain_tok_s", "speedup", "identical"});
-  fmt::print("{} prompts x {} tokens, greedy, {}\n", prompts.size(), a.tokens, lm.model->config().name);
-  fmt::print("{:<10} {:<14} {:>5} {:>12} {:>9} {:>11} {:>9} {:>10}\n", "variant", "tree", "nodes", "tokens/step",
-             "tok/s", "plain tok/s", "vs plain", "identical");
+                                                                       "tok_s", "plain_tok_s", "speedup", "draft_ms", "verify_ms", "commit_ms",
+                                                                       "identical", "prompts"});
+  fmt::print("{} prompts x {} tokens, greedy, {} on {}\n", prompts.size(), a.tokens, lm.model->config().name,
+             gpu ? gpu->device().name : std::string("the CPU"));
+  fmt::print("{:<10} {:<14} {:>5} {:>12} {:>9} {:>11} {:>9} {:>17} {:>10}\n", "variant", "tree", "nodes",
+             "tokens/step", "tok/s", "plain tok/s", "vs plain", "ms/step d/v/c", "identical");
   for (const auto& path : a.heads) {
     DraftHeads heads = DraftHeads::load(path);
-    HeadDrafter drafter(heads, *lm.model, lm.ctx);
+    heads.check_base(*lm.model);
+    std::unique_ptr<Drafter> drafter;
+    if (gpu) drafter = std::make_unique<GpuHeadDrafter>(heads, *gpu);
+    else drafter = std::make_unique<HeadDrafter>(heads, *lm.model, lm.ctx);
     for (const auto& tree_name : a.trees) {
-      SpecDecoder dec(*lm.model, drafter, DraftTree::load(tree_name), lm.ctx);
+      auto dec = gpu ? SpecDecoder(*gpu_base, *drafter, DraftTree::load(tree_name))
+                     : SpecDecoder(*lm.model, *drafter, DraftTree::load(tree_name), lm.ctx);
       SpecOptions opt;
       opt.max_tokens = a.tokens;
       opt.stop_at_eos = false;
       opt.sampling.temperature = 0;
-      double tokens = 0, secs = 0, steps = 0, plain_tokens = 0, plain_secs = 0;
-      bool identical = true;
+      double tokens = 0, secs = 0, steps = 0, plain_tokens = 0, plain_secs = 0, draft = 0, verify = 0, commit = 0;
+      int same = 0;
+      std::string diverged;  // where outputs first differ (token index), per differing prompt
       for (const auto& p : ids) {
-        session.set_context(p);
-        auto plain = session.generate(gen);
+        auto session = open_session(lm, a.device);  // fresh: the decoder shares the GPU's sequence 0
+        session->set_context(p);
+        auto plain = session->generate(gen);
         plain_tokens += double(plain.tokens.size());
         plain_secs += plain.decode_s;
         auto r = dec.generate(p, opt, {});
-        identical &= r.tokens == plain.tokens;
+        const auto mism = std::mismatch(r.tokens.begin(), r.tokens.end(), plain.tokens.begin(), plain.tokens.end());
+        if (r.tokens == plain.tokens) ++same;
+        else diverged += fmt::format("{}{}", diverged.empty() ? "" : ",", mism.first - r.tokens.begin());
         tokens += double(r.tokens.size());
         secs += r.decode_s;
         steps += r.steps;
+        draft += r.draft_s, verify += r.verify_s, commit += r.commit_s;
       }
       const double tok_s = tokens / secs, plain_tok_s = plain_tokens / plain_secs;
-      fmt::print("{:<10} {:<14} {:>5} {:>12.2f} {:>9.2f} {:>11.2f} {:>9.2f} {:>10}\n", head_arch_name(heads.arch),
-                 tree_name, dec.tree().n_nodes(), tokens / steps, tok_s, plain_tok_s, tok_s / plain_tok_s,
-                 identical ? "yes" : "NO");
+      const std::string identical = fmt::format("{}/{}", same, ids.size());
+      const double ms = 1e3 / steps;
+      fmt::print("{:<10} {:<14} {:>5} {:>12.2f} {:>9.2f} {:>11.2f} {:>9.2f} {:>6.3f}/{:.3f}/{:.3f} {:>10}{}\n",
+                 head_arch_name(heads.arch), tree_name, dec.tree().n_nodes(), tokens / steps, tok_s, plain_tok_s,
+                 tok_s / plain_tok_s, draft * ms, verify * ms, commit * ms, identical,
+                 diverged.empty() ? "" : "  (first difference at token " + diverged + ")");
       std::fflush(stdout);
       if (csv) csv->add(head_arch_name(heads.arch), tree_name, dec.tree().n_nodes(), tokens / steps, tok_s, plain_tok_s,
-                        tok_s / plain_tok_s, identical ? 1 : 0);
+                        tok_s / plain_tok_s, draft * ms, verify * ms, commit * ms, same, int(ids.size()));
     }
   }
 }
@@ -303,6 +325,7 @@ static void add_hydra(CLI::App& app) {
   auto b = std::make_shared<BenchArgs>();
   auto* bench = g->add_subcommand("bench", "Plain greedy vs speculative decoding with each heads file and tree, same prompts");
   b->model.add(bench);
+  b->device.add(bench);
   bench->add_option("--heads", b->heads, "heads files (repeatable)")->required()->check(CLI::ExistingFile);
   bench->add_option("--tree", b->trees, "draft trees (repeatable; see generate --tree)")->capture_default_str();
   bench->add_option("--prompts", b->prompts, "prompt file (chat-templated)")->required()->check(CLI::ExistingFile);

@@ -32,6 +32,7 @@ struct StudyArgs {
   std::string calib = llm::prune::kDefaultCalibText, ppl_text = "/usr/share/common-licenses/GFDL-1.3";
   int64_t limit = 0, calib_windows = 8, calib_window = 256, ppl_windows = 8;
   uint64_t seed = 1;
+  bool resume = false;
 };
 
 struct Row {
@@ -40,6 +41,45 @@ struct Row {
   llm::eval::FamilyResult result;
   double ppl, seconds;
 };
+
+static const std::vector<std::string> kCsvHeader = {"method", "only",    "sparsity", "family", "n",
+                                                     "correct", "accuracy", "ppl",      "seconds"};
+
+// Rows of an earlier run of the same sweep (--resume): only those of this --only and of the
+// requested families; the item set is the caller's to keep the same (same --limit and --seed).
+static std::vector<Row> earlier_rows(const std::string& path, const StudyArgs& a,
+                                     const std::vector<std::string>& families) {
+  std::vector<Row> rows;
+  if (!std::filesystem::is_regular_file(path)) return rows;
+  for (const auto& c : read_csv(path, kCsvHeader)) {
+    if (c[1] != a.only || std::find(families.begin(), families.end(), c[3]) == families.end()) continue;
+    try {
+      rows.push_back({c[0], std::stod(c[2]), {c[3], std::stoll(c[4]), std::stoll(c[5])}, std::stod(c[7]),
+                      std::stod(c[8])});
+    } catch (const std::exception&) {
+      fail("{}: a malformed row for {} at sparsity {}", path, c[0], c[2]);
+    }
+  }
+  return rows;
+}
+
+// The rows of (method, sparsity) if every family has one, else none.
+static std::vector<Row> rows_of(const std::vector<Row>& rows, const std::string& method, double s,
+                                const std::vector<std::string>& families) {
+  std::vector<Row> got;
+  for (const auto& f : families)
+    for (const Row& r : rows)
+      if (r.method == method && std::abs(r.sparsity - s) < 1e-9 && r.result.family == f) {
+        got.push_back(r);
+        break;
+      }
+  return got.size() == families.size() ? got : std::vector<Row>{};
+}
+
+static void add_row(CsvWriter& csv, const std::string& only, const Row& r) {
+  csv.add(r.method, only, r.sparsity, r.result.family, r.result.n, r.result.correct, r.result.accuracy(), r.ppl,
+          r.seconds);
+}
 
 static double perplexity_of(llm::LlamaModel& model, const std::vector<int32_t>& tokens, int64_t windows) {
   if (tokens.empty()) return std::nan("");
@@ -113,17 +153,28 @@ static void run_downscale(const StudyArgs& a) {
              a.only);
 
   const WeightBackup dense(model);
+  std::vector<std::string> fams;  // the families of the items, in families() order
+  for (const auto& f : ev::families())
+    if (std::any_of(items.begin(), items.end(), [&](const ev::EvalItem& it) { return it.family == f; }))
+      fams.push_back(f);
+  const std::string csv_path = a.out_dir + "/downscale_" + a.only + ".csv";
+  const std::vector<Row> earlier = a.resume ? earlier_rows(csv_path, a, fams) : std::vector<Row>{};
   std::vector<Row> rows;
   std::optional<std::vector<Row>> dense_rows;  // sparsity 0 is the same model for every method
-  CsvWriter csv(a.out_dir + "/downscale_" + a.only + ".csv",
-                {"method", "only", "sparsity", "family", "n", "correct", "accuracy", "ppl", "seconds"});
+  for (const auto& m : a.methods)
+    if (auto got = rows_of(earlier, m, 0, fams); !got.empty() && !dense_rows) dense_rows = got;
+  CsvWriter csv(csv_path, kCsvHeader);
+  for (const Row& r : earlier) add_row(csv, a.only, r);  // kept first: a run killed again loses none
   const auto t_all = std::chrono::steady_clock::now();
   Progress overall("downscale sweep", methods.size() * a.sparsities.size());
   for (Method m : methods) {
     for (double s : a.sparsities) {
       const auto t0 = std::chrono::steady_clock::now();
-      std::vector<Row> got;
-      if (s == 0 && dense_rows) {
+      std::vector<Row> got = rows_of(earlier, method_name(m), s, fams);
+      const bool kept = !got.empty();
+      if (kept) {
+        fmt::print(stderr, "{} {:.2f}: kept from the earlier run\n", method_name(m), s);
+      } else if (s == 0 && dense_rows) {
         got = *dense_rows;
       } else {
         if (s > 0) prune_model(model, m, Pattern{s}, only, calib ? &*calib : nullptr, false);
@@ -139,8 +190,7 @@ static void run_downscale(const StudyArgs& a) {
       }
       for (Row& r : got) {
         r.method = method_name(m);
-        csv.add(r.method, a.only, r.sparsity, r.result.family, r.result.n, r.result.correct, r.result.accuracy(), r.ppl,
-                r.seconds);
+        if (!kept) add_row(csv, a.only, r);
         rows.push_back(r);
       }
       overall.set_note(fmt::format("{} {:.2f}: {}", method_name(m), s,
@@ -158,9 +208,6 @@ static void run_downscale(const StudyArgs& a) {
 
   // Accuracy table and the paper's criterion per family.
   fmt::print("\n{:<10} {:>8} {:>8}", "method", "sparsity", "ppl");
-  std::vector<std::string> fams;
-  for (const auto& f : ev::families())
-    if (std::any_of(rows.begin(), rows.end(), [&](const Row& r) { return r.result.family == f; })) fams.push_back(f);
   for (const auto& f : fams) fmt::print(" {:>11}", f);
   fmt::print("\n");
   for (const auto& m : a.methods)
@@ -215,6 +262,9 @@ static void add_downscale(CLI::App* study) {
       ->capture_default_str();
   c->add_option("--seed", a->seed, "seed for the item sample and the function tasks")->capture_default_str();
   c->add_option("-o,--out-dir", a->out_dir, "folder for the CSV and PNG files")->capture_default_str();
+  c->add_flag("--resume", a->resume,
+              "keep the points of an earlier, interrupted run found in the CSV (same --limit and --seed) and "
+              "compute only the missing ones");
   c->callback([a] { run_downscale(*a); });
 }
 

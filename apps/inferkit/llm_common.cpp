@@ -92,8 +92,8 @@ LoadedModel load_model(const ModelFlags& f) {
   return lm;
 }
 
-std::unique_ptr<llm::Session> open_session(LoadedModel& lm, const DeviceFlag& device) {
-  if (!device.use_cuda()) return std::make_unique<llm::Session>(*lm.model, lm.tokenizer, lm.ctx);
+llm::GpuLlama* gpu_model(LoadedModel& lm, const DeviceFlag& device) {
+  if (!device.use_cuda()) return nullptr;
   if (!lm.gpu) {
     llm::GpuOptions opt;
     opt.device = device.ordinal;
@@ -103,10 +103,15 @@ std::unique_ptr<llm::Session> open_session(LoadedModel& lm, const DeviceFlag& de
     } catch (const Error& e) {
       if (device.name == "cuda") throw;  // asked for explicitly: no silent fallback
       fmt::print(stderr, "note: running on the CPU: {}\n", e.what());
-      return std::make_unique<llm::Session>(*lm.model, lm.tokenizer, lm.ctx);
+      return nullptr;
     }
   }
-  return std::make_unique<llm::Session>(llm::make_gpu_sequence(*lm.gpu), lm.tokenizer);
+  return lm.gpu.get();
+}
+
+std::unique_ptr<llm::Session> open_session(LoadedModel& lm, const DeviceFlag& device) {
+  if (llm::GpuLlama* gpu = gpu_model(lm, device)) return std::make_unique<llm::Session>(llm::make_gpu_sequence(*gpu), lm.tokenizer);
+  return std::make_unique<llm::Session>(*lm.model, lm.tokenizer, lm.ctx);
 }
 
 // ---- shared by the benchmark and check commands ---------------------------------------------

@@ -73,5 +73,8 @@ GreedyTrace greedy_trace(llm::GpuLlama& g, const std::vector<int32_t>& prompt, i
 LoadedModel load_model(const ModelFlags& f);
 // A session on the device the flag picks (uploading the weights to the GPU once).
 std::unique_ptr<llm::Session> open_session(LoadedModel& lm, const DeviceFlag& device);
+// The model on the GPU (uploaded on first use) when the device flag selects CUDA, else null:
+// --device auto falls back to the CPU with a note, --device cuda throws.
+llm::GpuLlama* gpu_model(LoadedModel& lm, const DeviceFlag& device);
 
 }  // namespace ik::cli

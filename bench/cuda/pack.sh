@@ -9,7 +9,7 @@ OUT=.devcarry
 grep -qx '/.devcarry/' .git/info/exclude 2>/dev/null || echo '/.devcarry/' >> .git/info/exclude
 rm -rf $OUT && mkdir -p $OUT/bin $OUT/lib
 bins=()
-for b in bin/inferkit tests/backend/test_cuda_ops tests/backend/test_cuda_lut tests/llm/serve/test_scheduler_gpu tests/llm/model/test_llama_gpu tests/dist/test_dist_launch; do
+for b in bin/inferkit tests/backend/test_cuda_ops tests/backend/test_cuda_lut tests/llm/serve/test_scheduler_gpu tests/llm/model/test_llama_gpu tests/llm/spec/test_spec_gpu tests/dist/test_dist_launch; do
   [ -x "$BUILD/$b" ] && cp "$BUILD/$b" $OUT/bin/ && bins+=("$BUILD/$b")
 done
 # Everything the binaries link except the C runtime, the compiler runtime and CUDA itself.

@@ -1,5 +1,6 @@
 #pragma once
-// Minimal CSV writer for study outputs: a header row, then rows of numbers or strings.
+// Minimal CSV for study outputs: a header row, then rows of numbers or strings (no quoting:
+// cells never hold commas).
 #include <fstream>
 #include <string>
 #include <vector>
@@ -22,7 +23,7 @@ class CsvWriter {
   }
   void row(const std::vector<std::string>& cells) {
     for (size_t i = 0; i < cells.size(); ++i) out_ << (i ? "," : "") << cells[i];
-    out_ << '\n';
+    out_ << std::endl;  // flushed: a killed long sweep keeps every finished row (study --resume)
   }
 
  private:
@@ -32,5 +33,9 @@ class CsvWriter {
   static std::string cell(const T& v) { return fmt::format("{}", v); }
   std::ofstream out_;
 };
+
+// The rows of a CSV file written by CsvWriter, header excluded; checks the header and the
+// width of every row ("FILE:LINE: ..." on a mismatch).
+std::vector<std::vector<std::string>> read_csv(const std::string& path, const std::vector<std::string>& header);
 
 }  // namespace ik

@@ -36,5 +36,14 @@ after=$("$bin" tp-retrain -m "$model" --ladder-last 2 --train "$tmp/train.txt" -
   --eval-window 128 -o "$tmp/l2.gguf" 2>/dev/null | sed -n 's/.*ladder \([0-9.]*\) (.* after .*/\1/p')
 reloaded=$("$bin" tp-perplexity -m "$tmp/l2.gguf" -f "$fixture" --window 128 2>/dev/null | awk '$1 == 2 {print $2}')
 check "retrained ladder model reloads (perplexity $after, reloaded $reloaded)" [ -n "$after" ] && [ "$after" = "$reloaded" ]
+# An interrupted sweep continues: --resume keeps the points already in the CSV.
+"$bin" study downscale -m "$model" --methods magnitude --sparsities 0 --limit 2 --ppl-windows 0 \
+  --families closed_book -o "$tmp/ds" >/dev/null 2>&1
+first_row=$(sed -n 2p "$tmp/ds/downscale_all.csv")
+resumed=$("$bin" study downscale -m "$model" --methods magnitude --sparsities 0,0.5 --limit 2 --ppl-windows 0 \
+  --families closed_book -o "$tmp/ds" --resume 2>&1 >/dev/null)
+check "study --resume keeps the done point" grep -q "magnitude 0.00: kept from the earlier run" <<<"$resumed"
+check "study --resume adds the new point ($(wc -l <"$tmp/ds/downscale_all.csv") lines)" \
+  [ "$(sed -n 2p "$tmp/ds/downscale_all.csv")" = "$first_row" ] && [ "$(wc -l <"$tmp/ds/downscale_all.csv")" -eq 3 ]
 rm -rf "$tmp"
 exit $fail

@@ -20,8 +20,9 @@ template <int HD, bool kPartial = false>
 __global__ void __launch_bounds__(kPrefillQueries* kThreadsPerQuery)
     prefill_kernel(const float* q, int q_stride, const __nv_bfloat16* k_cache, const __nv_bfloat16* v_cache,
                    __nv_bfloat16* out, int m, int n_past, int n_head, int n_kv, const uint8_t* mask, int diag,
-                   float* o_f32 = nullptr, float* lse = nullptr) {
+                   float* o_f32 = nullptr, float* lse = nullptr, const int32_t* n_past_dev = nullptr) {
   constexpr int D = HD / kThreadsPerQuery;
+  if (n_past_dev) n_past = *n_past_dev;
   __shared__ float ks[kKeyTile][HD];
   __shared__ float vs[kKeyTile][HD];
   const int h = blockIdx.y, kvh = h / (n_head / n_kv), kv_dim = n_kv * HD;
@@ -98,7 +99,7 @@ __global__ void __launch_bounds__(kPrefillQueries* kThreadsPerQuery)
 template <bool kPartial>
 static void launch_prefill(const float* q, int q_stride, const bf16* k_cache, const bf16* v_cache, bf16* out, int m,
                            int n_past, int n_head, int n_kv, int head_dim, const uint8_t* mask, int diag, float* o,
-                           float* lse) {
+                           float* lse, const int32_t* n_past_dev = nullptr) {
   const dim3 grid((m + kPrefillQueries - 1) / kPrefillQueries, n_head);
   const int threads = kPrefillQueries * kThreadsPerQuery;
   auto k = reinterpret_cast<const __nv_bfloat16*>(k_cache);
@@ -106,21 +107,27 @@ static void launch_prefill(const float* q, int q_stride, const bf16* k_cache, co
   auto ob = reinterpret_cast<__nv_bfloat16*>(out);
   if (head_dim == 64)
     prefill_kernel<64, kPartial>
-        <<<grid, threads, 0, ctx().stream>>>(q, q_stride, k, v, ob, m, n_past, n_head, n_kv, mask, diag, o, lse);
+        <<<grid, threads, 0, ctx().stream>>>(q, q_stride, k, v, ob, m, n_past, n_head, n_kv, mask, diag, o, lse,
+                                             n_past_dev);
   else if (head_dim == 128)
     prefill_kernel<128, kPartial>
-        <<<grid, threads, 0, ctx().stream>>>(q, q_stride, k, v, ob, m, n_past, n_head, n_kv, mask, diag, o, lse);
+        <<<grid, threads, 0, ctx().stream>>>(q, q_stride, k, v, ob, m, n_past, n_head, n_kv, mask, diag, o, lse,
+                                             n_past_dev);
   else
     raise("CUDA attention supports head dimensions 64 and 128, not " + std::to_string(head_dim));
   check_launch("attention (CUDA cores)");
 }
 
 void attention_prefill(const float* q, int q_stride, const bf16* k_cache, const bf16* v_cache, bf16* out, int m,
-                       int n_past, int n_head, int n_kv, int head_dim, const uint8_t* mask, int diag) {
-  if (tensor_core_attention(m, head_dim))
-    return attention_prefill_tc(q, q_stride, k_cache, v_cache, out, m, n_past, n_head, n_kv, head_dim, mask, diag);
+                       int n_past, int n_head, int n_kv, int head_dim, const uint8_t* mask, int diag,
+                       const int32_t* n_past_dev) {
+  // A draft tree's pass (mask) of few rows over a long cache: the CUDA-core kernel, one block
+  // per 4 queries and head walking every key, is several times slower there.
+  if (tensor_core_attention(mask ? kTensorCoreMinRows : m, head_dim))
+    return attention_prefill_tc(q, q_stride, k_cache, v_cache, out, m, n_past, n_head, n_kv, head_dim, mask, diag,
+                                n_past_dev);
   launch_prefill<false>(q, q_stride, k_cache, v_cache, out, m, n_past, n_head, n_kv, head_dim, mask, diag, nullptr,
-                        nullptr);
+                        nullptr, n_past_dev);
 }
 
 void attention_block(const float* q, int q_stride, const bf16* k, const bf16* v, int m, int n_past, int n_head,

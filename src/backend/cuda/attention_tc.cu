@@ -33,7 +33,8 @@ template <int HD, bool kPartial>
 __global__ void __launch_bounds__(kWarps * 32)
     prefill_tc_kernel(const float* q, int q_stride, const __nv_bfloat16* k_cache, const __nv_bfloat16* v_cache,
                       __nv_bfloat16* out, int m, int n_past, int n_head, int n_kv, const uint8_t* mask, int diag,
-                      float* o_f32, float* lse) {
+                      float* o_f32, float* lse, const int32_t* n_past_dev) {
+  if (n_past_dev) n_past = *n_past_dev;
   constexpr int S = HD + 8;  // shared row stride in bf16: conflict-free fragment reads
   constexpr int KSTEPS = HD / 16, DBLK = HD / 8, NBLK = kKeys / 8;
   __shared__ __align__(16) __nv_bfloat16 ks[kKeys * S];
@@ -180,17 +181,18 @@ __global__ void __launch_bounds__(kWarps * 32)
 
 template <bool kPartial>
 void launch_tc(const float* q, int q_stride, const bf16* k, const bf16* v, bf16* out, int m, int n_past, int n_head,
-               int n_kv, int head_dim, const uint8_t* mask, int diag, float* o, float* lse) {
+               int n_kv, int head_dim, const uint8_t* mask, int diag, float* o, float* lse,
+               const int32_t* n_past_dev = nullptr) {
   const dim3 grid((m + kQ - 1) / kQ, n_head);
   auto kb = reinterpret_cast<const __nv_bfloat16*>(k);
   auto vb = reinterpret_cast<const __nv_bfloat16*>(v);
   auto ob = reinterpret_cast<__nv_bfloat16*>(out);
   if (head_dim == 64)
     prefill_tc_kernel<64, kPartial><<<grid, kWarps * 32, 0, ctx().stream>>>(q, q_stride, kb, vb, ob, m, n_past, n_head,
-                                                                            n_kv, mask, diag, o, lse);
+                                                                            n_kv, mask, diag, o, lse, n_past_dev);
   else
     prefill_tc_kernel<128, kPartial><<<grid, kWarps * 32, 0, ctx().stream>>>(q, q_stride, kb, vb, ob, m, n_past, n_head,
-                                                                             n_kv, mask, diag, o, lse);
+                                                                             n_kv, mask, diag, o, lse, n_past_dev);
   check_launch("attention (tensor cores)");
 }
 
@@ -202,8 +204,9 @@ bool tensor_core_attention(int m, int head_dim) {
 }
 
 void attention_prefill_tc(const float* q, int q_stride, const bf16* k, const bf16* v, bf16* out, int m, int n_past,
-                          int n_head, int n_kv, int head_dim, const uint8_t* mask, int diag) {
-  launch_tc<false>(q, q_stride, k, v, out, m, n_past, n_head, n_kv, head_dim, mask, diag, nullptr, nullptr);
+                          int n_head, int n_kv, int head_dim, const uint8_t* mask, int diag, const int32_t* n_past_dev) {
+  launch_tc<false>(q, q_stride, k, v, out, m, n_past, n_head, n_kv, head_dim, mask, diag, nullptr, nullptr,
+                   n_past_dev);
 }
 
 void attention_block_tc(const float* q, int q_stride, const bf16* k, const bf16* v, int m, int n_past, int n_head,

@@ -11,7 +11,8 @@ constexpr int kTensorCoreMinRows = 16;
 // True when the tensor-core kernel handles this pass (IK_ATTN_CUDA_CORES=1 forces the other).
 bool tensor_core_attention(int m, int head_dim);
 void attention_prefill_tc(const float* q, int q_stride, const bf16* k, const bf16* v, bf16* out, int m, int n_past,
-                          int n_head, int n_kv, int head_dim, const uint8_t* mask, int diag);
+                          int n_head, int n_kv, int head_dim, const uint8_t* mask, int diag,
+                          const int32_t* n_past_dev = nullptr);
 void attention_block_tc(const float* q, int q_stride, const bf16* k, const bf16* v, int m, int n_past, int n_head,
                         int n_kv, int head_dim, int diag, float* o, float* lse);
 

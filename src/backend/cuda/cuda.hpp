@@ -69,8 +69,9 @@ void fill_uniform_bf16_block(bf16* dst, int rows, int cols, uint64_t seed, float
                              int64_t ld);
 // x[i] += y[i].
 void add_inplace(float* x, const float* y, size_t n);
-// y[i] = bf16(x[i]).
+// y[i] = bf16(x[i]), and back.
 void convert_to_bf16(const float* x, bf16* y, size_t n);
+void convert_to_f32(const bf16* x, float* y, size_t n);
 // dst rows of `width` bytes, dpitch apart, from src rows spitch apart (on the stream).
 void copy_2d_async(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width, size_t height);
 
@@ -132,8 +133,10 @@ void silu_mul(const float* gu, bf16* out, int m, int n_ff);
 // row j when mask[i*m + j] != 0 (device, may be null: causal j <= i + diag, key tiles past the
 // diagonal skipped; diag -1: strictly earlier rows, diag <= -m: none of the new rows, i.e. a full
 // block of the n_past rows — the blocks of ring and striped attention). out: [m, n_head*hd] bf16.
+// n_past_dev (device, may be null): read n_past there instead (a captured graph that outlives it).
 void attention_prefill(const float* q, int q_stride, const bf16* k_cache, const bf16* v_cache, bf16* out, int m,
-                       int n_past, int n_head, int n_kv, int head_dim, const uint8_t* mask, int diag = 0);
+                       int n_past, int n_head, int n_kv, int head_dim, const uint8_t* mask, int diag = 0,
+                       const int32_t* n_past_dev = nullptr);
 // One block of context-parallel attention: the same visibility as attention_prefill (keys
 // [0, n_past) all visible, then row j of the next m when j <= i + diag), no mask, and instead of
 // bf16 output: o [m, n_head*hd] f32 (normalised over this block's keys) and lse [m, n_head], the
@@ -165,6 +168,23 @@ struct SamplingParams {
   uint64_t seed = 0;
   uint64_t counter = 0;  // draws so far; the kernel advances it
 };
+// ---- speculative decoding (draft heads) ----------------------------------------------------
+// out[r, 0..k) = the indices of row r's k largest logits, largest first, ties by smaller index
+// (k <= 32; k = 1 is the greedy token).
+void top_k_rows(const float* logits, int rows, int n_vocab, int k, int32_t* out);
+// y[m, n] += silu(pre + bias) (bias [n]): the draft heads' ResBlock.
+void bias_silu_add(const float* pre, const float* bias, float* y, int m, int n);
+// Drafting a tree on the device, whose nodes' tokens are tree_tokens[node]. Hydra's head input:
+// row r of x [rows, (L + 1) d] = [h | E(tree_tokens[chain[r L]]) | ... | E(tree_tokens[chain[r L + L - 1]])]
+// (chain: the nodes from the root to row r's parent; h [d] f32, the embedding table bf16 [n_vocab, d]).
+void hydra_input(const float* h, const bf16* embd, const int32_t* tree_tokens, const int32_t* chain, int rows, int L,
+                 int d, float* x);
+// The candidates become nodes: tree_tokens[node[i]] = topk[row[i] * k + rank[i]], plan = [node | row | rank] (3 n).
+void scatter_candidates(const int32_t* topk, int k, const int32_t* plan, int n, int32_t* tree_tokens);
+// KV-cache compaction: in each of the n_caches caches (a device array of pointers to rows of
+// row_elems values), row dst_row0 + i = row src_rows[i] (device; increasing, >= dst_row0 + i).
+void keep_cache_rows(bf16* const* caches, int n_caches, int row_elems, const int32_t* src_rows, int n, int dst_row0);
+
 // One block per row of logits [n, n_vocab]; row i uses params[i] (device) and tokens[i]
 // receives its draw.
 void sample(const float* logits, int n, int n_vocab, SamplingParams* params, int32_t* tokens);

@@ -25,7 +25,13 @@ void fill_uniform_bf16(bf16*, size_t, uint64_t, float) { no_cuda(); }
 void fill_f32(float*, size_t, float) { no_cuda(); }
 void fill_uniform_bf16_block(bf16*, int, int, uint64_t, float, int64_t, int64_t, int64_t) { no_cuda(); }
 void add_inplace(float*, const float*, size_t) { no_cuda(); }
+void top_k_rows(const float*, int, int, int, int32_t*) { no_cuda(); }
+void bias_silu_add(const float*, const float*, float*, int, int) { no_cuda(); }
+void hydra_input(const float*, const bf16*, const int32_t*, const int32_t*, int, int, int, float*) { no_cuda(); }
+void scatter_candidates(const int32_t*, int, const int32_t*, int, int32_t*) { no_cuda(); }
+void keep_cache_rows(bf16* const*, int, int, const int32_t*, int, int) { no_cuda(); }
 void convert_to_bf16(const float*, bf16*, size_t) { no_cuda(); }
+void convert_to_f32(const bf16*, float*, size_t) { no_cuda(); }
 void copy_2d_async(void*, size_t, const void*, size_t, size_t, size_t) { no_cuda(); }
 void* main_stream() { no_cuda(); }
 void* side_stream() { no_cuda(); }
@@ -49,7 +55,7 @@ void rope_and_store_kv(float*, int, int, int, int, const int32_t*, const int32_t
 }
 void silu_mul(const float*, bf16*, int, int) { no_cuda(); }
 void attention_prefill(const float*, int, const bf16*, const bf16*, bf16*, int, int, int, int, int, const uint8_t*,
-                       int) {
+                       int, const int32_t*) {
   no_cuda();
 }
 void attention_decode(const float*, int, const bf16*, const bf16*, bf16*, int, const int32_t*, int, int, int, int,

@@ -52,8 +52,10 @@ GpuLlama::~GpuLlama() {
   for (int b = 0; b < 2; ++b) cuda::destroy_event(ready_[b]), cuda::destroy_event(reduced_[b]);
   for (auto& m : luts_) cuda::free_lut(m);
   for (void* p : allocations_) cuda::release(p);
+  for (auto& [mask, g] : tree_graphs_) cuda::destroy(g);
   cuda::release_pinned(pinned_tokens_);
   cuda::release_pinned(pinned_next_);
+  cuda::release_pinned(pinned_tree_);
 }
 
 size_t GpuLlama::kv_bytes_per_position() const { return size_t(shard_.n_layer) * 2 * shard_.kv_dim() * sizeof(bf16); }
@@ -413,7 +415,7 @@ void GpuLlama::attention(const Layer& L, int m, const std::vector<SlotRun>* deco
   store_rows_kv(L, m);
   const size_t seq_offset = size_t(seq) * opt_.n_ctx * c.kv_dim();
   cuda::attention_prefill(qkv_, QKV, L.k + seq_offset, L.v + seq_offset, attn_, m, int(n_past_[seq]), c.n_head,
-                          c.n_head_kv, c.head_dim, mask);
+                          c.n_head_kv, c.head_dim, mask, 0, capturing_tree_ ? d_n_past_ + seq : nullptr);
 }
 
 void GpuLlama::mlp(const Layer& L, int m, float* y, bool accumulate) {
@@ -534,6 +536,7 @@ void GpuLlama::forward(int seq, const int32_t* tokens, int64_t m, float* logits,
     const int first = all_logits ? 0 : rows - 1, n_out = rows - first;
     lm_head(x_ + size_t(first) * c.n_embd, n_out);
     last_rows_ = n_out;
+    last_forward_rows_ = rows;
     if (logits) {
       float* dst = all_logits ? logits + size_t(done - rows) * c.n_vocab : logits;
       cuda::download(dst, logits_, size_t(n_out) * c.n_vocab * sizeof(float));

@@ -14,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "backend/cuda/cuda.hpp"
@@ -86,6 +87,23 @@ class GpuLlama {
   // Sample from the last forward call's final row on the device (sequence seq's parameters).
   int32_t sample_last(int seq);
   void set_sampling(int seq, float temperature, int top_k, float top_p, float min_p, uint64_t seed);
+
+  // Speculative decoding (llm/spec/gpu.hpp; llama_gpu_spec.cpp). verify_tree: a draft tree's
+  // pass over sequence 0 (m tokens at rows [n_past, n_past + m), rotary positions, tree mask
+  // [m * m]) as one CUDA graph per tree, replayed; greedy[m] receives every row's argmax and
+  // hidden [m, n_embd] (may be null) the final-norm states; the logits stay for last_logits().
+  void verify_tree(const int32_t* tokens, int m, const int32_t* positions, const uint8_t* mask, int32_t* greedy,
+                   float* hidden);
+  // After a forward call: the final-norm hidden states of its last n rows (host, f32 from bf16)
+  // and the greedy tokens of its logit rows.
+  void final_hidden(int n, float* out);
+  void argmax_rows(int rows, int32_t* out);
+  // Compaction to an accepted tree path: rows[i] (increasing, >= base + i) of sequence seq move
+  // to row base + i in every layer's K and V; n_past becomes base + rows.size().
+  void keep_rows(int seq, int64_t base, const std::vector<int64_t>& rows);
+  // The token embedding table and the LM head (bf16 [n_vocab, n_embd]; one GPU only).
+  const backend::cuda::bf16* embedding_table() const { return embd_; }
+  const backend::cuda::bf16* lm_head_weights() const;
 
   // Context parallelism (GpuOptions::context_parallel; collective: every rank calls with the
   // same arguments). prefill_cp: `T` tokens into the empty sequence 0, striped ring attention
@@ -183,6 +201,13 @@ class GpuLlama {
   int32_t *pinned_tokens_ = nullptr, *pinned_next_ = nullptr;
   std::map<std::vector<int32_t>, backend::cuda::Graph> decode_graphs_;  // by slot list
   int last_rows_ = 0;  // rows whose logits the last call left in logits_
+  int last_forward_rows_ = 0;  // rows of the last forward chunk (in x_)
+  // Speculative decoding: graphs of tree verification passes (by mask), their pinned inputs and
+  // outputs, the K/V cache pointers for compaction, and whether a tree pass is being captured.
+  std::map<std::string, backend::cuda::Graph> tree_graphs_;
+  uint8_t* pinned_tree_ = nullptr;
+  backend::cuda::bf16** d_cache_ptrs_ = nullptr;
+  bool capturing_tree_ = false;
   // Module outputs in flight (tensor parallelism, ladder, parallel block), and the events that
   // order their all-reduces on the side stream.
   float* y_[2] = {nullptr, nullptr};

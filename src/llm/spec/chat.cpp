@@ -1,6 +1,7 @@
 #include "llm/spec/chat.hpp"
 
 #include "core/error.hpp"
+#include "llm/spec/gpu.hpp"
 
 namespace ik::llm::spec {
 
@@ -14,7 +15,17 @@ DraftHeads load_heads_for(const std::string& spec, const std::string& path, cons
 }
 
 SpecChat::SpecChat(LlamaModel& model, const Tokenizer& tok, DraftHeads heads, DraftTree tree, int64_t n_ctx)
-    : tok_(tok), heads_(std::move(heads)), drafter_(heads_, model, n_ctx), decoder_(model, drafter_, std::move(tree), n_ctx) {}
+    : tok_(tok), heads_(std::move(heads)) {
+  drafter_ = std::make_unique<HeadDrafter>(heads_, model, n_ctx);
+  decoder_ = std::make_unique<SpecDecoder>(model, *drafter_, std::move(tree), n_ctx);
+}
+
+SpecChat::SpecChat(GpuLlama& gpu, const Tokenizer& tok, DraftHeads heads, DraftTree tree)
+    : tok_(tok), heads_(std::move(heads)) {
+  base_ = std::make_unique<GpuSpecBase>(gpu);
+  drafter_ = std::make_unique<GpuHeadDrafter>(heads_, gpu);
+  decoder_ = std::make_unique<SpecDecoder>(*base_, *drafter_, std::move(tree));
+}
 
 SpecTurn SpecChat::reply(const std::vector<int32_t>& context, const GenerateOptions& opt,
                          const std::function<bool(const std::string&)>& on_text) {
@@ -24,7 +35,7 @@ SpecTurn SpecChat::reply(const std::vector<int32_t>& context, const GenerateOpti
   so.stop_at_eos = opt.stop_at_eos;
   so.sampling = opt.sampling;
   TokenTextStream text(tok_, opt.stop, on_text);
-  SpecResult r = decoder_.continue_from(context, so, tok_.stop_ids(), [&](int32_t t) { return text.push(t); });
+  SpecResult r = decoder_->continue_from(context, so, tok_.stop_ids(), [&](int32_t t) { return text.push(t); });
   text.finish();
   SpecTurn turn;
   turn.gen.text = text.text();

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "llm/model/llama_gpu.hpp"
 #include "llm/runtime/session.hpp"
 #include "llm/spec/decode.hpp"
 
@@ -26,6 +27,8 @@ struct SpecTurn {
 class SpecChat {
  public:
   SpecChat(LlamaModel& model, const Tokenizer& tok, DraftHeads heads, DraftTree tree, int64_t n_ctx);
+  // On a GPU: the base model is `gpu` (its sequence 0) and the heads run there too.
+  SpecChat(GpuLlama& gpu, const Tokenizer& tok, DraftHeads heads, DraftTree tree);
   SpecChat(const SpecChat&) = delete;
   SpecChat& operator=(const SpecChat&) = delete;
 
@@ -34,13 +37,14 @@ class SpecChat {
   SpecTurn reply(const std::vector<int32_t>& context, const GenerateOptions& opt,
                  const std::function<bool(const std::string&)>& on_text = {});
   const DraftHeads& heads() const { return heads_; }
-  const DraftTree& tree() const { return decoder_.tree(); }
+  const DraftTree& tree() const { return decoder_->tree(); }
 
  private:
   const Tokenizer& tok_;
   DraftHeads heads_;  // before drafter_, which refers to it
-  HeadDrafter drafter_;
-  SpecDecoder decoder_;
+  std::unique_ptr<SpecBase> base_;  // null: the decoder's own CPU base
+  std::unique_ptr<Drafter> drafter_;
+  std::unique_ptr<SpecDecoder> decoder_;
 };
 
 }  // namespace ik::llm::spec

@@ -114,17 +114,35 @@ void HeadDrafter::propose_grounded(const DraftTree& tree, int32_t* tokens) {
 
 // ---- verification and acceptance ---------------------------------------------------------------
 
-SpecDecoder::SpecDecoder(LlamaModel& model, Drafter& drafter, DraftTree tree, int64_t n_ctx)
-    : model_(model), drafter_(drafter), tree_(std::move(tree)), cache_(model.config().n_layer, n_ctx, model.config().kv_dim()) {
-  logits_.resize(size_t(tree_.n_nodes() * model.config().n_vocab));
+CpuSpecBase::CpuSpecBase(LlamaModel& model, int64_t n_ctx)
+    : model_(model), cache_(model.config().n_layer, n_ctx, model.config().kv_dim()) {}
+
+void CpuSpecBase::forward(const int32_t* tokens, int64_t m, const int32_t* positions, const uint8_t* mask,
+                          bool all_rows, float* hidden) {
+  logits_.resize(size_t((all_rows ? m : 1) * model_.config().n_vocab));
+  model_.forward(tokens, m, cache_, logits_.data(), all_rows, positions, mask, hidden);
 }
+
+void CpuSpecBase::argmax(int64_t n, int32_t* out) {
+  const int64_t V = model_.config().n_vocab;
+  for (int64_t i = 0; i < n; ++i) out[i] = ik::llm::argmax(logits_.data() + i * V, V);
+}
+
+SpecDecoder::SpecDecoder(LlamaModel& model, Drafter& drafter, DraftTree tree, int64_t n_ctx)
+    : owned_base_(std::make_unique<CpuSpecBase>(model, n_ctx)),
+      base_(*owned_base_),
+      drafter_(drafter),
+      tree_(std::move(tree)) {}
+
+SpecDecoder::SpecDecoder(SpecBase& base, Drafter& drafter, DraftTree tree)
+    : base_(base), drafter_(drafter), tree_(std::move(tree)) {}
 
 // The longest root-to-node path whose every token is the base argmax at its parent.
 std::vector<int> SpecDecoder::accept_greedy(const int32_t* tokens) {
-  const int64_t V = model_.config().n_vocab;
-  std::vector<int32_t> best(size_t(tree_.n_nodes()), -1);
-  for (int n = 0; n < tree_.n_nodes(); ++n)
-    if (!tree_.children[n].empty()) best[n] = argmax(logits_.data() + n * V, V);
+  greedy_.resize(size_t(tree_.n_nodes()));
+  base_.argmax(tree_.n_nodes(), greedy_.data());
+  greedy_valid_ = true;
+  const std::vector<int32_t>& best = greedy_;
   std::vector<int> accepted = {0};
   for (const auto& path : tree_.retrieve) {
     size_t len = 1;
@@ -137,14 +155,14 @@ std::vector<int> SpecDecoder::accept_greedy(const int32_t* tokens) {
 // Typical acceptance: child c of an accepted node p is accepted when
 // p_T(c) > min(epsilon, alpha * exp(-H(p_T))), p_T = softmax(logits_p / T).
 std::vector<int> SpecDecoder::accept_typical(const int32_t* tokens, const SpecOptions& opt) {
-  const int64_t V = model_.config().n_vocab;
+  const int64_t V = base_.config().n_vocab;
   const float T = opt.sampling.temperature;
   std::vector<float> logp(size_t(tree_.n_nodes()), 0.0f);  // log p_T(token) at the parent
   std::vector<uint8_t> ok(size_t(tree_.n_nodes()), 0);
   std::vector<float> p(static_cast<size_t>(V));
   for (int n = 0; n < tree_.n_nodes(); ++n) {
     if (tree_.children[n].empty()) continue;
-    const float* row = logits_.data() + n * V;
+    const float* row = base_.logits(n);
     for (int64_t j = 0; j < V; ++j) p[j] = row[j] / T;
     backend::softmax(p.data(), V);
     double H = 0;
@@ -177,19 +195,27 @@ SpecResult SpecDecoder::generate(const std::vector<int32_t>& prompt, const SpecO
 }
 
 void SpecDecoder::reset() {
-  cache_.n_past = 0;
+  base_.set_n_past(0);
   cached_.clear();
   drafter_.reset();
 }
 
 void SpecDecoder::feed(const int32_t* tokens, int64_t m) {
-  hidden_.resize(size_t(m * model_.config().n_embd));
-  model_.forward(tokens, m, cache_, logits_.data(), false, nullptr, nullptr, hidden_.data());
+  hidden_.resize(size_t(m * base_.config().n_embd));
+  base_.forward(tokens, m, nullptr, nullptr, false, hidden_.data());
   drafter_.observe(hidden_.data(), m);
   last_row_ = 0;
+  greedy_valid_ = false;
 }
 
-const float* SpecDecoder::last_logits() const { return logits_.data() + int64_t(last_row_) * model_.config().n_vocab; }
+const float* SpecDecoder::last_logits() const { return base_.logits(last_row_); }
+
+int32_t SpecDecoder::greedy_next() {
+  if (greedy_valid_) return greedy_[last_row_];
+  int32_t t = 0;
+  base_.argmax(1, &t);  // after feed(): the one kept row
+  return t;
+}
 
 // Keep the cached rows shared with `context` (at least one token is recomputed: its logits are
 // needed), prefill the rest; the drafter sees every prefilled position's hidden state.
@@ -197,7 +223,7 @@ void SpecDecoder::prefill(const std::vector<int32_t>& context, SpecResult& r) {
   size_t common = 0;
   while (common < context.size() && common < cached_.size() && context[common] == cached_[common]) ++common;
   if (common == context.size()) --common;
-  cache_.n_past = int64_t(common);
+  base_.set_n_past(int64_t(common));
   drafter_.rewind(int64_t(common));
   for (size_t i = common; i < context.size(); i += 256)
     feed(context.data() + i, std::min<int64_t>(256, int64_t(context.size() - i)));
@@ -207,49 +233,56 @@ void SpecDecoder::prefill(const std::vector<int32_t>& context, SpecResult& r) {
 
 const std::vector<int32_t>& SpecDecoder::verify(int32_t root, const SpecOptions& opt) {
   const int64_t n_nodes = tree_.n_nodes();
-  IK_CHECK(cache_.n_past + 1 <= cache_.n_ctx(), "the context of {} is full", cache_.n_ctx());
-  base_ = cache_.n_past;
+  IK_CHECK(base_.n_past() + 1 <= base_.n_ctx(), "the context of {} is full", base_.n_ctx());
+  tree_row0_ = base_.n_past();
   // Near the end of the context the tree may not fit: then a plain step (the root alone).
-  const bool use_tree = cache_.n_past + n_nodes <= cache_.n_ctx();
+  const bool use_tree = base_.n_past() + n_nodes <= base_.n_ctx();
   const int64_t m = use_tree ? n_nodes : 1;
   tokens_.resize(size_t(n_nodes));
   positions_.resize(size_t(n_nodes));
   tokens_[0] = root;
+  auto t0 = Clock::now();
   if (use_tree) drafter_.propose(tree_, tokens_.data());
-  for (int64_t n = 0; n < m; ++n) positions_[n] = int32_t(base_ + tree_.position[n]);
-  hidden_.resize(size_t(m * model_.config().n_embd));
-  model_.forward(tokens_.data(), m, cache_, logits_.data(), true, positions_.data(), tree_.mask.data(), hidden_.data());
+  draft_s_ += seconds_since(t0);
+  t0 = Clock::now();
+  for (int64_t n = 0; n < m; ++n) positions_[n] = int32_t(tree_row0_ + tree_.position[n]);
+  hidden_.resize(size_t(m * base_.config().n_embd));
+  base_.forward(tokens_.data(), m, positions_.data(), use_tree ? tree_.mask.data() : nullptr, true, hidden_.data());
+  greedy_valid_ = false;
   accepted_ = !use_tree                         ? std::vector<int>{0}
               : opt.sampling.temperature <= 0 ? accept_greedy(tokens_.data())
                                               : accept_typical(tokens_.data(), opt);
   path_.clear();
   for (int a : accepted_) path_.push_back(tokens_[a]);
+  verify_s_ += seconds_since(t0);
   return path_;
 }
 
 // Keep the accepted path's KV rows (the root's row is already in place) and show the drafter
 // their hidden states; the next token's logits are those of the path's last node.
 void SpecDecoder::commit() {
-  const int64_t d = model_.config().n_embd;
+  const auto t0 = Clock::now();
+  const int64_t d = base_.config().n_embd;
   std::vector<int64_t> rows;
   kept_.resize(accepted_.size() * size_t(d));
   for (size_t i = 0; i < accepted_.size(); ++i) {
-    rows.push_back(base_ + accepted_[i]);
+    rows.push_back(tree_row0_ + accepted_[i]);
     std::memcpy(kept_.data() + i * d, hidden_.data() + accepted_[i] * d, sizeof(float) * d);
   }
-  cache_.keep(base_, rows);
+  base_.keep(tree_row0_, rows);
   drafter_.observe(kept_.data(), int64_t(accepted_.size()));
   last_row_ = accepted_.back();
-  base_ = cache_.n_past;
+  tree_row0_ = base_.n_past();
+  commit_s_ += seconds_since(t0);
 }
 
 SpecResult SpecDecoder::continue_from(const std::vector<int32_t>& prompt, const SpecOptions& opt,
                                       const std::vector<int32_t>& stop_ids, const std::function<bool(int32_t)>& on_token) {
-  const LlamaConfig& c = model_.config();
+  const LlamaConfig& c = base_.config();
   const int64_t V = c.n_vocab, n_nodes = tree_.n_nodes();
   IK_CHECK(!prompt.empty(), "empty prompt");
-  IK_CHECK(int64_t(prompt.size()) + n_nodes <= cache_.n_ctx(), "prompt of {} tokens plus a {}-node tree does not fit "
-           "the context of {}", prompt.size(), n_nodes, cache_.n_ctx());
+  IK_CHECK(int64_t(prompt.size()) + n_nodes <= base_.n_ctx(), "prompt of {} tokens plus a {}-node tree does not fit "
+           "the context of {}", prompt.size(), n_nodes, base_.n_ctx());
   IK_CHECK(!opt.sampling.penalizes_repeats(), "speculative decoding does not support a repetition penalty");
   const bool greedy = opt.sampling.temperature <= 0;
   Sampler sampler(opt.sampling);
@@ -258,17 +291,18 @@ SpecResult SpecDecoder::continue_from(const std::vector<int32_t>& prompt, const 
   auto t0 = Clock::now();
   prefill(prompt, r);
   std::vector<int32_t> history = prompt;
-  auto pick = [&](const float* row) { return greedy ? argmax(row, V) : sampler.sample(row, V, history); };
-  int32_t root = pick(last_logits());
+  auto pick = [&] { return greedy ? greedy_next() : sampler.sample(last_logits(), V, history); };
+  int32_t root = pick();
   r.prefill_s = seconds_since(t0);
 
   t0 = Clock::now();
+  draft_s_ = verify_s_ = commit_s_ = 0;
   r.stop_reason = "length";
   // At the top of each step the cache holds exactly `history` (the root is not in it yet).
-  int64_t base = cache_.n_past;
+  int64_t base = base_.n_past();
   while (opt.max_tokens < 0 || int(r.tokens.size()) < opt.max_tokens) {
-    base = cache_.n_past;
-    if (cache_.n_past + 1 > cache_.n_ctx()) {
+    base = base_.n_past();
+    if (base_.n_past() + 1 > base_.n_ctx()) {
       r.stop_reason = "context";
       break;
     }
@@ -297,14 +331,15 @@ SpecResult SpecDecoder::continue_from(const std::vector<int32_t>& prompt, const 
     }
     if (stop) break;
     commit();
-    root = pick(last_logits());
-    base = cache_.n_past;
+    root = pick();
+    base = base_.n_past();
   }
   // A step left early holds unverified tree rows past `base`: drop them (the drafter has seen
   // exactly the first `base` positions).
-  cache_.n_past = base;
+  base_.set_n_past(base);
   cached_.assign(history.begin(), history.begin() + base);
   r.decode_s = seconds_since(t0);
+  r.draft_s = draft_s_, r.verify_s = verify_s_, r.commit_s = commit_s_;
   return r;
 }
 

@@ -22,6 +22,46 @@
 
 namespace ik::llm::spec {
 
+// The base model's side of speculative decoding, on the CPU (CpuSpecBase) or a GPU
+// (GpuSpecBase, spec/gpu.hpp): the KV cache of one sequence, forward passes that keep the
+// final-norm hidden states, and compaction to an accepted path.
+class SpecBase {
+ public:
+  virtual ~SpecBase() = default;
+  virtual const LlamaConfig& config() const = 0;
+  virtual int64_t n_ctx() const = 0;
+  virtual int64_t n_past() const = 0;
+  virtual void set_n_past(int64_t n) = 0;  // forget the rows >= n
+  // m tokens at rows [n_past, n_past + m): rotary positions (null: the rows) and tree mask
+  // [m * m] (null: causal). hidden [m, n_embd] (host) receives the final-norm states. Logit rows
+  // kept: every row when all_rows, else the last one only.
+  virtual void forward(const int32_t* tokens, int64_t m, const int32_t* positions, const uint8_t* mask,
+                       bool all_rows, float* hidden) = 0;
+  virtual const float* logits(int64_t i) = 0;     // [n_vocab] of the i-th kept row (host)
+  virtual void argmax(int64_t n, int32_t* out) = 0;  // greedy tokens of the first n kept rows
+  // rows[i] (absolute, increasing, >= base + i) move to row base + i; n_past = base + rows.size().
+  virtual void keep(int64_t base, const std::vector<int64_t>& rows) = 0;
+};
+
+class CpuSpecBase : public SpecBase {
+ public:
+  CpuSpecBase(LlamaModel& model, int64_t n_ctx);
+  const LlamaConfig& config() const override { return model_.config(); }
+  int64_t n_ctx() const override { return cache_.n_ctx(); }
+  int64_t n_past() const override { return cache_.n_past; }
+  void set_n_past(int64_t n) override { cache_.n_past = n; }
+  void forward(const int32_t* tokens, int64_t m, const int32_t* positions, const uint8_t* mask, bool all_rows,
+               float* hidden) override;
+  const float* logits(int64_t i) override { return logits_.data() + i * model_.config().n_vocab; }
+  void argmax(int64_t n, int32_t* out) override;
+  void keep(int64_t base, const std::vector<int64_t>& rows) override { cache_.keep(base, rows); }
+
+ private:
+  LlamaModel& model_;
+  KVCache cache_;
+  std::vector<float> logits_;
+};
+
 // Proposes the tokens of the tree's nodes. It sees the base hidden state (final norm) of every
 // token that enters the accepted sequence, in order.
 class Drafter {
@@ -72,13 +112,18 @@ struct SpecResult {
   int prompt_tokens = 0;    // tokens prefilled for this call (less than the prompt when the cache is reused)
   int steps = 0;            // verification forwards
   double prefill_s = 0, decode_s = 0;
+  // Where decode_s went: drafting, the verification forward (with acceptance), and the commit
+  // (KV compaction, the drafter observing the accepted states).
+  double draft_s = 0, verify_s = 0, commit_s = 0;
   double mean_accepted() const { return steps ? double(tokens.size()) / steps : 0; }
   double decode_tok_s() const { return decode_s > 0 ? tokens.size() / decode_s : 0; }
 };
 
 class SpecDecoder {
  public:
+  // Over the CPU model (an own cache of n_ctx positions), or any base (not owned).
   SpecDecoder(LlamaModel& model, Drafter& drafter, DraftTree tree, int64_t n_ctx);
+  SpecDecoder(SpecBase& base, Drafter& drafter, DraftTree tree);
   // Prefill the prompt (fresh cache), then decode. on_token(token) may return false to stop.
   SpecResult generate(const std::vector<int32_t>& prompt, const SpecOptions& opt, const std::vector<int32_t>& stop_ids,
                       const std::function<bool(int32_t)>& on_token = {});
@@ -101,24 +146,28 @@ class SpecDecoder {
   const std::vector<int32_t>& verify(int32_t root, const SpecOptions& opt);
   void commit();
   const float* last_logits() const;  // after feed() or commit(): the next token's logits
-  int64_t n_past() const { return cache_.n_past; }
+  int32_t greedy_next();              // its argmax (on the device for a GPU base)
+  int64_t n_past() const { return base_.n_past(); }
 
  private:
   std::vector<int> accept_greedy(const int32_t* tokens);
   std::vector<int> accept_typical(const int32_t* tokens, const SpecOptions& opt);
-  LlamaModel& model_;
+  void prefill(const std::vector<int32_t>& context, SpecResult& r);
+  std::unique_ptr<SpecBase> owned_base_;
+  SpecBase& base_;
   Drafter& drafter_;
   DraftTree tree_;
-  void prefill(const std::vector<int32_t>& context, SpecResult& r);
-  KVCache cache_;
   std::vector<int32_t> cached_;  // the tokens of the cache's rows [0, n_past) between calls
-  std::vector<float> logits_, hidden_;
+  std::vector<float> hidden_;
   // The last verify(): the cache rows before the tree, its tokens, the accepted nodes and tokens.
-  int64_t base_ = 0;
+  int64_t tree_row0_ = 0;
   std::vector<int32_t> tokens_, positions_, path_;
   std::vector<int> accepted_;
-  int last_row_ = 0;  // logits_ row of the next token
+  int last_row_ = 0;  // logit row of the next token
+  std::vector<int32_t> greedy_;  // argmax of every row of the last verify (greedy acceptance)
+  bool greedy_valid_ = false;
   std::vector<float> kept_;
+  double draft_s_ = 0, verify_s_ = 0, commit_s_ = 0;  // since the last continue_from began
 };
 
 }  // namespace ik::llm::spec

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/error.hpp"
+#include "core/fp16.hpp"
 #include "io/gguf.hpp"
 #include "llm/train/ops.hpp"
 
@@ -190,12 +191,19 @@ void DraftHeads::save(const std::string& path) const {
   w.write(path);
 }
 
+// f32, or f16 / bf16 (a half-size copy made by tools/heads_to_f16.py).
 static std::vector<float> read_f32(const io::GgufFile& f, const std::string& name, int64_t n) {
   const auto& t = f.tensor(name);
-  IK_CHECK(t.type == io::DType::F32 && t.n_elements() == n, "heads file '{}': tensor '{}' should be f32 with {} values",
-           f.path(), name, n);
+  const bool half = t.type == io::DType::F16 || t.type == io::DType::BF16;
+  IK_CHECK((t.type == io::DType::F32 || half) && t.n_elements() == n,
+           "heads file '{}': tensor '{}' should be f32 (or f16, bf16) with {} values", f.path(), name, n);
   std::vector<float> v(static_cast<size_t>(n));
-  std::memcpy(v.data(), t.data, sizeof(float) * n);
+  if (!half) {
+    std::memcpy(v.data(), t.data, sizeof(float) * n);
+    return v;
+  }
+  const auto* h = reinterpret_cast<const uint16_t*>(t.data);
+  for (int64_t i = 0; i < n; ++i) v[i] = t.type == io::DType::F16 ? fp16_to_f32(h[i]) : bf16_to_f32(h[i]);
   return v;
 }
 

@@ -28,35 +28,6 @@ std::vector<int32_t> random_prompt(Rng& rng, int64_t vocab, int len) {
   return p;
 }
 
-// Knows the true greedy continuation; puts it at rank-0 children (except at every `miss`-th
-// depth step) and random tokens elsewhere.
-class OracleDrafter : public Drafter {
- public:
-  OracleDrafter(std::vector<int32_t> truth, int64_t vocab, int miss) : truth_(std::move(truth)), vocab_(vocab), miss_(miss) {}
-  void reset() override { seen_ = 0; }
-  void observe(const float*, int64_t m) override { seen_ += m; }
-  void set_prompt_len(int64_t n) { prompt_len_ = n; }
-  void propose(const DraftTree& tree, int32_t* tokens) override {
-    // The root is truth_[k] for k = seen_ - prompt_len_; node at depth j on the all-zero path
-    // should be truth_[k + j].
-    const int64_t k = seen_ - prompt_len_;
-    ++calls_;
-    for (int n = 1; n < tree.n_nodes(); ++n) {
-      const int64_t idx = k + tree.depth[n];
-      bool on_zero_path = true;
-      for (int a = n; a > 0; a = tree.parent[a]) on_zero_path &= tree.rank[a] == 0;
-      const bool hit = on_zero_path && idx < int64_t(truth_.size()) && (calls_ + tree.depth[n]) % miss_ != 0;
-      tokens[n] = hit ? truth_[idx] : int32_t(rng_.below(uint64_t(vocab_)));
-    }
-  }
-
- private:
-  std::vector<int32_t> truth_;
-  int64_t vocab_, seen_ = 0, prompt_len_ = 0;
-  int miss_, calls_ = 0;
-  Rng rng_{99, 0};
-};
-
 TEST(SpecDecode, RandomHeadsReproduceGreedy) {
   llm::LlamaModel& model = tiny();
   const int64_t V = model.config().n_vocab, ctx = 128;
@@ -92,7 +63,7 @@ TEST(SpecDecode, OracleDrafterLongAcceptancesReproduceGreedy) {
       const auto prompt = random_prompt(rng, V, 2 + int(rng.below(10)));
       const int n = 40 + int(rng.below(40));
       const auto expect = spec_test::plain_greedy(model, prompt, n + 8, ctx);
-      OracleDrafter oracle(expect, V, miss);
+      spec_test::OracleDrafter oracle(expect, V, miss);
       oracle.set_prompt_len(int64_t(prompt.size()));
       SpecDecoder dec(model, oracle, DraftTree::load(tree_name), ctx);
       llm::spec::SpecOptions opt;
