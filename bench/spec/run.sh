@@ -5,7 +5,7 @@
 #  3. per-head top-1 accuracy on held-out prompts,
 #  4. plain greedy decoding beside each head type and tree size, same prompts (tokens/step,
 #     tok/s, ratio to plain, and whether the output is identical to plain decoding).
-# Usage: bench/spec/run.sh [OUTDIR]   (INFERKIT=path/to/inferkit; SIZE=small|full)
+# Usage: bench/spec/run.sh [OUTDIR]   (INFERKIT=path/to/inferkit; SIZE=small|medium|full)
 # "small" (default) is the size run for docs/speculative.md on the shared 2-core machine:
 # 64 training prompts x 40 answer tokens, 300 steps of 4 sequences x 16 positions per arch.
 set -eu
@@ -15,12 +15,18 @@ here=$(cd "$(dirname "$0")" && pwd)
 ik=${INFERKIT:-inferkit}
 out=${1:-/tmp/ik-spec}
 mkdir -p "$out"
-if [ "${SIZE:-small}" = full ]; then n_train=1017 answer=64 steps=2000; else n_train=64 answer=40 steps=300; fi
+case "${SIZE:-small}" in
+full) n_train=1017 answer=64 steps=2000 ;;
+medium) n_train=400 answer=64 steps=1500 ;;  # the GPU run's heads (~27 min here; Hydra++ 800 steps)
+*) n_train=64 answer=40 steps=300 ;;
+esac
 
 [ -f "$out/heldout.gguf" ] || $ik hydra data --prompts "$here/prompts_heldout.txt" --max-prompts 24 --answer-tokens 48 -o "$out/heldout.gguf"
 [ -f "$out/train.gguf" ] || $ik hydra data --prompts "$here/prompts_train.txt" --max-prompts $n_train --answer-tokens $answer -o "$out/train.gguf"
 for arch in medusa hydra hydra++; do
-  [ -f "$out/$arch.gguf" ] || $ik hydra train --arch $arch --data "$out/train.gguf" --steps $steps --heads 4 \
+  arch_steps=$steps
+  [ "$arch" = hydra++ ] && [ "${SIZE:-small}" = medium ] && arch_steps=800
+  [ -f "$out/$arch.gguf" ] || $ik hydra train --arch $arch --data "$out/train.gguf" --steps $arch_steps --heads 4 \
     --heldout "$out/heldout.gguf" -o "$out/$arch.gguf" | tee "$out/train_$arch.log"
 done
 for arch in medusa hydra hydra++; do $ik hydra eval --heads "$out/$arch.gguf" --data "$out/heldout.gguf"; done
