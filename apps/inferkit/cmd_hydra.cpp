@@ -5,7 +5,9 @@
 //   hydra bench  : plain vs speculative decoding on the same prompts (accepted length, tok/s)
 // and `generate --spec medusa|hydra|hydra++ --heads FILE [--tree NAME|FILE]` (add_spec_flags),
 // `chat --spec ...` (add_spec_chat_flags).
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fmt/format.h>
@@ -189,6 +191,20 @@ struct BenchArgs {
   int n_prompts = 8, tokens = 64;
 };
 
+// Where speculative and plain output first differ (at plain's token j): the gap between the top
+// two logits before token j, relative to max(1, |top|), from a prefill of the prompt and plain's
+// first j tokens. A small gap is a near-tie, where batched and one-row passes may round apart.
+static double top_two_gap(LoadedModel& lm, const DeviceFlag& device, const std::vector<int32_t>& prompt,
+                          const std::vector<int32_t>& plain, int64_t j) {
+  std::vector<int32_t> context = prompt;
+  context.insert(context.end(), plain.begin(), plain.begin() + j);
+  auto session = open_session(lm, device);
+  session->set_context(context);
+  std::vector<float> top = session->last_logits();
+  std::partial_sort(top.begin(), top.begin() + 2, top.end(), std::greater<float>());
+  return (top[0] - top[1]) / std::max(1.0f, std::fabs(top[0]));
+}
+
 // Plain decoding is timed again beside every variant, prompt by prompt, so that both see the
 // same machine load (the machine is shared): the ratio is the figure to read.
 static void run_bench(const BenchArgs& a) {
@@ -238,7 +254,8 @@ static void run_bench(const BenchArgs& a) {
         auto r = dec.generate(p, opt, {});
         const auto mism = std::mismatch(r.tokens.begin(), r.tokens.end(), plain.tokens.begin(), plain.tokens.end());
         if (r.tokens == plain.tokens) ++same;
-        else diverged += fmt::format("{}{}", diverged.empty() ? "" : ",", mism.first - r.tokens.begin());
+        else diverged += fmt::format("{}{} (gap {:.3f})", diverged.empty() ? "" : ", ", mism.first - r.tokens.begin(),
+                                     top_two_gap(lm, a.device, p, plain.tokens, mism.second - plain.tokens.begin()));
         tokens += double(r.tokens.size());
         secs += r.decode_s;
         steps += r.steps;
