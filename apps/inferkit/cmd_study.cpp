@@ -16,6 +16,7 @@
 #include "core/progress.hpp"
 #include "llm/eval/perplexity.hpp"
 #include "llm/eval/tasks.hpp"
+#include "llm/model/llama_gpu.hpp"
 #include "llm/prune/model_prune.hpp"
 #include "llm_common.hpp"
 
@@ -25,6 +26,7 @@ std::string read_text_file(const std::string& path);  // cmd_generate.cpp
 
 struct StudyArgs {
   ModelFlags model;
+  DeviceFlag device{"cpu"};  // where the items are evaluated (pruning and perplexity stay on the CPU)
   std::vector<std::string> methods = {"magnitude", "wanda", "sparsegpt"};
   std::vector<double> sparsities = {0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9};
   std::vector<std::string> families;
@@ -124,10 +126,26 @@ static void save_plots(const std::vector<Row>& rows, const StudyArgs& a) {
   }
 }
 
+// The items on the GPU when the device flag selects it (the pruned weights uploaded afresh for
+// each point, as bf16), else on the CPU engine.
+static std::vector<llm::eval::FamilyResult> evaluate_on(const DeviceFlag& device, bool on_gpu, llm::LlamaModel& model,
+                                                        const llm::Tokenizer& tok,
+                                                        const std::vector<llm::eval::EvalItem>& items,
+                                                        const llm::eval::EvalOptions& eo) {
+  if (!on_gpu) return llm::eval::evaluate(model, tok, items, eo);
+  llm::GpuOptions opt;
+  opt.device = device.ordinal;
+  opt.n_ctx = eo.ctx;
+  auto gpu = llm::GpuLlama::upload(model, opt);
+  llm::Session session(llm::make_gpu_sequence(*gpu), tok);
+  return llm::eval::evaluate(session, tok, items, eo);
+}
+
 static void run_downscale(const StudyArgs& a) {
   using namespace llm::prune;
   namespace ev = llm::eval;
   for (double s : a.sparsities) check_pattern(Pattern{s}, 1);
+  const bool on_gpu = a.device.use_cuda();  // before the long set-up: --device cuda without a GPU fails now
   std::vector<Method> methods;
   for (const auto& m : a.methods) methods.push_back(method_from_name(m));
   const Only only = only_from_name(a.only);
@@ -181,7 +199,7 @@ static void run_downscale(const StudyArgs& a) {
         ev::EvalOptions eo;
         eo.ctx = std::min<int64_t>(lm.ctx, 2048);
         eo.label = fmt::format("{} {:.2f}", method_name(m), s);
-        const auto res = ev::evaluate(model, lm.tokenizer, items, eo);
+        const auto res = evaluate_on(a.device, on_gpu, model, lm.tokenizer, items, eo);
         const double ppl = perplexity_of(model, ppl_tokens, a.ppl_windows);
         const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         for (const auto& r : res) got.push_back({method_name(m), s, r, ppl, secs});
@@ -233,6 +251,7 @@ static void add_downscale(CLI::App* study) {
   auto a = std::make_shared<StudyArgs>();
   auto* c = study->add_subcommand("downscale", "Accuracy of fact recall vs in-context tasks under pruning sweeps");
   a->model.add(c);
+  a->device.add(c);
   c->add_option("--methods", a->methods, "pruning methods (comma-separated)")
       ->delimiter(',')
       ->check(CLI::IsMember({"magnitude", "wanda", "sparsegpt"}))

@@ -62,6 +62,11 @@ bool exact_match(const std::string& prediction, const std::vector<std::string>& 
 std::vector<FamilyResult> evaluate(LlamaModel& model, const Tokenizer& tok, const std::vector<EvalItem>& items,
                                    const EvalOptions& opt, std::vector<std::string>* predictions) {
   Session session(model, tok, opt.ctx);  // a fresh cache: the weights may have changed
+  return evaluate(session, tok, items, opt, predictions);
+}
+
+std::vector<FamilyResult> evaluate(Session& session, const Tokenizer& tok, const std::vector<EvalItem>& items,
+                                   const EvalOptions& opt, std::vector<std::string>* predictions) {
   GenerateOptions gen;
   gen.max_tokens = opt.max_tokens;
   gen.stop = {"\n"};

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "llm/model/llama.hpp"
+#include "llm/runtime/session.hpp"
 #include "llm/tokenizer/tokenizer.hpp"
 
 namespace ik::llm::eval {
@@ -73,6 +74,9 @@ struct EvalOptions {
 // Greedy completion of every item; results per family in families() order (only those
 // present). predictions (optional) receives each completion.
 std::vector<FamilyResult> evaluate(LlamaModel& model, const Tokenizer& tok, const std::vector<EvalItem>& items,
+                                   const EvalOptions& opt = {}, std::vector<std::string>* predictions = nullptr);
+// The same on a given session (e.g. over the GPU model); opt.ctx must not exceed its context.
+std::vector<FamilyResult> evaluate(Session& session, const Tokenizer& tok, const std::vector<EvalItem>& items,
                                    const EvalOptions& opt = {}, std::vector<std::string>* predictions = nullptr);
 
 }  // namespace ik::llm::eval
