@@ -170,7 +170,8 @@ struct SamplingParams {
 };
 // ---- speculative decoding (draft heads) ----------------------------------------------------
 // out[r, 0..k) = the indices of row r's k largest logits, largest first, ties by smaller index
-// (k <= 32; k = 1 is the greedy token).
+// (k <= kMaxTopK; k = 1 is the greedy token).
+constexpr int kMaxTopK = 32;
 void top_k_rows(const float* logits, int rows, int n_vocab, int k, int32_t* out);
 // y[m, n] += silu(pre + bias) (bias [n]): the draft heads' ResBlock.
 void bias_silu_add(const float* pre, const float* bias, float* y, int m, int n);

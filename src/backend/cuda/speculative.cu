@@ -8,7 +8,6 @@
 namespace ik::backend::cuda {
 
 constexpr int kTopKThreads = 512;
-constexpr int kMaxTopK = 32;
 
 // Larger value first; equal values: the smaller index (as a stable sort on the host).
 __device__ __forceinline__ bool better(float v, int i, float w, int j) { return v > w || (v == w && i < j); }

@@ -45,7 +45,6 @@ const float* GpuSpecBase::logits(int64_t i) {
 
 // ---- the draft heads ------------------------------------------------------------------------
 
-constexpr int kMaxTopK = 32;  // backend::cuda::top_k_rows
 
 GpuHeadDrafter::GpuHeadDrafter(const DraftHeads& heads, GpuLlama& base, int max_rows)
     : heads_(heads), base_(base), cfg_(base.config()), rows_cap_(max_rows) {
@@ -68,7 +67,7 @@ GpuHeadDrafter::GpuHeadDrafter(const DraftHeads& heads, GpuLlama& base, int max_
     h_ = static_cast<float*>(get(E * 4, "the head state"));
     xb_ = static_cast<bf16*>(get(R * std::max(width, Q) * 2, "head inputs"));
     d_tree_ = static_cast<int32_t*>(get(R * 4, "tree tokens"));
-    d_topk_ = static_cast<int32_t*>(get(R * kMaxTopK * 4, "top-k ids"));
+    d_topk_ = static_cast<int32_t*>(get(R * cuda::kMaxTopK * 4, "top-k ids"));
     pinned_tree_ = static_cast<int32_t*>(cuda::alloc_pinned(size_t(R) * 4));
     if (heads.has_prefix()) {
       qkv_ = static_cast<float*>(get(R * QKV * 4, "prefix activations"));
@@ -300,8 +299,8 @@ cuda::Graph GpuHeadDrafter::capture(const DraftTree& tree) {
   const int E = int(cfg_.n_embd);
   const std::vector<Level> levels = plan_levels(tree);
   for (const Level& lv : levels)
-    IK_CHECK(lv.k <= kMaxTopK, "the draft tree asks for {} candidates of one node; at most {} are supported", lv.k,
-             kMaxTopK);
+    IK_CHECK(lv.k <= cuda::kMaxTopK, "the draft tree asks for {} candidates of one node; at most {} are supported", lv.k,
+             cuda::kMaxTopK);
   if (std::getenv("IK_SPEC_PROFILE")) profile_levels(levels);
   cuda::begin_capture();
   cuda::copy_async(d_tree_, pinned_tree_, 4);
