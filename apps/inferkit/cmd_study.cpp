@@ -34,6 +34,7 @@ struct StudyArgs {
   std::string calib = llm::prune::kDefaultCalibText, ppl_text = "/usr/share/common-licenses/GFDL-1.3";
   int64_t limit = 0, calib_windows = 8, calib_window = 256, ppl_windows = 8;
   uint64_t seed = 1;
+  int fn_dims = 4, fn_exemplars = 16;
   bool resume = false;
 };
 
@@ -153,6 +154,8 @@ static void run_downscale(const StudyArgs& a) {
   ev::SuiteOptions so;
   so.limit = a.limit;
   so.seed = a.seed;
+  so.fn_dims = a.fn_dims;
+  so.fn_exemplars = a.fn_exemplars;
   const auto items = ev::build_suite(facts, so, a.families);
   std::filesystem::create_directories(a.out_dir);
 
@@ -268,6 +271,12 @@ static void add_downscale(CLI::App* study) {
       ->capture_default_str();
   c->add_option("--limit", a->limit, "items per family (0: all QA facts, 200 function prompts per kind)")
       ->check(CLI::NonNegativeNumber);
+  c->add_option("--fn-dims", a->fn_dims, "input dimension of the function-learning tasks")
+      ->check(CLI::Range(1, 16))
+      ->capture_default_str();
+  c->add_option("--fn-exemplars", a->fn_exemplars, "labelled exemplars per function-learning prompt")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
   c->add_option("--qa", a->qa, "QA facts file (TSV)")->capture_default_str();
   c->add_option("--calib", a->calib, "calibration text for wanda/sparsegpt")->capture_default_str();
   c->add_option("--calib-windows", a->calib_windows, "calibration windows")->check(CLI::Range(1, 4096))->capture_default_str();
@@ -282,7 +291,7 @@ static void add_downscale(CLI::App* study) {
   c->add_option("--seed", a->seed, "seed for the item sample and the function tasks")->capture_default_str();
   c->add_option("-o,--out-dir", a->out_dir, "folder for the CSV and PNG files")->capture_default_str();
   c->add_flag("--resume", a->resume,
-              "keep the points of an earlier, interrupted run found in the CSV (same --limit and --seed) and "
+              "keep the points of an earlier, interrupted run found in the CSV (same --limit, --seed and --fn-* options) and "
               "compute only the missing ones");
   c->callback([a] { run_downscale(*a); });
 }

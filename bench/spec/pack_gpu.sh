@@ -8,6 +8,7 @@ cd "$(dirname "$0")/../.."
 BUILD=$1 HEADS=$2
 MODEL=.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf
 bash bench/cuda/pack.sh "$BUILD" >/dev/null
+mkdir -p .devcarry/texts && cp /usr/share/common-licenses/{GPL-3,GFDL-1.3} .devcarry/texts/  # prune/device.sh
 (cd .devcarry/bin && ls | grep -vxE 'inferkit|test_spec_gpu|test_llama_gpu|test_cuda_ops' | xargs -r rm -f)
 for p in '/.devpiece*/' '/.devstage/'; do grep -qxF "$p" .git/info/exclude || echo "$p" >> .git/info/exclude; done
 tmp=$(mktemp -d)

@@ -8,75 +8,68 @@
 namespace ik::backend::cuda {
 
 constexpr int kTopKThreads = 512;
+constexpr unsigned kFullWarp = 0xffffffffu;
 
 // Larger value first; equal values: the smaller index (as a stable sort on the host).
 __device__ __forceinline__ bool better(float v, int i, float w, int j) { return v > w || (v == w && i < j); }
 
-// One block per row, one pass over it: each thread keeps its own best k (sorted, in local
-// memory; most values fail the comparison with its last entry, kept in registers), then k rounds
-// of a warp arg-max merge each warp's lists (the winner's lane advances) and warp 0 merges the
-// warps' lists the same way. (A faster design keeps each warp's list in its lanes: see the notes
-// of issue 6; it is not validated on a GPU yet.)
-__device__ __forceinline__ void warp_best(float& v, int& i) {
-  for (int off = 16; off > 0; off >>= 1) {
-    const float ov = __shfl_xor_sync(0xffffffffu, v, off);
-    const int oi = __shfl_xor_sync(0xffffffffu, i, off);
-    if (better(ov, oi, v, i)) v = ov, i = oi;
+// A warp's best k kept in its lanes, sorted: lane j holds the j-th best (lanes >= k: unused).
+// Inserting a candidate shifts the worse entries up one lane.
+__device__ __forceinline__ void lane_list_insert(float& lv, int& li, float cv, int ci, int lane) {
+  const float up_v = __shfl_up_sync(kFullWarp, lv, 1);
+  const int up_i = __shfl_up_sync(kFullWarp, li, 1);
+  if (better(lv, li, cv, ci)) return;
+  if (lane == 0 || better(up_v, up_i, cv, ci)) lv = cv, li = ci;
+  else lv = up_v, li = up_i;
+}
+
+// Each lane offers one value (when valid). Only values that beat the k-th entry are inserted,
+// one at a time, lowest lane first; after a warm-up most offers are a ballot that comes back
+// empty. Every lane runs every shuffle: the loop count is the warp-uniform ballot.
+__device__ __forceinline__ void lane_list_offer(float& lv, int& li, float v, int i, bool valid, int k, int lane) {
+  float kv = __shfl_sync(kFullWarp, lv, k - 1);
+  int ki = __shfl_sync(kFullWarp, li, k - 1);
+  bool want = valid && better(v, i, kv, ki);
+  for (unsigned m = __ballot_sync(kFullWarp, want); m; m = __ballot_sync(kFullWarp, want)) {
+    const int src = __ffs(m) - 1;
+    lane_list_insert(lv, li, __shfl_sync(kFullWarp, v, src), __shfl_sync(kFullWarp, i, src), lane);
+    kv = __shfl_sync(kFullWarp, lv, k - 1);
+    ki = __shfl_sync(kFullWarp, li, k - 1);
+    want = want && lane != src && better(v, i, kv, ki);
   }
 }
 
+// One block per row: each warp keeps the best k of its share in its lanes (16 loads in flight
+// per lane: a lone block per row must hide the load latency), then warp 0 merges the warps'
+// lists the same way.
 __global__ void __launch_bounds__(kTopKThreads) top_k_kernel(const float* logits, int n_vocab, int k, int32_t* out) {
-  constexpr int kWarps = kTopKThreads / 32;
-  constexpr int kBatch = 8;  // loads in flight per thread: one block per row must hide latency
-  __shared__ float warp_v[kWarps][kMaxTopK];
-  __shared__ int warp_i[kWarps][kMaxTopK];
+  constexpr int kWarps = kTopKThreads / 32, kBatch = 16;
+  __shared__ float warp_v[kWarps][32];
+  __shared__ int warp_i[kWarps][32];
   const float* x = logits + size_t(blockIdx.x) * n_vocab;
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  float lv[kMaxTopK];
-  int li[kMaxTopK], n = 0;
-  float cut_v = -INFINITY;
-  int cut_i = INT_MAX;
-  for (int base = threadIdx.x; base < n_vocab; base += kBatch * blockDim.x) {
+  float lv = -INFINITY;
+  int li = INT_MAX;
+  for (int base = warp * 32 * kBatch; base < n_vocab; base += kTopKThreads * kBatch) {
     float vb[kBatch];
 #pragma unroll
     for (int u = 0; u < kBatch; ++u) {
-      const int i = base + u * blockDim.x;
+      const int i = base + u * 32 + lane;
       vb[u] = i < n_vocab ? x[i] : -INFINITY;
     }
 #pragma unroll
     for (int u = 0; u < kBatch; ++u) {
-      const int i = base + u * blockDim.x;
-      const float v = vb[u];
-      if (i >= n_vocab || (n == k && !better(v, i, cut_v, cut_i))) continue;
-      int p = n < k ? n++ : k - 1;
-      for (; p > 0 && better(v, i, lv[p - 1], li[p - 1]); --p) lv[p] = lv[p - 1], li[p] = li[p - 1];
-      lv[p] = v, li[p] = i;
-      if (n == k) cut_v = lv[k - 1], cut_i = li[k - 1];
+      const int i = base + u * 32 + lane;
+      lane_list_offer(lv, li, vb[u], i, i < n_vocab, k, lane);
     }
   }
-  int pos = 0;
-  for (int r = 0; r < k; ++r) {
-    const float v = pos < n ? lv[pos] : -INFINITY;
-    const int i = pos < n ? li[pos] : INT_MAX;
-    float bv = v;
-    int bi = i;
-    warp_best(bv, bi);
-    if (pos < n && bi == i) ++pos;
-    if (lane == 0) warp_v[warp][r] = bv, warp_i[warp][r] = bi;
-  }
+  warp_v[warp][lane] = lv, warp_i[warp][lane] = li;
   __syncthreads();
   if (warp != 0) return;
-  pos = 0;
-  for (int r = 0; r < k; ++r) {
-    const bool have = lane < kWarps && pos < k;
-    const float v = have ? warp_v[lane][pos] : -INFINITY;
-    const int i = have ? warp_i[lane][pos] : INT_MAX;
-    float bv = v;
-    int bi = i;
-    warp_best(bv, bi);
-    if (have && bi == i) ++pos;
-    if (lane == 0) out[size_t(blockIdx.x) * k + r] = bi;
-  }
+  lv = -INFINITY, li = INT_MAX;
+  for (int w = 0; w < kWarps; ++w) lane_list_offer(lv, li, warp_v[w][lane], warp_i[w][lane], lane < k, k, lane);
+  // A row without a single ordered value (all NaN) keeps the sentinel: emit token 0, in range.
+  if (lane < k) out[size_t(blockIdx.x) * k + lane] = li == INT_MAX ? 0 : li;
 }
 
 void top_k_rows(const float* logits, int rows, int n_vocab, int k, int32_t* out) {

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <tuple>
 
 #include "backend/cuda/cuda.hpp"
 #include "core/error.hpp"
@@ -84,23 +85,25 @@ void expect_same_or_near_tie(const std::vector<int32_t>& spec, const std::vector
 
 TEST_F(SpecGpu, TopKRowsMatchesAStableHostSort) {
   Rng rng(3, 0);
-  const int rows = 5, V = 3000, k = 12;
-  std::vector<float> logits(size_t(rows) * V);
-  for (auto& x : logits) x = float(int(rng.below(200))) * 0.25f;  // many ties
-  cuda::DeviceArray<float> d_logits(logits.data(), logits.size(), "test");
-  cuda::DeviceArray<int32_t> d_out(size_t(rows) * k, "test");
-  cuda::poison(d_out.get(), size_t(rows) * k * 4);
-  cuda::top_k_rows(d_logits.get(), rows, V, k, d_out.get());
-  std::vector<int32_t> got(size_t(rows) * k);
-  cuda::download(got.data(), d_out.get(), got.size() * 4);
-  for (int r = 0; r < rows; ++r) {
-    std::vector<int32_t> idx(V);
-    for (int i = 0; i < V; ++i) idx[i] = i;
-    const float* x = logits.data() + size_t(r) * V;
-    std::stable_sort(idx.begin(), idx.end(), [&](int a, int b) { return x[a] > x[b]; });
-    for (int j = 0; j < k; ++j) ASSERT_EQ(got[size_t(r) * k + j], idx[j]) << "row " << r << " rank " << j;
+  // Small and vocabulary-sized rows, k from 1 to the maximum, values full of ties (and -inf).
+  for (const auto [rows, V, k] : {std::tuple{5, 3000, 12}, {3, 49152, 32}, {7, 49152, 1}, {4, 1001, 10}}) {
+    std::vector<float> logits(size_t(rows) * V);
+    for (auto& x : logits) x = rng.below(50) == 0 ? -INFINITY : float(int(rng.below(200))) * 0.25f;
+    cuda::DeviceArray<float> d_logits(logits.data(), logits.size(), "test");
+    cuda::DeviceArray<int32_t> d_out(size_t(rows) * k, "test");
+    cuda::poison(d_out.get(), size_t(rows) * k * 4);
+    cuda::top_k_rows(d_logits.get(), rows, V, k, d_out.get());
+    std::vector<int32_t> got(size_t(rows) * k);
+    cuda::download(got.data(), d_out.get(), got.size() * 4);
+    for (int r = 0; r < rows; ++r) {
+      std::vector<int32_t> idx(V);
+      for (int i = 0; i < V; ++i) idx[i] = i;
+      const float* x = logits.data() + size_t(r) * V;
+      std::stable_sort(idx.begin(), idx.end(), [&](int a, int b) { return x[a] > x[b]; });
+      for (int j = 0; j < k; ++j) ASSERT_EQ(got[size_t(r) * k + j], idx[j]) << "V " << V << " row " << r << " rank " << j;
+    }
+    EXPECT_ANY_THROW(cuda::top_k_rows(d_logits.get(), rows, V, 33, d_out.get()));
   }
-  EXPECT_ANY_THROW(cuda::top_k_rows(d_logits.get(), rows, V, 33, d_out.get()));
 }
 
 // An oracle drafter that knows plain decoding's answer on the rank-0 paths: long acceptances of
