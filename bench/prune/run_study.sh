@@ -1,7 +1,8 @@
 #!/bin/sh
 # The down-scaling sweep (docs/downscale.md). Default: the reduced study whose numbers are in
 # the doc; FULL=1: all methods, sparsities 0..0.9, every QA fact and 200 prompts per function kind
-# (ONLY=attn|mlp for the sweeps that prune one kind of matrix).
+# (ONLY=attn|mlp for the sweeps that prune one kind of matrix). The full sweep takes ~7 h on a
+# 2-core VM and 16 min on one H200 with `--device cuda` (bench/prune/device.sh, docs/downscale.md).
 # Usage: bench/prune/run_study.sh [BUILD_DIR]   (run from the repository root)
 set -e
 BIN=${1:-build}/bin/inferkit

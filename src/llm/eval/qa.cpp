@@ -21,6 +21,10 @@ static std::vector<std::string> split(const std::string& s, char sep) {
 std::vector<QaFact> load_qa(const std::string& path) {
   std::ifstream in(path);
   IK_CHECK(in.good(), "cannot read QA file '{}'", path);
+  return parse_qa(in, path);
+}
+
+std::vector<QaFact> parse_qa(std::istream& in, const std::string& path) {
   std::vector<QaFact> facts;
   std::string line;
   for (int64_t lineno = 1; std::getline(in, line); ++lineno) {

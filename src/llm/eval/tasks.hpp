@@ -11,6 +11,7 @@
 //    linear classifier, 2-layer ReLU network or depth-2 decision tree, learned in context
 //    from labelled exemplars (chance = 50%: query labels are balanced).
 #include <cstdint>
+#include <istream>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,8 @@ struct QaFact {
 // Tab-separated, 8 columns (see data/qa/facts.tsv); '#' lines are comments. Throws
 // "FILE:LINE: ..." for a malformed line.
 std::vector<QaFact> load_qa(const std::string& path);
+// The same from a stream; `path` names it in the errors.
+std::vector<QaFact> parse_qa(std::istream& in, const std::string& path);
 
 struct EvalItem {
   std::string family;  // one of families()
