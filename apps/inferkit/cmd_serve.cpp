@@ -61,7 +61,7 @@ static void run_serve(ServeArgs a) {
   else IK_CHECK(!a.heads.empty(), "--spec {} needs --heads FILE (train one with `inferkit hydra train`)", a.spec);
   // --device auto picks the CPU with --spec (make_engine).
   IK_CHECK(a.spec.empty() || a.device.name != "cuda",
-           "--spec runs on the CPU only (the GPU engine has no tree verification): use --device cpu");
+           "the server's --spec runs on the CPU only (generate and chat run --spec on the GPU): use --device cpu");
   LoadedModel lm = load_model(a.model);
   a.scheduler.n_ctx = lm.ctx;
   if (a.server.model_name.empty())
