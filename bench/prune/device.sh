@@ -13,7 +13,7 @@ S=/tmp/ikstage
 . bench/cuda/env.sh
 DIR=$1 && shift
 mkdir -p $S/files && [ -f $S/files/SHA256SUMS ] || tar -C $S/files -xf $S/blob
-cp -n $D/texts/* $S/
+for t in $D/texts/*; do [ -f $S/$(basename $t) ] || cp $t $S/; done
 export OMP_NUM_THREADS=$(nproc)
 timeout ${LIMIT_S:-560} $BIN study downscale -m $S/files/SmolLM2-135M-Instruct.Q4_1.gguf \
   --calib $S/GPL-3 --ppl-text $S/GFDL-1.3 --resume -o "$DIR" "$@" 2>&1 | grep -v ETA | tail -n 40
