@@ -242,6 +242,10 @@ static void run_downscale(const StudyArgs& a) {
             fmt::print(" {:>5.3f} ({:>3})", r.result.accuracy(), r.result.n);
       fmt::print("\n");
     }
+  if (std::find(a.sparsities.begin(), a.sparsities.end(), 0.0) == a.sparsities.end()) {
+    fmt::print("\n(the 5% criterion needs the dense accuracy: add sparsity 0 to the sweep)\n");
+    return;
+  }
   fmt::print("\nlargest sparsity within 5% (relative) of dense accuracy, per family:\n");
   for (const auto& m : a.methods) {
     fmt::print("  {:<10}", m);

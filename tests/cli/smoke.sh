@@ -45,5 +45,9 @@ resumed=$("$bin" study downscale -m "$model" --methods magnitude --sparsities 0,
 check "study --resume keeps the done point" grep -q "magnitude 0.00: kept from the earlier run" <<<"$resumed"
 check "study --resume adds the new point ($(wc -l <"$tmp/ds/downscale_all.csv") lines)" \
   [ "$(sed -n 2p "$tmp/ds/downscale_all.csv")" = "$first_row" ] && [ "$(wc -l <"$tmp/ds/downscale_all.csv")" -eq 3 ]
+# Without sparsity 0 the 5% criterion has no dense accuracy to compare with: it says so.
+no_dense=$("$bin" study downscale -m "$model" --methods magnitude --sparsities 0.5 --limit 1 --ppl-windows 0 \
+  --families closed_book -o "$tmp/ds0" 2>/dev/null)
+check "study without sparsity 0 explains the missing criterion" grep -q "needs the dense accuracy" <<<"$no_dense"
 rm -rf "$tmp"
 exit $fail
