@@ -139,14 +139,4 @@ void keep_cache_rows(bf16* const* caches, int n_caches, int row_elems, const int
   check_launch("keep_cache_rows");
 }
 
-__global__ void bf16_to_f32_kernel(const __nv_bfloat16* x, float* y, size_t n) {
-  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
-    y[i] = to_f32(x[i]);
-}
-
-void convert_to_f32(const bf16* x, float* y, size_t n) {
-  bf16_to_f32_kernel<<<capped_blocks(n, 256), 256, 0, ctx().stream>>>(reinterpret_cast<const __nv_bfloat16*>(x), y, n);
-  check_launch("convert_to_f32");
-}
-
 }  // namespace ik::backend::cuda

@@ -4,7 +4,7 @@
 #include <cstring>
 
 #include "core/error.hpp"
-#include "core/fp16.hpp"
+#include "io/dtype.hpp"
 #include "llm/model/llama_gpu.hpp"
 
 namespace ik::llm {
@@ -20,7 +20,7 @@ void GpuLlama::final_hidden(int n, float* out) {
   cuda::rms_norm(x_ + size_t(last_forward_rows_ - n) * E, output_norm_, xn_, n, int(E), cfg_.rms_eps);
   std::vector<bf16> h(size_t(n * E));
   cuda::download(h.data(), xn_, h.size() * sizeof(bf16));
-  for (size_t i = 0; i < h.size(); ++i) out[i] = bf16_to_f32(h[i]);
+  io::dequantize(io::DType::BF16, h.data(), out, n * E);
 }
 
 void GpuLlama::argmax_rows(int rows, int32_t* out) {
@@ -107,8 +107,7 @@ void GpuLlama::verify_tree(const int32_t* tokens, int m, const int32_t* position
   cuda::launch(graph->second);
   cuda::sync();
   std::copy(pinned_next_, pinned_next_ + m, greedy);
-  if (hidden)
-    for (int64_t i = 0; i < m * E; ++i) hidden[i] = bf16_to_f32(states[i]);
+  if (hidden) io::dequantize(io::DType::BF16, states, hidden, m * E);
   n_past_[0] += m;
   upload_n_past(0);
   last_rows_ = last_forward_rows_ = m;

@@ -209,11 +209,15 @@ void GpuHeadDrafter::run_head(int i, int rows) {
   }
 }
 
-void GpuHeadDrafter::top_k(int rows, int k) {
-  const int E = int(cfg_.n_embd), V = int(cfg_.n_vocab);
+void GpuHeadDrafter::lm_head(int rows) {
+  const int E = int(cfg_.n_embd);
   cuda::convert_to_bf16(y_, xb_, size_t(rows) * E);
-  cuda::matmul(xb_, base_.lm_head_weights(), logits_, rows, V, E, false);
-  cuda::top_k_rows(logits_, rows, V, k, d_topk_);
+  cuda::matmul(xb_, base_.lm_head_weights(), logits_, rows, int(cfg_.n_vocab), E, false);
+}
+
+void GpuHeadDrafter::top_k(int rows, int k) {
+  lm_head(rows);
+  cuda::top_k_rows(logits_, rows, int(cfg_.n_vocab), k, d_topk_);
 }
 
 void GpuHeadDrafter::propose(const DraftTree& tree, int32_t* tokens) {
@@ -281,10 +285,7 @@ void GpuHeadDrafter::profile_levels(const std::vector<Level>& levels) {
       cuda::hydra_input(h_, base_.embedding_table(), d_tree_, lv.chains, lv.rows, int(L), E, x_);
     }, 20);
     const double head = cuda::time_ms([&] { run_head(medusa ? 0 : int(L) - 1, medusa ? 1 : lv.rows); }, 20);
-    const double lm = cuda::time_ms([&] {
-      cuda::convert_to_bf16(y_, xb_, size_t(lv.rows) * E);
-      cuda::matmul(xb_, base_.lm_head_weights(), logits_, lv.rows, int(cfg_.n_vocab), E, false);
-    }, 20);
+    const double lm = cuda::time_ms([&] { lm_head(lv.rows); }, 20);
     const double topk = cuda::time_ms([&] { cuda::top_k_rows(logits_, lv.rows, int(cfg_.n_vocab), lv.k, d_topk_); }, 20);
     fmt::print(stderr, "[drafting] level {}: {} rows, k {}: input {:.3f} ms, head {:.3f}, LM head {:.3f}, top-k {:.3f}\n",
                L, lv.rows, lv.k, input, head, lm, topk);

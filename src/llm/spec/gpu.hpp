@@ -67,7 +67,8 @@ class GpuHeadDrafter : public Drafter {
   void upload_prefix();
   void prefix_append(int m);  // Hydra++: x_ rows [m, d] through the prefix layer; h_ = last output
   void run_head(int i, int rows);  // x_ [rows, input width] -> y_ [rows, d]
-  void top_k(int rows, int k);     // LM head over y_, the top-k ids into d_topk_ [rows, k]
+  void lm_head(int rows);          // y_ [rows, d] -> logits_ [rows, n_vocab]
+  void top_k(int rows, int k);     // lm_head, then the top-k ids into d_topk_ [rows, k]
   // A tree's drafting as one graph, captured on first use: every level's head, LM head, top-k
   // and scatter into d_tree_ (the nodes' tokens); the root comes in from, and the nodes go out
   // to, pinned_tree_. Levels: rows (parents drafted for), candidates k, and the device plans

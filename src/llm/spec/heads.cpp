@@ -4,7 +4,7 @@
 #include <cstring>
 
 #include "core/error.hpp"
-#include "core/fp16.hpp"
+#include "io/dtype.hpp"
 #include "io/gguf.hpp"
 #include "llm/train/ops.hpp"
 
@@ -198,12 +198,7 @@ static std::vector<float> read_f32(const io::GgufFile& f, const std::string& nam
   IK_CHECK((t.type == io::DType::F32 || half) && t.n_elements() == n,
            "heads file '{}': tensor '{}' should be f32 (or f16, bf16) with {} values", f.path(), name, n);
   std::vector<float> v(static_cast<size_t>(n));
-  if (!half) {
-    std::memcpy(v.data(), t.data, sizeof(float) * n);
-    return v;
-  }
-  const auto* h = reinterpret_cast<const uint16_t*>(t.data);
-  for (int64_t i = 0; i < n; ++i) v[i] = t.type == io::DType::F16 ? fp16_to_f32(h[i]) : bf16_to_f32(h[i]);
+  io::dequantize(t.type, t.data, v.data(), n);
   return v;
 }
 

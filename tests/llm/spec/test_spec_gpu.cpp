@@ -86,7 +86,7 @@ void expect_same_or_near_tie(const std::vector<int32_t>& spec, const std::vector
 TEST_F(SpecGpu, TopKRowsMatchesAStableHostSort) {
   Rng rng(3, 0);
   // Small and vocabulary-sized rows, k from 1 to the maximum, values full of ties (and -inf).
-  for (const auto [rows, V, k] : {std::tuple{5, 3000, 12}, {3, 49152, 32}, {7, 49152, 1}, {4, 1001, 10}}) {
+  for (const auto& [rows, V, k] : {std::tuple{5, 3000, 12}, {3, 49152, 32}, {7, 49152, 1}, {4, 1001, 10}}) {
     std::vector<float> logits(size_t(rows) * V);
     for (auto& x : logits) x = rng.below(50) == 0 ? -INFINITY : float(int(rng.below(200))) * 0.25f;
     cuda::DeviceArray<float> d_logits(logits.data(), logits.size(), "test");
