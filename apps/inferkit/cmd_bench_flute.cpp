@@ -12,6 +12,7 @@
 #include "backend/cuda/cuda.hpp"
 #include "backend/cuda/lut_gemm.hpp"
 #include "command.hpp"
+#include "gpu_timing.hpp"
 #include "core/error.hpp"
 #include "llm/quant/lut_format.hpp"
 
@@ -46,16 +47,6 @@ Shape parse_shape(const std::string& s) {
   } catch (const std::logic_error&) {
     fail("--shapes: '{}' is not NxK", s);
   }
-}
-
-// Enough copies of a weight matrix that together they are 4x the largest L2 we expect (60 MB).
-int sets_for(size_t bytes) { return int(std::clamp<size_t>((size_t(256) << 20) / std::max<size_t>(bytes, 1) + 1, 2, 64)); }
-
-// Microseconds per call, the calls cycling through the weight sets inside one graph.
-template <class F>
-double time_us(int sets, int reps, F&& call) {
-  const double ms = cuda::time_ms([&] { for (int s = 0; s < sets; ++s) call(s); }, reps);
-  return ms * 1e3 / sets;
 }
 
 std::vector<float> table_for(int bits) { return llm::quant::nf_table(bits); }

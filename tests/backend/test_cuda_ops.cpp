@@ -10,6 +10,7 @@
 #include "backend/cpu/ops.hpp"
 #include "backend/cuda/cuda.hpp"
 #include "cuda_test.hpp"
+#include "core/error.hpp"
 #include "core/fp16.hpp"
 #include "core/rng.hpp"
 
@@ -99,6 +100,51 @@ TEST_F(CudaOps, MatmulMatchesF32Reference) {
       EXPECT_LT(rel_err(dy.get(), ref), 1e-4) << "m=" << m << " accumulate=" << acc;  // fp32 accumulation
     }
   }
+}
+
+// The decode kernel behind matmul for m <= 4: rows past a multiple of its chunk, more rows than
+// one resident wave of warps (each warp strides), and y with a leading dimension: columns it
+// must not touch stay poisoned.
+TEST_F(CudaOps, MatvecMatchesF32Reference) {
+  struct Shape {
+    int n, k;
+  };
+  for (Shape s : {Shape{1, 8}, Shape{37, 4104}, Shape{300, 14336}, Shape{50000, 64}}) {
+    for (int m = 1; m <= 4; ++m) {
+      const int n = s.n, k = s.k, ldy = n + 3;
+      auto x = bf16_round(random_vec(size_t(m) * k, 40 + m)), w = bf16_round(random_vec(size_t(n) * k, 41));
+      auto y0 = random_vec(size_t(m) * ldy, 42);
+      Buf<bf16> dx(to_bf16(x)), dw(to_bf16(w));
+      ASSERT_TRUE(cuda::matvec_fits(dx.p, dw.p, m, n, k));
+      for (bool acc : {false, true}) {
+        std::vector<float> ref(size_t(m) * n), got(size_t(m) * n);
+        for (int i = 0; i < m; ++i)
+          for (int j = 0; j < n; ++j) {
+            double sum = acc ? y0[size_t(i) * ldy + j] : 0.0;
+            for (int t = 0; t < k; ++t) sum += double(x[size_t(i) * k + t]) * w[size_t(j) * k + t];
+            ref[size_t(i) * n + j] = float(sum);
+          }
+        Buf<float> dy(size_t(m) * ldy);
+        if (acc) cuda::upload(dy.p, y0.data(), y0.size() * 4);
+        cuda::matvec(dx.p, dw.p, dy.p, m, n, k, acc, ldy);
+        const auto y = dy.get();
+        for (int i = 0; i < m; ++i) {
+          for (int j = 0; j < n; ++j) got[size_t(i) * n + j] = y[size_t(i) * ldy + j];
+          for (int j = n; j < ldy; ++j) {
+            const float v = y[size_t(i) * ldy + j];
+            EXPECT_TRUE(acc ? v == y0[size_t(i) * ldy + j] : std::isnan(v)) << "column " << j << " past n touched";
+          }
+        }
+        EXPECT_LT(rel_err(got, ref), 1e-4) << "n=" << n << " k=" << k << " m=" << m << " accumulate=" << acc;
+      }
+    }
+  }
+  Buf<bf16> odd(64);
+  EXPECT_FALSE(cuda::matvec_fits(odd.p, odd.p, 1, 4, 12)) << "k not a multiple of 8";
+  EXPECT_FALSE(cuda::matvec_fits(odd.p + 1, odd.p, 1, 4, 16)) << "x not 16-byte aligned";
+  EXPECT_FALSE(cuda::matvec_fits(odd.p, odd.p, 5, 4, 16)) << "more than 4 rows";
+  EXPECT_FALSE(cuda::matvec_fits(odd.p, odd.p, 1, 4096, 4096)) << "32 MiB of weights: cuBLAS's";
+  EXPECT_THROW(cuda::matvec(odd.p + 1, odd.p, nullptr, 1, 4, 16, false, 4), ik::Error);
 }
 
 TEST_F(CudaOps, RopeAndKvStoreMatchCpu) {

@@ -2,6 +2,7 @@
 // in shared memory, online softmax, any mask over the new rows) and split-K flash decoding
 // (each block reduces a slice of the keys; a second kernel merges the slices).
 #include <algorithm>
+#include <type_traits>
 
 #include "backend/cuda/attention_tc.cuh"
 #include "backend/cuda/common.cuh"
@@ -163,6 +164,7 @@ void attention_merge(float* acc_o, float* acc_lse, const float* o, const float* 
 constexpr int kDecodeWarps = 4;
 constexpr int kMaxGroup = 8;  // query heads per KV head
 constexpr int kMaxSplits = 32;
+constexpr int kKeysInFlight = 4;  // per warp
 
 static int decode_splits(int n, int n_kv) {
   const int want = (2 * ctx().device.sm_count + n * n_kv - 1) / (n * n_kv);
@@ -173,6 +175,21 @@ size_t attention_decode_scratch_floats(int n, int n_head, int head_dim) {
   return size_t(n) * n_head * kMaxSplits * (head_dim + 2);
 }
 
+// D consecutive bf16 (D = 2 or 4, aligned to 2D bytes) in one load, as f32.
+template <int D>
+__device__ __forceinline__ void load_bf16s(const __nv_bfloat16* p, float (&out)[D]) {
+  static_assert(D == 2 || D == 4, "2 or 4 values");
+  using Word = std::conditional_t<D == 4, uint2, uint32_t>;
+  const Word word = *reinterpret_cast<const Word*>(p);
+  const __nv_bfloat162* pairs = reinterpret_cast<const __nv_bfloat162*>(&word);
+#pragma unroll
+  for (int i = 0; i < D / 2; ++i) {
+    const float2 f = __bfloat1622float2(pairs[i]);
+    out[2 * i] = f.x;
+    out[2 * i + 1] = f.y;
+  }
+}
+
 // Block (kv head, split, sequence): every query head of the group over the split's keys.
 // Lane l owns dims [l*HD/32, (l+1)*HD/32). Partial results: per (seq, head, split) the
 // running max, the sum of exponentials and the unnormalised output.
@@ -181,6 +198,8 @@ __global__ void __launch_bounds__(kDecodeWarps * 32)
     decode_kernel(const float* q, int q_stride, const __nv_bfloat16* k_cache, const __nv_bfloat16* v_cache,
                   const int32_t* n_past, int n_ctx, int n_head, int n_kv, float* partial) {
   constexpr int D = HD / 32;
+  let_next_kernel_start();  // chained: see common.cuh
+  wait_for_previous_kernel();
   const int kvh = blockIdx.x, split = blockIdx.y, b = blockIdx.z, splits = gridDim.y;
   const int group = n_head / n_kv, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int kv_dim = n_kv * HD;
@@ -202,26 +221,33 @@ __global__ void __launch_bounds__(kDecodeWarps * 32)
   }
   const __nv_bfloat16* kbase = k_cache + size_t(b) * n_ctx * kv_dim + size_t(kvh) * HD + lane * D;
   const __nv_bfloat16* vbase = v_cache + size_t(b) * n_ctx * kv_dim + size_t(kvh) * HD + lane * D;
-  for (int j = k_begin + warp; j < k_end; j += kDecodeWarps) {
-    float kr[D], vr[D];
+  // kKeysInFlight keys per warp at a time, all loaded before any is used: a split holds few
+  // keys, so the loop costs about one memory round trip instead of one per key.
+  for (int j0 = k_begin + warp; j0 < k_end; j0 += kDecodeWarps * kKeysInFlight) {
+    float kr[kKeysInFlight][D], vr[kKeysInFlight][D];
 #pragma unroll
-    for (int t = 0; t < D; ++t) {
-      kr[t] = to_f32(kbase[size_t(j) * kv_dim + t]);
-      vr[t] = to_f32(vbase[size_t(j) * kv_dim + t]);
+    for (int u = 0; u < kKeysInFlight; ++u) {
+      const int j = min(j0 + u * kDecodeWarps, k_end - 1);  // past the end: a valid key, not used
+      load_bf16s<D>(kbase + size_t(j) * kv_dim, kr[u]);
+      load_bf16s<D>(vbase + size_t(j) * kv_dim, vr[u]);
     }
 #pragma unroll
-    for (int g = 0; g < kMaxGroup; ++g) {
-      if (g >= group) break;
-      float dot = 0.0f;
+    for (int u = 0; u < kKeysInFlight; ++u) {
+      if (j0 + u * kDecodeWarps >= k_end) break;  // warp-uniform
 #pragma unroll
-      for (int t = 0; t < D; ++t) dot += qr[g][t] * kr[t];
-      dot = warp_sum(dot);
-      const float new_max = fmaxf(mx[g], dot);
-      const float corr = __expf(mx[g] - new_max), p = __expf(dot - new_max);
-      sum[g] = sum[g] * corr + p;
+      for (int g = 0; g < kMaxGroup; ++g) {
+        if (g >= group) break;
+        float dot = 0.0f;
 #pragma unroll
-      for (int t = 0; t < D; ++t) o[g][t] = o[g][t] * corr + p * vr[t];
-      mx[g] = new_max;
+        for (int t = 0; t < D; ++t) dot += qr[g][t] * kr[u][t];
+        dot = warp_sum(dot);
+        const float new_max = fmaxf(mx[g], dot);
+        const float corr = __expf(mx[g] - new_max), p = __expf(dot - new_max);
+        sum[g] = sum[g] * corr + p;
+#pragma unroll
+        for (int t = 0; t < D; ++t) o[g][t] = o[g][t] * corr + p * vr[u][t];
+        mx[g] = new_max;
+      }
     }
   }
   // Merge the warps through shared memory, then write this split's partial result.
@@ -258,19 +284,23 @@ __global__ void __launch_bounds__(kDecodeWarps * 32)
   }
 }
 
-// Block (head, sequence), HD threads: merge the splits and normalise.
+// Block (head, sequence), head_dim threads: merge the splits and normalise. Lane s of each warp
+// reads split s's max and sum (splits <= 32), so the weights take one round trip; each thread
+// then reads its dimension of every split with all loads independent.
 __global__ void decode_merge_kernel(const float* partial, __nv_bfloat16* out, int n_head, int head_dim, int splits) {
-  const int h = blockIdx.x, b = blockIdx.y, d = threadIdx.x;
+  let_next_kernel_start();  // chained: see common.cuh
+  wait_for_previous_kernel();
+  const int h = blockIdx.x, b = blockIdx.y, d = threadIdx.x, lane = threadIdx.x & 31;
   const float* p = partial + (size_t(b) * n_head + h) * splits * (head_dim + 2);
-  float m_all = -INFINITY;
-  for (int s = 0; s < splits; ++s) m_all = fmaxf(m_all, p[s * (head_dim + 2)]);
-  float l = 0.0f, acc = 0.0f;
-  for (int s = 0; s < splits; ++s) {
-    const float* ps = p + s * (head_dim + 2);
-    if (ps[0] == -INFINITY) continue;
-    const float c = __expf(ps[0] - m_all);
-    l += ps[1] * c;
-    acc += ps[2 + d] * c;
+  const float m_s = lane < splits ? p[lane * (head_dim + 2)] : -INFINITY;
+  const float m_all = warp_max(m_s);
+  const float c_s = m_s == -INFINITY ? 0.0f : __expf(m_s - m_all);
+  const float l = warp_sum(lane < splits ? c_s * p[lane * (head_dim + 2) + 1] : 0.0f);
+  float acc = 0.0f;
+#pragma unroll
+  for (int s = 0; s < kMaxSplits; ++s) {
+    const float c = __shfl_sync(0xffffffffu, c_s, s);
+    if (s < splits && c > 0.0f) acc += c * p[s * (head_dim + 2) + 2 + d];
   }
   out[(size_t(b) * n_head + h) * head_dim + d] = to_bf16(l > 0 ? acc / l : 0.0f);
 }
@@ -284,14 +314,16 @@ void attention_decode(const float* q, int q_stride, const bf16* k_cache, const b
   auto k = reinterpret_cast<const __nv_bfloat16*>(k_cache);
   auto v = reinterpret_cast<const __nv_bfloat16*>(v_cache);
   if (head_dim == 64)
-    decode_kernel<64><<<grid, kDecodeWarps * 32, 0, ctx().stream>>>(q, q_stride, k, v, n_past, n_ctx, n_head, n_kv, scratch);
+    launch_chained(decode_kernel<64>, grid, dim3(kDecodeWarps * 32), 0, q, q_stride, k, v, n_past, n_ctx, n_head, n_kv,
+                   scratch);
   else if (head_dim == 128)
-    decode_kernel<128><<<grid, kDecodeWarps * 32, 0, ctx().stream>>>(q, q_stride, k, v, n_past, n_ctx, n_head, n_kv, scratch);
+    launch_chained(decode_kernel<128>, grid, dim3(kDecodeWarps * 32), 0, q, q_stride, k, v, n_past, n_ctx, n_head,
+                   n_kv, scratch);
   else
     raise("CUDA attention supports head dimensions 64 and 128, not " + std::to_string(head_dim));
   check_launch("attention_decode");
-  decode_merge_kernel<<<dim3(n_head, n), head_dim, 0, ctx().stream>>>(scratch, reinterpret_cast<__nv_bfloat16*>(out),
-                                                                     n_head, head_dim, splits);
+  launch_chained(decode_merge_kernel, dim3(n_head, n), dim3(head_dim), 0, scratch,
+                 reinterpret_cast<__nv_bfloat16*>(out), n_head, head_dim, splits);
   check_launch("attention_decode_merge");
 }
 

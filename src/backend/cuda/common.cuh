@@ -27,6 +27,40 @@ inline unsigned capped_blocks(size_t n, unsigned threads, unsigned cap = 4096) {
 __device__ __forceinline__ float to_f32(__nv_bfloat16 x) { return __bfloat162float(x); }
 __device__ __forceinline__ __nv_bfloat16 to_bf16(float x) { return __float2bfloat16(x); }
 
+// Programmatic dependent launch (Hopper): a kernel launched with launch_chained() may start
+// while the previous kernel in the stream still runs, so it can fetch what does not depend on
+// that kernel (weights) early. It must call wait_for_previous_kernel() before it reads the
+// previous kernel's results or writes anything. let_next_kernel_start() lets the following
+// chained kernel launch now instead of at this kernel's exit. Both are no-ops without a
+// chained launch, and before sm_90.
+__device__ __forceinline__ void wait_for_previous_kernel() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void let_next_kernel_start() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" :::);
+#endif
+}
+
+// Launches `kernel` chained to the previous kernel in the stream (see above); a plain launch
+// where chaining is off. The kernel must call wait_for_previous_kernel() before its dependent work.
+template <typename... Params, typename... Args>
+void launch_chained(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, Args... args) {
+  cudaLaunchConfig_t config = {};
+  config.gridDim = grid;
+  config.blockDim = block;
+  config.dynamicSmemBytes = smem;
+  config.stream = ctx().stream;
+  cudaLaunchAttribute attribute[1];
+  attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attribute[0].val.programmaticStreamSerializationAllowed = 1;
+  config.attrs = attribute;
+  config.numAttrs = chained_launches_enabled() ? 1 : 0;
+  check(cudaLaunchKernelEx(&config, kernel, Params(args)...), "cudaLaunchKernelEx");
+}
+
 // splitmix64 of (seed, index): a value per index whatever the launch shape.
 __device__ __forceinline__ uint64_t mix64(uint64_t z) {
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;

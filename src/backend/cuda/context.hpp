@@ -23,6 +23,9 @@ Context& ctx();
 void check(cudaError_t e, const char* what);
 void check_launch(const char* kernel);  // throws on a launch error (bad configuration)
 void check_cublas(cublasStatus_t s, const char* what);
+// Chained (programmatic dependent) launches, see common.cuh: on for sm_90 and newer unless
+// IK_NO_PDL is set (to measure what they gain).
+bool chained_launches_enabled();
 // Throws ik::Error (defined in device.cpp: nvcc cannot compile fmt's checked format strings).
 [[noreturn]] void raise(const std::string& message);
 

@@ -4,6 +4,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "backend/cuda/context.hpp"
 #include "core/error.hpp"
@@ -26,6 +27,11 @@ void check_cublas(cublasStatus_t s, const char* what) {
 }
 
 void raise(const std::string& message) { fail("{}", message); }
+
+bool chained_launches_enabled() {
+  static const bool off = std::getenv("IK_NO_PDL") != nullptr;
+  return !off && ctx().device.cc_major >= 9;
+}
 
 bool available() {
   int n = 0;
@@ -250,6 +256,11 @@ double time_ms(const std::function<void()>& queue, int reps) {
 void matmul(const bf16* x, const bf16* w, float* y, int m, int n, int k, bool accumulate, int ldy) {
   // Row-major y[m,n] = x[m,k] W[n,k]^T is column-major y^T[n,m] = W^T... : C = op(A) B with
   // A = W viewed column-major [k, n] transposed, B = x viewed column-major [k, m].
+  if (matvec_fits(x, w, m, n, k)) return matvec(x, w, y, m, n, k, accumulate, ldy ? ldy : n);
+  matmul_cublas(x, w, y, m, n, k, accumulate, ldy);
+}
+
+void matmul_cublas(const bf16* x, const bf16* w, float* y, int m, int n, int k, bool accumulate, int ldy) {
   const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
   check_cublas(cublasGemmEx(ctx().cublas, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &alpha, w, CUDA_R_16BF, k, x,
                             CUDA_R_16BF, k, &beta, y, CUDA_R_32F, ldy ? ldy : n, CUBLAS_COMPUTE_32F,

@@ -1,5 +1,7 @@
 // Element-wise and row-wise operations: embedding gather, RMSNorm, RoPE with the KV-cache
 // store, SwiGLU, fills and conversions.
+#include <algorithm>
+
 #include "backend/cuda/common.cuh"
 
 namespace ik::backend::cuda {
@@ -101,41 +103,79 @@ void embed(const bf16* table, const int32_t* tokens, int m, int n_embd, float* o
   check_launch("embed");
 }
 
+// One block per row. Rows whose length is a multiple of 4 are read as float4 by up to 1024
+// threads, so a 4096-wide row is one load per thread: the kernel costs about one memory round
+// trip (it sits between two matrix products on the decode path).
 __global__ void rms_norm_kernel(const float* x, const float* w, __nv_bfloat16* out, int n, float eps) {
   __shared__ float scratch[32];
+  let_next_kernel_start();  // chained: see common.cuh
+  wait_for_previous_kernel();
   const float* row = x + size_t(blockIdx.x) * n;
+  __nv_bfloat16* dst = out + size_t(blockIdx.x) * n;
   float ss = 0;
-  for (int i = threadIdx.x; i < n; i += blockDim.x) ss += row[i] * row[i];
+  if (n % 4 == 0) {
+    const float4* row4 = reinterpret_cast<const float4*>(row);
+    for (int i = threadIdx.x; i < n / 4; i += blockDim.x) {
+      const float4 v = row4[i];
+      ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+    }
+  } else {
+    for (int i = threadIdx.x; i < n; i += blockDim.x) ss += row[i] * row[i];
+  }
   ss = block_sum(ss, scratch);
   const float scale = rsqrtf(ss / n + eps);
-  for (int i = threadIdx.x; i < n; i += blockDim.x) out[size_t(blockIdx.x) * n + i] = to_bf16(row[i] * scale * w[i]);
+  if (n % 4 == 0) {
+    const float4* row4 = reinterpret_cast<const float4*>(row);
+    const float4* w4 = reinterpret_cast<const float4*>(w);
+    for (int i = threadIdx.x; i < n / 4; i += blockDim.x) {
+      const float4 v = row4[i], g = w4[i];
+      __nv_bfloat162* d = reinterpret_cast<__nv_bfloat162*>(dst + 4 * i);
+      d[0] = __floats2bfloat162_rn(v.x * scale * g.x, v.y * scale * g.y);
+      d[1] = __floats2bfloat162_rn(v.z * scale * g.z, v.w * scale * g.w);
+    }
+  } else {
+    for (int i = threadIdx.x; i < n; i += blockDim.x) dst[i] = to_bf16(row[i] * scale * w[i]);
+  }
 }
 
 void rms_norm(const float* x, const float* w, bf16* out, int rows, int n, float eps) {
-  rms_norm_kernel<<<rows, 256, 0, ctx().stream>>>(x, w, reinterpret_cast<__nv_bfloat16*>(out), n, eps);
+  const int per_thread = n % 4 == 0 ? 4 : 1;
+  const unsigned threads = std::clamp(unsigned(blocks_for(n, per_thread * 32)) * 32, 32u, 1024u);
+  launch_chained(rms_norm_kernel, dim3(rows), dim3(threads), 0, x, w, reinterpret_cast<__nv_bfloat16*>(out), n, eps);
   check_launch("rms_norm");
 }
 
 // ---- RoPE + KV store ------------------------------------------------------------------------
 
+constexpr int kMaxHalfDim = 128;  // head_dim <= 256
+
 // One block per row. Threads walk the rotation pairs of all q and k heads, then copy v.
 __global__ void rope_store_kernel(float* qkv, int n_head, int n_kv, int head_dim, const int32_t* pos,
                                   const int32_t* seq, const int32_t* cache_row, const float* inv_freq,
                                   bool half_layout, __nv_bfloat16* k_cache, __nv_bfloat16* v_cache, int n_ctx) {
+  let_next_kernel_start();  // chained: see common.cuh
+  wait_for_previous_kernel();
   const int r = blockIdx.x;
   const int half = head_dim / 2, q_dim = n_head * head_dim, kv_dim = n_kv * head_dim;
   float* row = qkv + size_t(r) * (q_dim + 2 * kv_dim);
   const size_t dst = (size_t(seq[r]) * n_ctx + cache_row[r]) * kv_dim;
-  const double p = pos[r];
+  // The angles in double (as the CPU backend), once per frequency rather than once per head.
+  __shared__ float s_sin[kMaxHalfDim], s_cos[kMaxHalfDim];
+  for (int i = threadIdx.x; i < half; i += blockDim.x) {
+    double sn, cs;
+    sincos(double(pos[r]) * double(inv_freq[i]), &sn, &cs);
+    s_sin[i] = float(sn);
+    s_cos[i] = float(cs);
+  }
+  __syncthreads();
   for (int t = threadIdx.x; t < (n_head + n_kv) * half; t += blockDim.x) {
     const int h = t / half, i = t % half;
     const bool is_k = h >= n_head;
     float* v = row + size_t(h) * head_dim;  // k heads follow the q heads in the row
-    double s, c;
-    sincos(p * double(inv_freq[i]), &s, &c);
+    const float s = s_sin[i], c = s_cos[i];
     const int a = half_layout ? i : 2 * i, b = half_layout ? i + half : 2 * i + 1;
     const float x0 = v[a], x1 = v[b];
-    const float y0 = x0 * float(c) - x1 * float(s), y1 = x0 * float(s) + x1 * float(c);
+    const float y0 = x0 * c - x1 * s, y1 = x0 * s + x1 * c;
     if (is_k) {
       const size_t o = dst + size_t(h - n_head) * head_dim;
       k_cache[o + a] = to_bf16(y0);
@@ -152,15 +192,18 @@ __global__ void rope_store_kernel(float* qkv, int n_head, int n_kv, int head_dim
 void rope_and_store_kv(float* qkv, int m, int n_head, int n_kv, int head_dim, const int32_t* pos, const int32_t* seq,
                        const int32_t* cache_row, const float* inv_freq, bool half_layout, bf16* k_cache,
                        bf16* v_cache, int n_ctx) {
-  rope_store_kernel<<<m, 256, 0, ctx().stream>>>(qkv, n_head, n_kv, head_dim, pos, seq, cache_row, inv_freq,
-                                                 half_layout, reinterpret_cast<__nv_bfloat16*>(k_cache),
-                                                 reinterpret_cast<__nv_bfloat16*>(v_cache), n_ctx);
+  IK_CUDA_REQUIRE(head_dim % 2 == 0 && head_dim / 2 <= kMaxHalfDim, "RoPE: head dimension above 256 or odd");
+  launch_chained(rope_store_kernel, dim3(m), dim3(256), 0, qkv, n_head, n_kv, head_dim, pos, seq, cache_row, inv_freq,
+                 half_layout, reinterpret_cast<__nv_bfloat16*>(k_cache), reinterpret_cast<__nv_bfloat16*>(v_cache),
+                 n_ctx);
   check_launch("rope_and_store_kv");
 }
 
 // ---- SwiGLU ----------------------------------------------------------------------------------
 
 __global__ void silu_mul_kernel(const float* gu, __nv_bfloat16* out, int m, int n_ff) {
+  let_next_kernel_start();  // chained: see common.cuh
+  wait_for_previous_kernel();
   const size_t n = size_t(m) * n_ff;
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) {
     const size_t r = i / n_ff, j = i % n_ff;
@@ -172,7 +215,7 @@ __global__ void silu_mul_kernel(const float* gu, __nv_bfloat16* out, int m, int 
 void silu_mul(const float* gu, bf16* out, int m, int n_ff) {
   const size_t n = size_t(m) * n_ff;
   const unsigned blocks = unsigned(std::min<size_t>(blocks_for(n, 256), 4096));
-  silu_mul_kernel<<<blocks, 256, 0, ctx().stream>>>(gu, reinterpret_cast<__nv_bfloat16*>(out), m, n_ff);
+  launch_chained(silu_mul_kernel, dim3(blocks), dim3(256), 0, gu, reinterpret_cast<__nv_bfloat16*>(out), m, n_ff);
   check_launch("silu_mul");
 }
 

@@ -48,6 +48,9 @@ double time_ms(const std::function<void()>&, int) { no_cuda(); }
 void embed(const bf16*, const int32_t*, int, int, float*) { no_cuda(); }
 void rms_norm(const float*, const float*, bf16*, int, int, float) { no_cuda(); }
 void matmul(const bf16*, const bf16*, float*, int, int, int, bool, int) { no_cuda(); }
+bool matvec_fits(const bf16*, const bf16*, int, int, int) { return false; }
+void matvec(const bf16*, const bf16*, float*, int, int, int, bool, int) { no_cuda(); }
+void matmul_cublas(const bf16*, const bf16*, float*, int, int, int, bool, int) { no_cuda(); }
 void matmul_f16(const uint16_t*, const uint16_t*, uint16_t*, int, int, int) { no_cuda(); }
 void rope_and_store_kv(float*, int, int, int, int, const int32_t*, const int32_t*, const int32_t*, const float*, bool,
                        bf16*, bf16*, int) {

@@ -1,0 +1,137 @@
+// Matrix-vector products for decode (a few rows of x against bf16 weights) on small matrices,
+// where cuBLAS's kernels cost several microseconds of latency more than the bytes need
+// (SmolLM2's layers: 1.5-2.5 us here against 3.2-4.8 us; bench-matvec). One warp per output
+// row; each lane keeps the next 16-byte pieces of the row in flight while it uses the current
+// ones, across row boundaries, and rows are dealt evenly over the warps. A chained launch: the
+// first pieces are loaded before waiting for the previous kernel (the weights do not depend
+// on it). Large matrices stay with cuBLAS, which streams them closer to the bandwidth limit
+// and does not compete with the attention kernels for memory while it waits.
+#include <algorithm>
+#include <cstdlib>
+
+#include "backend/cuda/common.cuh"
+
+namespace ik::backend::cuda {
+
+constexpr int kMatvecWarps = 4;    // per block
+constexpr int kPieces = 4;         // 16-byte pieces per lane per step (two steps in flight)
+constexpr int kMatvecMaxRows = 4;  // rows of x
+constexpr size_t kMatvecMaxBytes = size_t(16) << 20;  // larger weights go to cuBLAS
+
+__device__ __forceinline__ float dot8(uint4 a, uint4 b, float acc) {
+  const __nv_bfloat162* pa = reinterpret_cast<const __nv_bfloat162*>(&a);
+  const __nv_bfloat162* pb = reinterpret_cast<const __nv_bfloat162*>(&b);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 fa = __bfloat1622float2(pa[i]), fb = __bfloat1622float2(pb[i]);
+    acc = fmaf(fa.x, fb.x, acc);
+    acc = fmaf(fa.y, fb.y, acc);
+  }
+  return acc;
+}
+
+// Pieces c0 + j*32 + lane of a row of k8 pieces, streamed past L1 (read once); zero past the end.
+__device__ __forceinline__ void load_pieces(uint4 (&w)[kPieces], const uint4* row, int c0, int k8, int lane) {
+#pragma unroll
+  for (int j = 0; j < kPieces; ++j) {
+    const int i = c0 + j * 32 + lane;
+    if (i < k8) {
+      asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+                   : "=r"(w[j].x), "=r"(w[j].y), "=r"(w[j].z), "=r"(w[j].w)
+                   : "l"(row + i));
+    } else {
+      w[j] = make_uint4(0, 0, 0, 0);
+    }
+  }
+}
+
+template <int M>
+__device__ __forceinline__ void accumulate_pieces(const uint4 (&w)[kPieces], const uint4* __restrict__ x, int c0,
+                                                  int k8, int lane, float (&acc)[M]) {
+#pragma unroll
+  for (int j = 0; j < kPieces; ++j) {
+    const int i = c0 + j * 32 + lane;
+    if (i < k8) {
+#pragma unroll
+      for (int b = 0; b < M; ++b) acc[b] = dot8(w[j], x[size_t(b) * k8 + i], acc[b]);
+    }
+  }
+}
+
+template <int M>
+__device__ __forceinline__ void store_row(float (&acc)[M], float* y, int row, int ldy, bool accumulate, int lane) {
+#pragma unroll
+  for (int b = 0; b < M; ++b) {
+    const float s = warp_sum(acc[b]);
+    acc[b] = 0.0f;
+    if (lane == 0) y[size_t(b) * ldy + row] = accumulate ? y[size_t(b) * ldy + row] + s : s;
+  }
+}
+
+// y[b, row] (+)= sum_i w[row, i] x[b, i] for b < M; rows of x k8 pieces apart, of y ldy floats.
+// Warp w takes rows w, w + stride, ...; its work is a sequence of steps (row, chunk of
+// kPieces * 32 pieces), loaded one step ahead into the other register buffer.
+template <int M>
+__global__ void __launch_bounds__(kMatvecWarps * 32)
+    matvec_kernel(const uint4* __restrict__ w, const uint4* __restrict__ x, float* __restrict__ y, int n, int k8,
+                  int ldy, bool accumulate) {
+  const int lane = threadIdx.x & 31;
+  const int first = blockIdx.x * kMatvecWarps + (threadIdx.x >> 5), stride = gridDim.x * kMatvecWarps;
+  const int chunks = (k8 + kPieces * 32 - 1) / (kPieces * 32);
+  const int steps = first < n ? (n - first + stride - 1) / stride * chunks : 0;
+  auto row_of = [&](int t) { return first + (t / chunks) * stride; };
+  auto col_of = [&](int t) { return (t % chunks) * kPieces * 32; };
+  uint4 a[kPieces], b[kPieces];
+  float acc[M];
+#pragma unroll
+  for (int i = 0; i < M; ++i) acc[i] = 0.0f;
+  if (steps > 0) load_pieces(a, w + size_t(row_of(0)) * k8, col_of(0), k8, lane);
+  wait_for_previous_kernel();
+  let_next_kernel_start();
+  for (int t = 0; t < steps; t += 2) {
+    if (t + 1 < steps) load_pieces(b, w + size_t(row_of(t + 1)) * k8, col_of(t + 1), k8, lane);
+    accumulate_pieces<M>(a, x, col_of(t), k8, lane, acc);
+    if ((t + 1) % chunks == 0) store_row<M>(acc, y, row_of(t), ldy, accumulate, lane);
+    if (t + 1 >= steps) break;
+    if (t + 2 < steps) load_pieces(a, w + size_t(row_of(t + 2)) * k8, col_of(t + 2), k8, lane);
+    accumulate_pieces<M>(b, x, col_of(t + 1), k8, lane, acc);
+    if ((t + 2) % chunks == 0) store_row<M>(acc, y, row_of(t + 1), ldy, accumulate, lane);
+  }
+}
+
+template <int M>
+static void launch_matvec(const bf16* x, const bf16* w, float* y, int n, int k, bool accumulate, int ldy) {
+  static const int blocks_per_sm = [] {
+    int b = 0;
+    check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b, matvec_kernel<M>, kMatvecWarps * 32, 0),
+          "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
+    return std::max(b, 1);
+  }();
+  // At most one resident wave, and as few warps as give every warp the same number of rows.
+  const int max_warps = blocks_per_sm * ctx().device.sm_count * kMatvecWarps;
+  const int per_warp = (n + max_warps - 1) / max_warps;
+  const int warps = (n + per_warp - 1) / per_warp;
+  launch_chained(matvec_kernel<M>, dim3((warps + kMatvecWarps - 1) / kMatvecWarps), dim3(kMatvecWarps * 32), 0,
+                 reinterpret_cast<const uint4*>(w), reinterpret_cast<const uint4*>(x), y, n, k / 8, ldy, accumulate);
+}
+
+bool matvec_fits(const bf16* x, const bf16* w, int m, int n, int k) {
+  static const bool off = std::getenv("IK_MATVEC_CUBLAS") != nullptr;  // to compare with cuBLAS
+  const auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
+  return !off && m >= 1 && m <= kMatvecMaxRows && k % 8 == 0 && size_t(n) * k * 2 <= kMatvecMaxBytes && aligned(x) &&
+         aligned(w);
+}
+
+void matvec(const bf16* x, const bf16* w, float* y, int m, int n, int k, bool accumulate, int ldy) {
+  const auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
+  IK_CUDA_REQUIRE(m >= 1 && m <= kMatvecMaxRows && k % 8 == 0 && aligned(x) && aligned(w),
+                  "matvec: 1-4 rows, k a multiple of 8 and 16-byte aligned operands");
+  switch (m) {
+    case 1: return launch_matvec<1>(x, w, y, n, k, accumulate, ldy);
+    case 2: return launch_matvec<2>(x, w, y, n, k, accumulate, ldy);
+    case 3: return launch_matvec<3>(x, w, y, n, k, accumulate, ldy);
+    default: return launch_matvec<4>(x, w, y, n, k, accumulate, ldy);
+  }
+}
+
+}  // namespace ik::backend::cuda
