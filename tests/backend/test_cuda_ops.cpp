@@ -292,27 +292,36 @@ TEST_F(CudaOps, AttentionBlocksMergeToFullAttention) {
   }
 }
 
+// Few sequences split their keys over many blocks; 150 sequences x 2 KV heads fill the GPU
+// with one block per sequence (the kernel's other instance).
 TEST_F(CudaOps, DecodeAttentionMatchesCpuPerSequence) {
-  for (int hd : {64, 128}) {
-    const int n = 5, H = 8, KVH = 2, n_ctx = 3000, Q = H * hd, KV = KVH * hd, W = Q + 2 * KV;
-    std::vector<int32_t> n_past = {0, 1, 100, 2999, 777};
-    auto q = random_vec(n * W, 13, 2.0f);
-    auto k = bf16_round(random_vec(size_t(n) * n_ctx * KV, 14, 2.0f));
-    auto v = bf16_round(random_vec(size_t(n) * n_ctx * KV, 15));
-    Buf<float> dq(q), scratch(cuda::attention_decode_scratch_floats(n, H, hd));
-    Buf<bf16> dk(to_bf16(k)), dv(to_bf16(v)), out(n * Q);
-    Buf<int32_t> dn(n_past);
-    cuda::attention_decode(dq.p, W, dk.p, dv.p, out.p, n, dn.p, n_ctx, H, KVH, hd, scratch.p);
-    auto got = to_f32(out.get());
-    for (int b = 0; b < n; ++b) {
-      std::vector<float> ref(Q);
-      const float* kb = k.data() + size_t(b) * n_ctx * KV;
-      const float* vb = v.data() + size_t(b) * n_ctx * KV;
-      ik::backend::attention(q.data() + b * W, kb, vb, ref.data(), 1, n_past[b], H, KVH, hd);
-      std::vector<float> g(got.begin() + b * Q, got.begin() + (b + 1) * Q);
-      EXPECT_LT(rel_err(g, ref), 2e-2) << "hd " << hd << " sequence " << b << " n_past " << n_past[b];
+  struct Case {
+    int n_ctx;
+    std::vector<int32_t> n_past;
+  };
+  std::vector<int32_t> many(150);
+  for (int b = 0; b < 150; ++b) many[b] = (b * 37) % 64;
+  for (const Case& cs : {Case{3000, {0, 1, 100, 2999, 777}}, Case{64, many}})
+    for (int hd : {64, 128}) {
+      const int n = int(cs.n_past.size()), H = 8, KVH = 2, n_ctx = cs.n_ctx, Q = H * hd, KV = KVH * hd, W = Q + 2 * KV;
+      const std::vector<int32_t>& n_past = cs.n_past;
+      auto q = random_vec(size_t(n) * W, 13, 2.0f);
+      auto k = bf16_round(random_vec(size_t(n) * n_ctx * KV, 14, 2.0f));
+      auto v = bf16_round(random_vec(size_t(n) * n_ctx * KV, 15));
+      Buf<float> dq(q), scratch(cuda::attention_decode_scratch_floats(n, H, hd));
+      Buf<bf16> dk(to_bf16(k)), dv(to_bf16(v)), out(size_t(n) * Q);
+      Buf<int32_t> dn(n_past);
+      cuda::attention_decode(dq.p, W, dk.p, dv.p, out.p, n, dn.p, n_ctx, H, KVH, hd, scratch.p);
+      auto got = to_f32(out.get());
+      for (int b = 0; b < n; ++b) {
+        std::vector<float> ref(Q);
+        const float* kb = k.data() + size_t(b) * n_ctx * KV;
+        const float* vb = v.data() + size_t(b) * n_ctx * KV;
+        ik::backend::attention(q.data() + size_t(b) * W, kb, vb, ref.data(), 1, n_past[b], H, KVH, hd);
+        std::vector<float> g(got.begin() + size_t(b) * Q, got.begin() + size_t(b + 1) * Q);
+        EXPECT_LT(rel_err(g, ref), 2e-2) << "hd " << hd << " sequence " << b << " of " << n << " n_past " << n_past[b];
+      }
     }
-  }
 }
 
 // Sampling: greedy is argmax; draws follow the filtered, tempered distribution.
