@@ -12,7 +12,7 @@
 #include "backend/cuda/cuda.hpp"
 #include "backend/cuda/lut_gemm.hpp"
 #include "command.hpp"
-#include "gpu_timing.hpp"
+#include "kernel_bench.hpp"
 #include "core/error.hpp"
 #include "llm/quant/lut_format.hpp"
 
@@ -32,22 +32,6 @@ struct FluteArgs {
   std::string tune_out = "lut_tuned.inc";
   int device = 0;
 };
-
-struct Shape {
-  int n, k;
-};
-
-Shape parse_shape(const std::string& s) {
-  const auto x = s.find('x');
-  IK_CHECK(x != std::string::npos, "--shapes: '{}' is not NxK", s);
-  try {
-    const Shape sh{std::stoi(s.substr(0, x)), std::stoi(s.substr(x + 1))};
-    IK_CHECK(sh.n > 0 && sh.k > 0 && sh.k % 32 == 0, "--shapes: {} needs N > 0 and K a positive multiple of 32", s);
-    return sh;
-  } catch (const std::logic_error&) {
-    fail("--shapes: '{}' is not NxK", s);
-  }
-}
 
 std::vector<float> table_for(int bits) { return llm::quant::nf_table(bits); }
 
@@ -79,7 +63,7 @@ void run_bench(const FluteArgs& a) {
              "LUT", "speedup", "LUT floor", "%floor", "ideal x");
   const int m_max = *std::max_element(a.ms.begin(), a.ms.end());
   for (const auto& s : a.shapes) {
-    const Shape sh = parse_shape(s);
+    const Shape sh = parse_shape(s, 32);
     Buffers buf(m_max, sh.n, sh.k);
     // cuBLAS f16 on dense copies (dequantized from random NF4 so the values are realistic).
     std::vector<double> t_cublas;
@@ -124,7 +108,7 @@ void run_tune(const FluteArgs& a) {
   fmt::print("tuning on {}; writing {}\n", dev.name, a.tune_out);
   std::vector<std::string> lines;
   for (const auto& s : a.shapes) {
-    const Shape sh = parse_shape(s);
+    const Shape sh = parse_shape(s, 32);
     Buffers buf(32, sh.n, sh.k);
     for (int bits : a.bits) {
       auto probe = cuda::random_lut(sh.n, sh.k, bits, a.group, table_for(bits), 1, 0.02f);

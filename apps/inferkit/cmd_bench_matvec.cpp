@@ -11,7 +11,7 @@
 #include "backend/cuda/cuda.hpp"
 #include "command.hpp"
 #include "core/error.hpp"
-#include "gpu_timing.hpp"
+#include "kernel_bench.hpp"
 
 namespace ik::cli {
 
@@ -28,23 +28,9 @@ struct MatvecArgs {
   int device = 0;
 };
 
-struct Shape {
-  int n, k;
-};
-
-Shape parse_shape(const std::string& s) {
-  const auto x = s.find('x');
-  IK_CHECK(x != std::string::npos, "--shapes: '{}' is not NxK", s);
-  try {
-    const Shape sh{std::stoi(s.substr(0, x)), std::stoi(s.substr(x + 1))};
-    IK_CHECK(sh.n > 0 && sh.k > 0 && sh.k % 8 == 0, "--shapes: {} needs N > 0 and K a positive multiple of 8", s);
-    return sh;
-  } catch (const std::logic_error&) {
-    fail("--shapes: '{}' is not NxK", s);
-  }
-}
-
 void run(const MatvecArgs& a) {
+  std::vector<Shape> shapes;
+  for (const auto& s : a.shapes) shapes.push_back(parse_shape(s, 8));  // bad flags before the device
   const auto dev = cuda::init(a.device);
   const double bw = cuda::measure_copy_bandwidth(size_t(1) << 30);
   fmt::print("{} ({} SMs); device-to-device copy: {:.0f} GB/s: the floor is weight bytes / this\n", dev.name,
@@ -53,8 +39,9 @@ void run(const MatvecArgs& a) {
              a.reps);
   fmt::print("{:>12} {:>2} {:>10} {:>7} {:>10} {:>7} {:>8} {:>9}  {}\n", "N x K", "M", "cuBLAS", "%floor", "matvec",
              "%floor", "speedup", "floor", "matmul uses");
-  for (const auto& s : a.shapes) {
-    const Shape sh = parse_shape(s);
+  for (size_t si = 0; si < shapes.size(); ++si) {
+    const Shape sh = shapes[si];
+    const std::string& s = a.shapes[si];
     const size_t bytes = size_t(sh.n) * sh.k * 2;
     const int sets = sets_for(bytes);
     const int m_max = *std::max_element(a.ms.begin(), a.ms.end());

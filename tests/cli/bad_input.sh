@@ -51,7 +51,10 @@ if [ -f "$model" ]; then
     # Forked GPU ranks: still one line (rank 0's; the others' stderr goes to a file).
     expect_error "CUDA\|GPU" "$bin" tp-bench --device cuda --gpus 2 --config tiny --check
     expect_error "CUDA\|GPU" "$bin" generate -m "$model" --device cuda --context-parallel 2 -p hi -n 1
+    expect_error "CUDA\|GPU" "$bin" bench-matvec --shapes 64x64
   fi
+  expect_error "multiple of 8" "$bin" bench-matvec --shapes 12x7
+  expect_error "not NxK" "$bin" bench-matvec --shapes 4096
   expect_error "ladder-last" "$bin" tp-retrain -m "$model" --ladder-last 99 --train "$tmp/ladder.gguf" --eval "$tmp/ladder.gguf"
   expect_error "train" "$bin" tp-retrain -m "$model" --train "$tmp/missing.txt" --eval "$tmp/missing.txt"
   expect_error "context-parallel" "$bin" bench --device cpu --random-weights --config tiny --context-parallel 2
