@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace ik::backend::cuda {
 
@@ -57,6 +58,25 @@ class DeviceArray {
  private:
   T* p_;
   size_t n_;
+};
+
+// Device allocations released together when their owner goes (a model's or a drafter's buffers).
+class DevicePool {
+ public:
+  DevicePool() = default;
+  ~DevicePool() {
+    for (void* p : blocks_) release(p);  // release(nullptr) is a no-op
+  }
+  DevicePool(const DevicePool&) = delete;
+  DevicePool& operator=(const DevicePool&) = delete;
+  void* allocate(size_t bytes, const char* what) {
+    blocks_.push_back(nullptr);  // the slot first: once alloc succeeds nothing can throw
+    blocks_.back() = alloc(bytes, what);
+    return blocks_.back();
+  }
+
+ private:
+  std::vector<void*> blocks_;
 };
 void sync();
 // Seeded uniform values in [-scale, scale] (a counter-based hash: same seed, same values,

@@ -51,7 +51,6 @@ GpuLlama::~GpuLlama() {
   for (auto& [n, g] : decode_graphs_) cuda::destroy(g);
   for (int b = 0; b < 2; ++b) cuda::destroy_event(ready_[b]), cuda::destroy_event(reduced_[b]);
   for (auto& m : luts_) cuda::free_lut(m);
-  for (void* p : allocations_) cuda::release(p);
   for (auto& [mask, g] : tree_graphs_) cuda::destroy(g);
   cuda::release_pinned(pinned_tokens_);
   cuda::release_pinned(pinned_next_);
@@ -140,11 +139,7 @@ void GpuLlama::allocate(size_t layer_bytes) {
 
 // ---- weights --------------------------------------------------------------------------------
 
-void* GpuLlama::device_alloc(size_t bytes, const char* what) {
-  void* p = cuda::alloc(bytes, what);
-  allocations_.push_back(p);
-  return p;
-}
+void* GpuLlama::device_alloc(size_t bytes, const char* what) { return pool_.allocate(bytes, what); }
 
 GpuLlama::Linear GpuLlama::dense_linear(int n, int k) {
   Linear w;

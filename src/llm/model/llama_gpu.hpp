@@ -178,7 +178,7 @@ class GpuLlama {
   int tp_rank_ = 0, tp_size_ = 1;
   int64_t vocab_local_ = 0;  // LM head rows held here (n_vocab unless split by vocabulary)
   backend::cuda::DeviceInfo dev_;
-  std::vector<void*> allocations_;
+  backend::cuda::DevicePool pool_;
   std::vector<backend::cuda::LutMatrix> luts_;
   std::vector<Layer> layers_;
   int lut_bits_ = 0;

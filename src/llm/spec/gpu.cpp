@@ -76,8 +76,7 @@ GpuHeadDrafter::GpuHeadDrafter(const DraftHeads& heads, GpuLlama& base, int max_
       hid_ = static_cast<bf16*>(get(R * F * 2, "prefix activations"));
       upload_prefix();
     }
-  } catch (...) {
-    for (void* p : allocations_) cuda::release(p);
+  } catch (...) {  // pool_ releases the device memory
     cuda::release_pinned(pinned_tree_);
     throw;
   }
@@ -85,14 +84,11 @@ GpuHeadDrafter::GpuHeadDrafter(const DraftHeads& heads, GpuLlama& base, int max_
 
 GpuHeadDrafter::~GpuHeadDrafter() {
   for (auto& [key, g] : graphs_) cuda::destroy(g);
-  for (void* p : allocations_) cuda::release(p);
   cuda::release_pinned(pinned_tree_);
 }
 
 void* GpuHeadDrafter::get(size_t bytes, const char* what) {
-  void* p = cuda::alloc(std::max<size_t>(bytes, 4), what);
-  allocations_.push_back(p);
-  return p;
+  return pool_.allocate(std::max<size_t>(bytes, 4), what);
 }
 
 cuda::bf16* GpuHeadDrafter::upload_bf16(const float* v, size_t n) {

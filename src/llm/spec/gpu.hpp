@@ -85,7 +85,7 @@ class GpuHeadDrafter : public Drafter {
   GpuLlama& base_;
   LlamaConfig cfg_;
   int rows_cap_ = 0;
-  std::vector<void*> allocations_;
+  backend::cuda::DevicePool pool_;
   std::vector<std::vector<BlockW>> head_w_;
   // Hydra++ prefix layer: fused q|k|v and gate|up, its own KV cache.
   struct Prefix {

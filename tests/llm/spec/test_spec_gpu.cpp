@@ -131,8 +131,53 @@ TEST_F(SpecGpu, OracleAcceptancesReproducePlainGreedy) {
       if (r.tokens == std::vector<int32_t>(plain.begin(), plain.begin() + n)) {
         EXPECT_GT(r.mean_accepted(), miss == 1000 ? 3.0 : 1.5) << tree_name;
       }
+      // Typical acceptance (the nodes' logits downloaded, accepted on the host) at a near-zero
+      // temperature accepts only the argmax: plain greedy again.
+      opt.sampling.temperature = 1e-4f;
+      opt.sampling.top_k = 0;
+      opt.sampling.top_p = 1;
+      opt.sampling.min_p = 0;
+      r = dec.generate(prompt, opt, {});
+      expect_same_or_near_tie(r.tokens, std::vector<int32_t>(plain.begin(), plain.begin() + n), gaps,
+                              std::string("typical ") + tree_name + " miss " + std::to_string(miss));
+      if (r.tokens == std::vector<int32_t>(plain.begin(), plain.begin() + n)) {
+        EXPECT_GT(r.mean_accepted(), miss == 1000 ? 3.0 : 1.5) << "typical " << tree_name;
+      }
     }
   }
+}
+
+// Typical acceptance while sampling (temperature 0.8): a seed gives the same text twice, every
+// token is in the vocabulary, and the oracle's greedy proposals are sometimes accepted. (Each run
+// gets a fresh oracle: under typical acceptance the text depends on the proposals.)
+TEST_F(SpecGpu, TypicalAcceptanceSamplesRepeatably) {
+  auto g = upload(256);
+  GpuSpecBase base(*g);
+  const int64_t V = model().config().n_vocab;
+  Rng rng(9, 0);
+  const auto prompt = random_prompt(rng, V, 12);
+  std::vector<float> gaps;
+  const auto plain = plain_gpu(*g, prompt, 72, gaps);
+  auto run = [&](uint64_t seed) {
+    spec_test::OracleDrafter oracle(plain, V, 1000);
+    oracle.set_prompt_len(int64_t(prompt.size()));
+    SpecDecoder dec(base, oracle, DraftTree::load("mc-15"));
+    SpecOptions opt;
+    opt.max_tokens = 64;
+    opt.stop_at_eos = false;
+    opt.sampling.temperature = 0.8f;
+    opt.sampling.top_k = 0;
+    opt.sampling.top_p = 1;
+    opt.sampling.min_p = 0;
+    opt.sampling.seed = seed;
+    return dec.generate(prompt, opt, {});
+  };
+  const auto a = run(11), b = run(11);
+  EXPECT_EQ(a.tokens, b.tokens);
+  ASSERT_EQ(a.tokens.size(), 64u);
+  for (int32_t t : a.tokens) EXPECT_TRUE(t >= 0 && t < V) << t;
+  EXPECT_LT(a.steps, 64) << "no draft token was ever accepted";
+  EXPECT_NE(run(12).tokens, a.tokens) << "another seed, the same 64 sampled tokens";
 }
 
 // Every head type with random heads on the GPU: few acceptances, but the output is plain greedy.
