@@ -69,15 +69,21 @@ TEST_F(CudaOps, EmbedGathersRows) {
     for (int j = 0; j < E; ++j) ASSERT_EQ(got[i * E + j], ik::bf16_to_f32(table[tok[i] * E + j]));
 }
 
+// Widths read as float4 (4096, 576) and one element at a time (1001; and 576 from a row that
+// starts off 16-byte alignment).
 TEST_F(CudaOps, RmsNormMatchesCpu) {
-  const int rows = 5, n = 4096;
-  auto x = random_vec(rows * n, 2, 3.0f), w = random_vec(n, 3);
-  std::vector<float> ref(rows * n);
-  ik::backend::rms_norm(x.data(), w.data(), ref.data(), rows, n, 1e-5f);
-  Buf<float> dx(x), dw(w);
-  Buf<bf16> out(rows * n);
-  cuda::rms_norm(dx.p, dw.p, out.p, rows, n, 1e-5f);
-  EXPECT_LT(rel_err(to_f32(out.get()), ref), 1e-2);  // bf16 output: 2^-8 relative
+  for (int n : {4096, 576, 1001}) {
+    for (int offset : {0, 1}) {
+      const int rows = 5;
+      auto x = random_vec(size_t(rows) * n + offset, 2, 3.0f), w = random_vec(n, 3);
+      std::vector<float> ref(size_t(rows) * n);
+      ik::backend::rms_norm(x.data() + offset, w.data(), ref.data(), rows, n, 1e-5f);
+      Buf<float> dx(x), dw(w);
+      Buf<bf16> out(size_t(rows) * n);
+      cuda::rms_norm(dx.p + offset, dw.p, out.p, rows, n, 1e-5f);
+      EXPECT_LT(rel_err(to_f32(out.get()), ref), 1e-2) << "n " << n << " offset " << offset;  // bf16: 2^-8
+    }
+  }
 }
 
 TEST_F(CudaOps, MatmulMatchesF32Reference) {

@@ -103,17 +103,17 @@ void embed(const bf16* table, const int32_t* tokens, int m, int n_embd, float* o
   check_launch("embed");
 }
 
-// One block per row. Rows whose length is a multiple of 4 are read as float4 by up to 1024
-// threads, so a 4096-wide row is one load per thread: the kernel costs about one memory round
-// trip (it sits between two matrix products on the decode path).
-__global__ void rms_norm_kernel(const float* x, const float* w, __nv_bfloat16* out, int n, float eps) {
+// One block per row. With `vec` (rows a multiple of 4 long, operands aligned) rows are read as
+// float4 by up to 1024 threads, so a 4096-wide row is one load per thread: the kernel costs
+// about one memory round trip (it sits between two matrix products on the decode path).
+__global__ void rms_norm_kernel(const float* x, const float* w, __nv_bfloat16* out, int n, float eps, bool vec) {
   __shared__ float scratch[32];
   let_next_kernel_start();  // chained: see common.cuh
   wait_for_previous_kernel();
   const float* row = x + size_t(blockIdx.x) * n;
   __nv_bfloat16* dst = out + size_t(blockIdx.x) * n;
   float ss = 0;
-  if (n % 4 == 0) {
+  if (vec) {
     const float4* row4 = reinterpret_cast<const float4*>(row);
     for (int i = threadIdx.x; i < n / 4; i += blockDim.x) {
       const float4 v = row4[i];
@@ -124,7 +124,7 @@ __global__ void rms_norm_kernel(const float* x, const float* w, __nv_bfloat16* o
   }
   ss = block_sum(ss, scratch);
   const float scale = rsqrtf(ss / n + eps);
-  if (n % 4 == 0) {
+  if (vec) {
     const float4* row4 = reinterpret_cast<const float4*>(row);
     const float4* w4 = reinterpret_cast<const float4*>(w);
     for (int i = threadIdx.x; i < n / 4; i += blockDim.x) {
@@ -139,9 +139,11 @@ __global__ void rms_norm_kernel(const float* x, const float* w, __nv_bfloat16* o
 }
 
 void rms_norm(const float* x, const float* w, bf16* out, int rows, int n, float eps) {
-  const int per_thread = n % 4 == 0 ? 4 : 1;
-  const unsigned threads = std::clamp(unsigned(blocks_for(n, per_thread * 32)) * 32, 32u, 1024u);
-  launch_chained(rms_norm_kernel, dim3(rows), dim3(threads), 0, x, w, reinterpret_cast<__nv_bfloat16*>(out), n, eps);
+  const auto aligned = [](const void* p, uintptr_t to) { return reinterpret_cast<uintptr_t>(p) % to == 0; };
+  const bool vec = n % 4 == 0 && aligned(x, 16) && aligned(w, 16) && aligned(out, 8);
+  const unsigned threads = std::clamp(unsigned(blocks_for(n, vec ? 128 : 32)) * 32, 32u, 1024u);
+  launch_chained(rms_norm_kernel, dim3(rows), dim3(threads), 0, x, w, reinterpret_cast<__nv_bfloat16*>(out), n, eps,
+                 vec);
   check_launch("rms_norm");
 }
 
