@@ -16,20 +16,28 @@ namespace ik::cli {
 struct ServeArgs {
   ModelFlags model;
   DeviceFlag device;
-  std::string spec, heads, tree = "mc-15";  // speculative decoding (CPU engine only)
+  std::string spec, heads, tree = "mc-15";  // speculative decoding
   llm::serve::ServerOptions server;
   llm::serve::SchedulerOptions scheduler;
 };
 
-// The speculative engine with --spec (CPU; a decoder and KV cache per slot, the heads shared),
-// the GPU engine when --device picks the GPU (weights uploaded once, a KV cache per slot), else
-// the CPU engine. `where` names the device for the banner.
+// With --spec: on the GPU with --device cuda (one slot), else the CPU speculative engine (a
+// decoder and KV cache per slot, the heads shared). Without: the GPU engine when --device picks
+// the GPU (weights uploaded once, a KV cache per slot), else the CPU engine. `where` names the
+// device for the banner.
 static std::unique_ptr<llm::serve::Engine> make_engine(LoadedModel& lm, const ServeArgs& a, std::string& where) {
   where = "the CPU";
   if (!a.spec.empty()) {
+    auto heads = llm::spec::load_heads_for(a.spec, a.heads, *lm.model);
+    const auto tree = llm::spec::DraftTree::load(a.tree);
+    if (a.device.name == "cuda") {
+      llm::GpuLlama* gpu = gpu_model(lm, a.device);  // asked for explicitly: throws rather than falling back
+      where = fmt::format("{} (cuda:{}), speculative: {} heads, {} tree", gpu->device().name, a.device.ordinal, a.spec,
+                          a.tree);
+      return llm::serve::make_gpu_spec_engine(*lm.model, *gpu, std::move(heads), tree);
+    }
     where = fmt::format("the CPU, speculative: {} heads, {} tree", a.spec, a.tree);
-    return llm::serve::make_spec_engine(*lm.model, llm::spec::load_heads_for(a.spec, a.heads, *lm.model),
-                                        llm::spec::DraftTree::load(a.tree), a.scheduler.parallel, a.scheduler.n_ctx);
+    return llm::serve::make_spec_engine(*lm.model, std::move(heads), tree, a.scheduler.parallel, a.scheduler.n_ctx);
   }
   if (!a.device.use_cuda()) return llm::serve::make_cpu_engine(*lm.model, a.scheduler.parallel, a.scheduler.n_ctx);
   llm::GpuOptions opt;
@@ -59,9 +67,10 @@ static void run_serve(ServeArgs a) {
 
   if (a.spec.empty()) IK_CHECK(a.heads.empty(), "--heads needs --spec medusa|hydra|hydra++");
   else IK_CHECK(!a.heads.empty(), "--spec {} needs --heads FILE (train one with `inferkit hydra train`)", a.spec);
-  // --device auto picks the CPU with --spec (make_engine).
-  IK_CHECK(a.spec.empty() || a.device.name != "cuda",
-           "the server's --spec runs on the CPU only (generate and chat run --spec on the GPU): use --device cpu");
+  // --spec: --device cuda runs one slot on the GPU, auto and cpu the CPU engine (make_engine).
+  IK_CHECK(a.spec.empty() || a.device.name != "cuda" || a.scheduler.parallel == 1,
+           "--spec on the GPU serves one request at a time: use --parallel 1 (or --device cpu for {} slots)",
+           a.scheduler.parallel);
   LoadedModel lm = load_model(a.model);
   a.scheduler.n_ctx = lm.ctx;
   if (a.server.model_name.empty())
@@ -110,8 +119,9 @@ static void add_serve(CLI::App& app) {
   c->add_option("--max-body", a->server.max_body_bytes, "largest request body in bytes (413 beyond)")
       ->check(CLI::Range(1024, 1 << 30))
       ->capture_default_str();
-  c->add_option("--spec", a->spec, "speculative decoding with draft heads: medusa, hydra or hydra++ (CPU only; "
-                "greedy requests give the plain output, sampled ones use typical acceptance)")
+  c->add_option("--spec", a->spec, "speculative decoding with draft heads: medusa, hydra or hydra++ (greedy requests "
+                "give the plain output, sampled ones use typical acceptance; on the GPU with --device cuda "
+                "and --parallel 1, else on the CPU)")
       ->check(CLI::IsMember({"medusa", "hydra", "hydra++"}));
   c->add_option("--heads", a->heads, "draft-heads file for --spec (from `inferkit hydra train`)")->check(CLI::ExistingFile);
   c->add_option("--tree", a->tree, "draft tree for --spec: mc_sim_7b_63, mc-N, chain-N, top2-N, or a file of paths")

@@ -72,5 +72,9 @@ std::unique_ptr<Engine> make_spec_engine(LlamaModel& model, spec::DraftHeads hea
 using DrafterFactory = std::function<std::unique_ptr<spec::Drafter>()>;
 std::unique_ptr<Engine> make_spec_engine(LlamaModel& model, const spec::DraftTree& tree, int slots, int64_t n_ctx,
                                          const DrafterFactory& new_drafter);
+// Speculative decoding on one GPU: a single slot (sequence 0 of `gpu`, the model uploaded from
+// `model`), its heads on the device; requests are served one at a time.
+std::unique_ptr<Engine> make_gpu_spec_engine(LlamaModel& model, GpuLlama& gpu, spec::DraftHeads heads,
+                                             const spec::DraftTree& tree);
 
 }  // namespace ik::llm::serve

@@ -123,8 +123,8 @@ fi
 # serve --spec: bad flag combinations are one-line errors before the model loads.
 ERR=$("$INFERKIT" serve -m "$MODEL" --spec hydra 2>&1)
 check "--spec without --heads -> one-line error" test $? = 1 -a "$ERR" = "error: --spec hydra needs --heads FILE (train one with \`inferkit hydra train\`)"
-ERR=$("$INFERKIT" serve -m "$MODEL" --spec hydra --heads "$MODEL" --device cuda 2>&1)
-check "--spec with --device cuda -> one-line error" test $? = 1 -a "$(wc -l <<< "$ERR")" = 1 -a "${ERR#*CPU only}" != "$ERR"
+ERR=$("$INFERKIT" serve -m "$MODEL" --spec hydra --heads "$MODEL" --device cuda --parallel 2 2>&1)
+check "--spec on the GPU with 2 slots -> one-line error" test $? = 1 -a "$(wc -l <<< "$ERR")" = 1 -a "${ERR#*--parallel 1}" != "$ERR"
 ERR=$("$INFERKIT" serve -m "$MODEL" --heads "$MODEL" 2>&1)
 check "--heads without --spec -> one-line error" test $? = 1 -a "$ERR" = "error: --heads needs --spec medusa|hydra|hydra++"
 

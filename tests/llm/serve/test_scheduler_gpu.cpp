@@ -3,7 +3,8 @@
 // CPU runs exact f32 math) served by the scheduler: each request's greedy tokens equal the CPU
 // engine's greedy tokens for the same prompt run alone, except after a near-tie (the GPU keeps
 // activations in bf16, so a top-two gap within that noise may flip; from there the streams
-// differ and the comparison stops, as in tests/llm/model/test_llama_gpu.cpp).
+// differ and the comparison stops, as in tests/llm/model/test_llama_gpu.cpp). Also the
+// speculative engine on the GPU (serve --spec --device cuda).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -16,6 +17,9 @@
 #include "llm/serve/scheduler.hpp"
 #include "drain.hpp"
 #include "../model/logit_compare.hpp"
+#include "../spec/spec_test_util.hpp"
+#include "core/error.hpp"
+#include "llm/serve/engine.hpp"
 
 using namespace ik::llm;
 using namespace ik::llm::serve;
@@ -238,4 +242,36 @@ TEST_F(ServeSchedulerGpu, ServerThreadOnTheGpu) {
   sched.stop();
   for (size_t i = 0; i < jobs.size(); ++i)
     expect_greedy_match(jobs[i]->result().tokens, cpu_greedy(*cpu, reqs[i]), "request " + std::to_string(i));
+}
+
+TEST_F(ServeSchedulerGpu, SpeculativeGreedyRequestsMatchCpuAlone) {
+  // serve --spec --device cuda: one slot on the GPU, random Medusa / Hydra / Hydra++ heads on
+  // mc-15, two greedy requests (the second queued until the first ends). Exact acceptance, so
+  // each result is the CPU's greedy tokens for the request alone, up to near-ties.
+  const int64_t V = cpu->config().n_vocab;
+  auto gpu = upload(1);
+  const std::vector<GenRequest> reqs = {greedy(prompt_of(5, 11, V), 20), greedy(prompt_of(30, 12, V), 16)};
+  for (auto arch : {spec::HeadArch::Medusa, spec::HeadArch::Hydra, spec::HeadArch::HydraPlusPlus}) {
+    auto heads = spec_test::random_heads(arch, 4, arch == spec::HeadArch::HydraPlusPlus ? 2 : 1, *cpu, 7);
+    Scheduler sched(make_gpu_spec_engine(*cpu, *gpu, std::move(heads), spec::DraftTree::load("mc-15")), tok,
+                    {.parallel = 1, .n_ctx = kCtx, .prefill_chunk = 8});
+    std::vector<std::shared_ptr<Job>> jobs;
+    for (const auto& r : reqs) jobs.push_back(sched.try_submit(r));
+    sched.step();
+    EXPECT_EQ(sched.stats().active, 1);
+    EXPECT_EQ(sched.stats().queued, 1);
+    drain(sched, jobs);
+    for (size_t i = 0; i < reqs.size(); ++i) {
+      const std::string what = std::string(spec::head_arch_name(arch)) + " request " + std::to_string(i);
+      EXPECT_EQ(jobs[i]->result().finish_reason, "length") << what << ": " << jobs[i]->result().error;
+      expect_greedy_match(jobs[i]->result().tokens, cpu_greedy(*cpu, reqs[i]), what);
+    }
+  }
+  // Heads for another vocabulary are refused.
+  LlamaConfig other = cpu->config();
+  other.n_vocab += 1;
+  LlamaModel wrong = LlamaModel::random(other, 3, WeightMode::Reference);
+  EXPECT_THROW(make_gpu_spec_engine(*cpu, *gpu, spec_test::random_heads(spec::HeadArch::Hydra, 4, 1, wrong, 7),
+                                    spec::DraftTree::load("mc-15")),
+               ik::Error);
 }
