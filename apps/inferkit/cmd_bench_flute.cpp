@@ -53,6 +53,7 @@ struct Buffers {
 };
 
 void run_bench(const FluteArgs& a) {
+  for (const auto& s : a.shapes) parse_shape(s, 32);  // bad flags before the device
   const auto dev = cuda::init(a.device);
   const double bw = cuda::measure_copy_bandwidth(size_t(1) << 30);
   fmt::print("{} ({} SMs); device-to-device copy: {:.0f} GB/s (read + write): the floor below is bytes / this\n",
@@ -104,6 +105,7 @@ void run_bench(const FluteArgs& a) {
 // For each shape and bit width: every configuration at m = 8 * nt (nt = 1: m = 1), keep the
 // fastest, and write the table (one line per shape, bits and nt).
 void run_tune(const FluteArgs& a) {
+  for (const auto& s : a.shapes) parse_shape(s, 32);  // bad flags before the device
   const auto dev = cuda::init(a.device);
   fmt::print("tuning on {}; writing {}\n", dev.name, a.tune_out);
   std::vector<std::string> lines;

@@ -54,6 +54,7 @@ if [ -f "$model" ]; then
     expect_error "CUDA\|GPU" "$bin" bench-matvec --shapes 64x64
   fi
   expect_error "multiple of 8" "$bin" bench-matvec --shapes 12x7
+  expect_error "multiple of 32" "$bin" bench-flute --shapes 4096x100
   expect_error "not NxK" "$bin" bench-matvec --shapes 4096
   expect_error "ladder-last" "$bin" tp-retrain -m "$model" --ladder-last 99 --train "$tmp/ladder.gguf" --eval "$tmp/ladder.gguf"
   expect_error "train" "$bin" tp-retrain -m "$model" --train "$tmp/missing.txt" --eval "$tmp/missing.txt"
