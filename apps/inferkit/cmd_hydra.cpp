@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <fmt/format.h>
 
 #include "command.hpp"
@@ -115,6 +116,7 @@ struct HydraArgs {
   DistillOptions distill;
   TrainOptions train;
   int n_heads = 4, blocks = 0, max_prompts = 0, eval_positions = 1000;
+  int tree_nodes = 63, ranks = 10;  // hydra tree
   std::string heldout;
 };
 
@@ -179,6 +181,36 @@ static void run_eval(const HydraArgs& a) {
   heads.check_base(*lm.model);
   FrozenBase base(*lm.model);
   print_accuracy(heads, base, data_from(a.data, lm, a), a.eval_positions);
+}
+
+// The draft tree of --nodes nodes that the heads' rank accuracies on --data make most
+// productive (DraftTree::optimal), beside mc-N of the same size under the same model.
+static void run_tree(const HydraArgs& a) {
+  LoadedModel lm = load_model(a.model);
+  DraftHeads heads = DraftHeads::load(a.heads);
+  heads.check_base(*lm.model);
+  FrozenBase base(*lm.model);
+  const auto accept = head_rank_accuracy(heads, base, data_from(a.data, lm, a), a.eval_positions, a.ranks);
+  for (size_t i = 0; i < accept.size(); ++i) {
+    std::string line = fmt::format("head{} accuracy by rank:", i);
+    for (size_t r = 0; r < accept[i].size() && r < 6; ++r) line += fmt::format(" {:.3f}", accept[i][r]);
+    fmt::print("{}{}\n", line, accept[i].size() > 6 ? " ..." : "");
+  }
+  const DraftTree tree = DraftTree::optimal(accept, a.tree_nodes);
+  std::string text;
+  for (const auto& p : tree.paths) text += format_path(p) + (&p == &tree.paths.back() ? "\n" : " ");
+  fmt::print("{} tree of {} nodes, depth {}: expected {:.3f} tokens/step", head_arch_name(heads.arch), a.tree_nodes,
+             tree.max_depth, expected_accepted(tree, accept));
+  if (a.tree_nodes <= 63) {
+    const std::string mc = fmt::format("mc-{}", a.tree_nodes);
+    fmt::print(" ({} under the same model: {:.3f})", mc, expected_accepted(DraftTree::load(mc), accept));
+  }
+  fmt::print("\n");
+  if (a.out.empty()) return (void)fmt::print("{}", text);
+  std::ofstream out(a.out);
+  out << text;
+  IK_CHECK(out.good(), "cannot write {}", a.out);
+  fmt::print("written: {} (use as --tree {})\n", a.out, a.out);
 }
 
 // ---- hydra bench ----------------------------------------------------------------------------------
@@ -338,6 +370,19 @@ static void add_hydra(CLI::App& app) {
   ev->add_option("--positions", e->eval_positions, "positions evaluated")->check(CLI::Range(1, 10000000))->capture_default_str();
   add_data_flags(ev, *e);
   ev->callback([e] { run_eval(*e); });
+
+  auto tr = std::make_shared<HydraArgs>();
+  auto* tree = g->add_subcommand("tree", "The draft tree that the heads' accuracy by rank on held-out data makes most "
+                                 "productive (greedy by path probability, as Medusa builds its trees)");
+  tr->model.add(tree);
+  tree->add_option("--heads", tr->heads, "heads file")->required()->check(CLI::ExistingFile);
+  tree->add_option("--data", tr->data, "data from `hydra data` (.gguf) or a prompt file")->required()->check(CLI::ExistingFile);
+  tree->add_option("--nodes", tr->tree_nodes, "draft nodes (the root excluded)")->check(CLI::Range(1, 255))->capture_default_str();
+  tree->add_option("--ranks", tr->ranks, "candidates considered per head")->check(CLI::Range(1, 32))->capture_default_str();
+  tree->add_option("--positions", tr->eval_positions, "positions evaluated")->check(CLI::Range(1, 10000000))->capture_default_str();
+  tree->add_option("-o,--out", tr->out, "write the tree here (paths, for --tree FILE); default: print it");
+  add_data_flags(tree, *tr);
+  tree->callback([tr] { run_tree(*tr); });
 
   auto b = std::make_shared<BenchArgs>();
   auto* bench = g->add_subcommand("bench", "Plain greedy vs speculative decoding with each heads file and tree, same prompts");

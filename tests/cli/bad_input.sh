@@ -54,6 +54,8 @@ if [ -f "$model" ]; then
     expect_error "CUDA\|GPU" "$bin" bench-matvec --shapes 64x64
   fi
   expect_error "multiple of 8" "$bin" bench-matvec --shapes 12x7
+  expect_error "nodes" "$bin" hydra tree --heads "$model" --data "$model" --nodes 0
+  expect_error "ranks" "$bin" hydra tree --heads "$model" --data "$model" --ranks 33
   expect_error "multiple of 32" "$bin" bench-flute --shapes 4096x100
   expect_error "not NxK" "$bin" bench-matvec --shapes 4096
   expect_error "ladder-last" "$bin" tp-retrain -m "$model" --ladder-last 99 --train "$tmp/ladder.gguf" --eval "$tmp/ladder.gguf"

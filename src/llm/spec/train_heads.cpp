@@ -211,7 +211,9 @@ void train_heads(DraftHeads& heads, FrozenBase& base, const DistillData& data, c
   }
 }
 
-std::vector<double> head_top1(const DraftHeads& heads, FrozenBase& base, const DistillData& data, int max_positions) {
+std::vector<std::vector<double>> head_rank_accuracy(const DraftHeads& heads, FrozenBase& base, const DistillData& data,
+                                                    int max_positions, int ranks) {
+  IK_CHECK(ranks >= 1, "ranks: {} (at least 1)", ranks);
   const int64_t V = data.n_vocab;
   const int H = heads.n_heads();
   std::unique_ptr<train::Block> block;
@@ -223,7 +225,8 @@ std::vector<double> head_top1(const DraftHeads& heads, FrozenBase& base, const D
   }
   IK_CHECK(total > 0, "no positions to evaluate");
   const int64_t stride = std::max<int64_t>(1, total / std::max(1, max_positions));
-  std::vector<int64_t> hits(size_t(H), 0), counts(size_t(H), 0);
+  std::vector<std::vector<int64_t>> hits(size_t(H), std::vector<int64_t>(size_t(ranks), 0));
+  std::vector<int64_t> counts(size_t(H), 0);
   SeqStates st;
   HeadActivations acts;
   std::vector<float> x, logits;
@@ -244,14 +247,25 @@ std::vector<double> head_top1(const DraftHeads& heads, FrozenBase& base, const D
       backend::matmul(base.model.lm_head(), acts.out.data(), logits.data(), m);
       for (int64_t r = 0; r < m; ++r) {
         const int64_t row = data.seq_start[s] + pos[r] + i + 1;
-        hits[i] += argmax(logits.data() + r * V, V) == data.teacher_ids[row * data.top_k];
+        const int32_t truth = data.teacher_ids[row * data.top_k];
+        const float* l = logits.data() + r * V;
+        int64_t rank = 0;  // tokens ahead of the truth (ties: the lower id first, as argmax)
+        for (int64_t v = 0; v < V && rank < ranks; ++v) rank += l[v] > l[truth] || (l[v] == l[truth] && v < truth);
+        if (rank < ranks) ++hits[i][size_t(rank)];
         ++counts[i];
       }
     }
   }
-  std::vector<double> acc(static_cast<size_t>(H));
-  for (int i = 0; i < H; ++i) acc[i] = counts[i] ? double(hits[i]) / counts[i] : 0;
+  std::vector<std::vector<double>> acc(size_t(H), std::vector<double>(size_t(ranks), 0.0));
+  for (int i = 0; i < H; ++i)
+    for (int r = 0; r < ranks; ++r) acc[i][r] = counts[i] ? double(hits[i][r]) / counts[i] : 0;
   return acc;
+}
+
+std::vector<double> head_top1(const DraftHeads& heads, FrozenBase& base, const DistillData& data, int max_positions) {
+  std::vector<double> top1;
+  for (const auto& row : head_rank_accuracy(heads, base, data, max_positions, 1)) top1.push_back(row[0]);
+  return top1;
 }
 
 }  // namespace ik::llm::spec

@@ -38,8 +38,12 @@ struct FrozenBase {
 void train_heads(DraftHeads& heads, FrozenBase& base, const DistillData& data, const TrainOptions& opt,
                  const std::function<void(int, int, double)>& on_step = {});
 
-// Per-head top-1 accuracy against the teacher's top token (teacher forcing on the data's
-// tokens), over at most max_positions positions taken evenly from the answers.
+// Per head i and rank r < ranks: the fraction of positions where the teacher's top token is the
+// head's r-th most likely token ([n_heads][ranks]; teacher forcing on the data's tokens, so a
+// Hydra head sees the true tokens before it), over at most max_positions positions taken evenly
+// from the answers. Column 0 is top-1 accuracy; DraftTree::optimal builds trees from it.
+std::vector<std::vector<double>> head_rank_accuracy(const DraftHeads& heads, FrozenBase& base, const DistillData& data,
+                                                    int max_positions, int ranks);
 std::vector<double> head_top1(const DraftHeads& heads, FrozenBase& base, const DistillData& data, int max_positions);
 
 }  // namespace ik::llm::spec

@@ -186,6 +186,53 @@ static DraftTree load_unnamed(const std::string& name) {
   return DraftTree::parse(ss.str());
 }
 
+DraftTree DraftTree::optimal(const std::vector<std::vector<double>>& accept, int n_nodes) {
+  IK_CHECK(n_nodes >= 1, "optimal draft tree: {} nodes (at least 1)", n_nodes);
+  for (const auto& row : accept)
+    for (double p : row) IK_CHECK(p >= 0 && p <= 1, "optimal draft tree: acceptance {} outside [0, 1]", p);
+  struct Candidate {
+    std::vector<int> path;
+    double p;
+  };
+  std::vector<Candidate> candidates;
+  auto add_children = [&](const std::vector<int>& parent, double p) {
+    const size_t d = parent.size();
+    if (d >= accept.size()) return;
+    for (int r = 0; r < int(accept[d].size()); ++r) {
+      candidates.push_back({parent, p * accept[d][r]});
+      candidates.back().path.push_back(r);
+    }
+  };
+  add_children({}, 1.0);
+  std::vector<std::vector<int>> chosen;
+  while (int(chosen.size()) < n_nodes && !candidates.empty()) {
+    // The most probable candidate; ties: the shorter path, then the lower ranks (deterministic).
+    auto best = std::max_element(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
+      if (a.p != b.p) return a.p < b.p;
+      if (a.path.size() != b.path.size()) return a.path.size() > b.path.size();
+      return a.path > b.path;
+    });
+    const Candidate pick = *best;
+    candidates.erase(best);
+    chosen.push_back(pick.path);
+    add_children(pick.path, pick.p);
+  }
+  IK_CHECK(int(chosen.size()) == n_nodes, "optimal draft tree: only {} candidate nodes for {} (more heads or ranks needed)",
+           chosen.size(), n_nodes);
+  return from_paths(chosen);
+}
+
+double expected_accepted(const DraftTree& tree, const std::vector<std::vector<double>>& accept) {
+  std::vector<double> p(size_t(tree.n_nodes()), 1.0);  // nodes come after their parents
+  double sum = 1.0;
+  for (int i = 1; i < tree.n_nodes(); ++i) {
+    const size_t d = size_t(tree.depth[i] - 1), r = size_t(tree.rank[i]);
+    p[i] = p[tree.parent[i]] * (d < accept.size() && r < accept[d].size() ? accept[d][r] : 0.0);
+    sum += p[i];
+  }
+  return sum;
+}
+
 DraftTree DraftTree::load(const std::string& name_or_file) {
   DraftTree t = load_unnamed(name_or_file);
   t.name = name_or_file;

@@ -33,7 +33,17 @@ struct DraftTree {
   static DraftTree parse(const std::string& text);
   // A built-in tree by name (see tree_names()), or a file holding a tree in parse()'s format.
   static DraftTree load(const std::string& name_or_file);
+  // The tree of n_nodes draft nodes with the largest expected accepted length when the
+  // candidate of rank r at depth d is right with probability accept[d - 1][r], independently
+  // along a path (the Medusa paper's construction; accept from head_rank_accuracy). Nodes are
+  // added greedily by path probability: optimal, since a child's is never above its parent's.
+  // Throws when accept offers fewer than n_nodes candidates or holds a value outside [0, 1].
+  static DraftTree optimal(const std::vector<std::vector<double>>& accept, int n_nodes);
 };
+
+// 1 + the sum over nodes of their path probabilities under `accept` (a candidate outside it: 0):
+// the expected tokens per step under optimal()'s model.
+double expected_accepted(const DraftTree& tree, const std::vector<std::vector<double>>& accept);
 
 // Built-in trees: "mc_sim_7b_63" (the Medusa/Hydra default), "chain-N" (one path of depth N),
 // "small-N" for a few hand-made sizes, "top2-N" (two children per node, depth N).

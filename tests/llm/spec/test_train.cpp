@@ -59,6 +59,16 @@ TEST(HeadTraining, LossFallsAndTrainedHeadsStayLossless) {
     EXPECT_LT(last, first - 0.05 * 10) << head_arch_name(arch);
     const auto acc = head_top1(heads, base, data, 200);
     ASSERT_EQ(acc.size(), 3u);
+    // Ranks over the whole vocabulary: every position's truth has exactly one rank.
+    const int64_t V = model.config().n_vocab;
+    const auto ranks = head_rank_accuracy(heads, base, data, 200, int(V));
+    ASSERT_EQ(ranks.size(), 3u);
+    for (size_t i = 0; i < 3; ++i) {
+      EXPECT_DOUBLE_EQ(ranks[i][0], acc[i]) << "rank 0 is top-1";
+      double sum = 0;
+      for (double p : ranks[i]) sum += p;
+      EXPECT_NEAR(sum, 1.0, 1e-9) << "head " << i;
+    }
 
     HeadDrafter drafter(heads, model, 128);
     SpecDecoder dec(model, drafter, DraftTree::load("mc-20"), 128);

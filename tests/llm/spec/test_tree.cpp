@@ -5,6 +5,7 @@
 #include <set>
 
 #include "core/error.hpp"
+#include "core/rng.hpp"
 #include "llm/spec/tree.hpp"
 
 using namespace ik::llm::spec;
@@ -89,6 +90,44 @@ TEST(DraftTree, MalformedSpecsNameThePath) {
   EXPECT_NE(error_of("").find("no paths"), std::string::npos);
   EXPECT_THROW(DraftTree::load("mc-64"), ik::Error);
   EXPECT_THROW(DraftTree::load("no-such-tree"), ik::Error);
+}
+
+// optimal() against enumeration: every parent-closed set of k nodes of depth <= 2 and rank <= 2
+// (12 candidates), for random acceptance tables; and its refusals.
+TEST(DraftTree, OptimalTreeMaximizesExpectedAcceptance) {
+  ik::Rng rng(3, 0);
+  std::vector<std::vector<int>> universe;
+  for (int a = 0; a < 3; ++a) {
+    universe.push_back({a});
+    for (int b = 0; b < 3; ++b) universe.push_back({a, b});
+  }
+  for (int trial = 0; trial < 20; ++trial) {
+    std::vector<std::vector<double>> accept(2, std::vector<double>(3));
+    for (auto& row : accept)
+      for (double& p : row) p = rng.uniform(0.0, 1.0);
+    for (int k = 1; k <= 6; ++k) {
+      double best = 0;
+      for (uint32_t set = 0; set < (1u << universe.size()); ++set) {
+        if (__builtin_popcount(set) != k) continue;
+        std::vector<std::vector<int>> paths;
+        for (size_t i = 0; i < universe.size(); ++i)
+          if (set >> i & 1) paths.push_back(universe[i]);
+        bool closed = true;
+        for (const auto& p : paths)
+          if (p.size() == 2) closed &= std::find(paths.begin(), paths.end(), std::vector<int>{p[0]}) != paths.end();
+        if (closed) best = std::max(best, expected_accepted(DraftTree::from_paths(paths), accept));
+      }
+      const DraftTree t = DraftTree::optimal(accept, k);
+      EXPECT_EQ(t.n_nodes(), k + 1);
+      EXPECT_NEAR(expected_accepted(t, accept), best, 1e-12) << "trial " << trial << " k " << k;
+    }
+  }
+  // Certain first candidates make a chain; too few candidates, or a probability above 1, throw.
+  EXPECT_EQ(DraftTree::optimal({{1, 0.1}, {1, 0.1}, {1, 0.1}}, 3).paths,
+            (std::vector<std::vector<int>>{{0}, {0, 0}, {0, 0, 0}}));
+  EXPECT_NEAR(expected_accepted(DraftTree::load("chain-3"), {{1, 0.1}, {1, 0.1}, {1, 0.1}}), 4.0, 1e-12);
+  EXPECT_THROW(DraftTree::optimal({{0.5, 0.2}}, 3), ik::Error);
+  EXPECT_THROW(DraftTree::optimal({{1.5}}, 1), ik::Error);
 }
 
 }  // namespace
