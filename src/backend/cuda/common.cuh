@@ -17,6 +17,9 @@ namespace ik::backend::cuda {
     if (!(cond)) raise(message);       \
   } while (0)
 
+// Whether p may be read in pieces of `bytes` (vector loads).
+inline bool aligned_to(const void* p, uintptr_t bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; }
+
 inline unsigned blocks_for(size_t n, unsigned threads) { return unsigned((n + threads - 1) / threads); }
 // For grid-stride loops: enough blocks for n, at most `cap`.
 inline unsigned capped_blocks(size_t n, unsigned threads, unsigned cap = 4096) {

@@ -139,8 +139,7 @@ __global__ void rms_norm_kernel(const float* x, const float* w, __nv_bfloat16* o
 }
 
 void rms_norm(const float* x, const float* w, bf16* out, int rows, int n, float eps) {
-  const auto aligned = [](const void* p, uintptr_t to) { return reinterpret_cast<uintptr_t>(p) % to == 0; };
-  const bool vec = n % 4 == 0 && aligned(x, 16) && aligned(w, 16) && aligned(out, 8);
+  const bool vec = n % 4 == 0 && aligned_to(x, 16) && aligned_to(w, 16) && aligned_to(out, 8);
   const unsigned threads = std::clamp(unsigned(blocks_for(n, vec ? 128 : 32)) * 32, 32u, 1024u);
   launch_chained(rms_norm_kernel, dim3(rows), dim3(threads), 0, x, w, reinterpret_cast<__nv_bfloat16*>(out), n, eps,
                  vec);

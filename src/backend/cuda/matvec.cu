@@ -117,14 +117,12 @@ static void launch_matvec(const bf16* x, const bf16* w, float* y, int n, int k, 
 
 bool matvec_fits(const bf16* x, const bf16* w, int m, int n, int k) {
   static const bool off = std::getenv("IK_MATVEC_CUBLAS") != nullptr;  // to compare with cuBLAS
-  const auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
-  return !off && m >= 1 && m <= kMatvecMaxRows && k % 8 == 0 && size_t(n) * k * 2 <= kMatvecMaxBytes && aligned(x) &&
-         aligned(w);
+  return !off && m >= 1 && m <= kMatvecMaxRows && k % 8 == 0 && size_t(n) * k * 2 <= kMatvecMaxBytes &&
+         aligned_to(x, 16) && aligned_to(w, 16);
 }
 
 void matvec(const bf16* x, const bf16* w, float* y, int m, int n, int k, bool accumulate, int ldy) {
-  const auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
-  IK_CUDA_REQUIRE(m >= 1 && m <= kMatvecMaxRows && k % 8 == 0 && aligned(x) && aligned(w),
+  IK_CUDA_REQUIRE(m >= 1 && m <= kMatvecMaxRows && k % 8 == 0 && aligned_to(x, 16) && aligned_to(w, 16),
                   "matvec: 1-4 rows, k a multiple of 8 and 16-byte aligned operands");
   switch (m) {
     case 1: return launch_matvec<1>(x, w, y, n, k, accumulate, ldy);
