@@ -27,6 +27,7 @@ struct EngineBenchArgs {
   bool random_weights = false;
   uint64_t seed = 1;
   std::vector<int> batches = {1, 4, 16, 64};  // GPU decode batch sizes
+  std::vector<int> tree_nodes;                // GPU: time a draft tree's verification pass
   int prefill_tokens = 2048;                  // GPU prefill measurement
   int prompt_tokens = 512;
   int gen_tokens = 128;
@@ -42,7 +43,8 @@ static void run_gpu_bench(const EngineBenchArgs& a) {
   llm::GpuOptions opt;
   opt.device = a.device.ordinal;
   opt.n_seq = *std::max_element(a.batches.begin(), a.batches.end());
-  opt.n_ctx = std::max(a.prompt_tokens + a.gen_tokens + 2, a.prefill_tokens + 1);
+  const int max_nodes = a.tree_nodes.empty() ? 0 : *std::max_element(a.tree_nodes.begin(), a.tree_nodes.end());
+  opt.n_ctx = std::max(a.prompt_tokens + a.gen_tokens + 2 + max_nodes, a.prefill_tokens + 1);
   opt.max_rows = 512;
   std::unique_ptr<llm::GpuLlama> g;
   double load_s = 0;
@@ -74,8 +76,10 @@ static void run_gpu_bench(const EngineBenchArgs& a) {
              g->weight_bytes() / 1e9, load_s);
   fmt::print("prefill ({} tokens): {:10.1f} tok/s\n", a.prefill_tokens, a.prefill_tokens / prefill_s);
   std::string json_batches;
+  double step_1 = 0;  // batch-1 decode step, the yardstick of a verification pass
   for (int n : a.batches) {
     const double step = gpu_decode_step_s(*g, prompt, n, a.gen_tokens, a.reps);
+    if (n == 1) step_1 = step;
     if (n == 1)
       fmt::print("decode batch {:3d} (context {}): {:7.3f} ms/token = {:8.1f} tok/s; floor {:.3f} ms ({:.0f}% of the bandwidth limit)\n",
                  n, a.prompt_tokens, step * 1e3, 1.0 / step, floor_s * 1e3, 100.0 * floor_s / step);
@@ -84,6 +88,11 @@ static void run_gpu_bench(const EngineBenchArgs& a) {
                  n / step);
     json_batches += fmt::format("{}\"{}\":{:.2f}", json_batches.empty() ? "" : ",", n, n / step);
     if (n == 1) json_batches += fmt::format(",\"ms_per_token\":{:.4f},\"floor_ms\":{:.4f}", step * 1e3, floor_s * 1e3);
+  }
+  for (int nodes : a.tree_nodes) {
+    const double pass = gpu_verify_pass_s(*g, prompt, nodes, a.gen_tokens, a.reps);
+    fmt::print("verification pass, tree of {:3d} nodes (context {}): {:7.3f} ms{}\n", nodes, a.prompt_tokens, pass * 1e3,
+               step_1 > 0 ? fmt::format(" = {:.2f} batch-1 decode steps", pass / step_1) : std::string());
   }
   if (a.json)
     fmt::print("{{\"engine\":\"inferkit-cuda\",\"model\":\"{}\",\"prefill_tok_s\":{:.1f},\"decode_tok_s\":{{{}}},"
@@ -186,6 +195,7 @@ static void run_bench(const EngineBenchArgs& a) {
     return run_cp_bench_gpu(a);
   }
   if (a.device.use_cuda()) return run_gpu_bench(a);
+  IK_CHECK(a.tree_nodes.empty(), "--tree-nodes times the GPU verification pass: add --device cuda");
   LoadedModel lm;
   if (a.random_weights) {
     lm.model = std::make_unique<llm::LlamaModel>(llm::LlamaModel::random(
@@ -251,6 +261,10 @@ static void add_bench(CLI::App& app) {
   c->add_option("--batch", a->batches, "GPU decode batch sizes (repeatable / comma list)")
       ->delimiter(',')
       ->check(CLI::Range(1, 1024));
+  c->add_option("--tree-nodes", a->tree_nodes,
+                 "GPU: also time a speculative draft tree's verification pass of this many nodes (repeatable / comma list)")
+      ->delimiter(',')
+      ->check(CLI::Range(1, 256));
   c->add_option("--prefill-tokens", a->prefill_tokens, "GPU prefill measurement length")->check(CLI::Range(1, 1 << 20));
   c->add_option("--prompt-tokens", a->prompt_tokens, "prompt length")->check(CLI::Range(1, 1 << 20));
   c->add_option("--gen-tokens", a->gen_tokens, "tokens to decode")->check(CLI::Range(1, 1 << 20));

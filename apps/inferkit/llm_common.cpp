@@ -146,6 +146,32 @@ double gpu_decode_step_s(llm::GpuLlama& g, const std::vector<int32_t>& prompt, i
   return best;
 }
 
+double gpu_verify_pass_s(llm::GpuLlama& g, const std::vector<int32_t>& prompt, int nodes, int passes, int reps) {
+  // A causal mask over the nodes: the pass costs the same whatever the tree's shape.
+  std::vector<uint8_t> mask(size_t(nodes) * nodes, 0);
+  for (int i = 0; i < nodes; ++i)
+    for (int j = 0; j <= i; ++j) mask[size_t(i) * nodes + j] = 1;
+  const auto P = int64_t(prompt.size());
+  std::vector<int32_t> tokens(nodes), positions(nodes), greedy(nodes);
+  for (int i = 0; i < nodes; ++i) tokens[i] = prompt[size_t(i) % prompt.size()];
+  double best = 1e30;
+  for (int rep = 0; rep < reps; ++rep) {
+    g.set_n_past(0, 0);
+    g.forward(0, prompt.data(), P, nullptr);
+    double total = 0;
+    for (int pass = 0; pass <= passes; ++pass) {  // pass 0 captures the graph
+      const int64_t base = g.n_past(0);
+      for (int i = 0; i < nodes; ++i) positions[i] = int32_t(base + i);
+      const double t0 = now_s();
+      g.verify_tree(tokens.data(), nodes, positions.data(), mask.data(), greedy.data(), nullptr);
+      if (pass > 0) total += now_s() - t0;
+      g.keep_rows(0, base, {base});  // the accepted path: one token
+    }
+    best = std::min(best, total / passes);
+  }
+  return best;
+}
+
 bool print_text(const std::string& piece) {
   fmt::print("{}", piece);
   std::fflush(stdout);

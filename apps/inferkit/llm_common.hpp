@@ -63,6 +63,10 @@ double gpu_prefill_s(llm::GpuLlama& g, const std::vector<int32_t>& prompt, int r
 // GPU decode at batch n: n sequences prefilled with the prompt, then gen_tokens graph-launched
 // steps; seconds per step, best of reps.
 double gpu_decode_step_s(llm::GpuLlama& g, const std::vector<int32_t>& prompt, int n, int gen_tokens, int reps);
+// Seconds per verification pass of a draft tree of `nodes` nodes (llm/spec) after the prompt,
+// as speculative decoding calls it: the pass, its greedy tokens back on the host, the KV cache
+// cut back to one accepted token. Best of reps, each the mean of `passes` passes.
+double gpu_verify_pass_s(llm::GpuLlama& g, const std::vector<int32_t>& prompt, int nodes, int passes, int reps);
 // A prompt through sequence 0 of g (logits of every row, or of the last when !all_rows), then
 // `steps` greedy tokens through the decode graph.
 struct GreedyTrace {

@@ -6,7 +6,8 @@
 #   bench/spec/gpu.sh tests         the gpu tests of the speculative path (needs .devcarry)
 #   bench/spec/gpu.sh stage N       append the carried piece N to /tmp/ikstage/blob
 #   bench/spec/gpu.sh bench [N]     unpack the blob, then `hydra bench --device cuda` (N prompts;
-#                                   TREES="chain-1 mc-15 ..." picks the trees)
+#                                   TREES="chain-1 mc-15 ..." picks the trees; OWN="medusa:FILE
+#                                   hydra++:FILE ..." also runs each heads file on its own tree)
 set -u
 cd "$(dirname "$0")/../.."
 S=/tmp/ikstage
@@ -40,5 +41,10 @@ bench | profile)
   $BIN hydra bench --device cuda -m $M --prompts bench/spec/prompts_heldout.txt --n-prompts ${2:-8} --tokens 128 \
     $heads $(for t in ${TREES:-chain-1 chain-3 mc-5 mc-15 mc_sim_7b_63}; do echo --tree $t; done) --csv "$OUTDIR/gpu_bench.csv" \
     2>&1 | tee "$OUTDIR/gpu_bench.txt"
+  for pair in ${OWN:-}; do
+    h=${pair%%:*} tree=${pair#*:}
+    $BIN hydra bench --device cuda -m $M --prompts bench/spec/prompts_heldout.txt --n-prompts ${2:-8} --tokens 128 \
+      --heads $S/files/$h.gguf --tree $tree 2>&1 | tee -a "$OUTDIR/gpu_bench_own_trees.txt"
+  done
   ;;
 esac

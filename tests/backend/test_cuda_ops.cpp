@@ -205,7 +205,9 @@ struct AttnCase {
 TEST_F(CudaOps, PrefillAttentionMatchesCpu) {
   for (AttnCase c : {AttnCase{0, 1, 4, 4, 64, false}, AttnCase{0, 37, 4, 2, 64, false}, AttnCase{50, 33, 8, 2, 128, false},
                      AttnCase{130, 65, 9, 3, 64, false}, AttnCase{20, 15, 4, 1, 128, true},
-                     AttnCase{7, 100, 8, 2, 64, true}, AttnCase{300, 200, 4, 1, 128, false}}) {
+                     AttnCase{7, 100, 8, 2, 64, true}, AttnCase{300, 200, 4, 1, 128, false},
+                     AttnCase{700, 16, 9, 3, 64, true}, AttnCase{1000, 64, 32, 8, 128, true},
+                     AttnCase{0, 20, 2, 1, 64, true}}) {
     const int Q = c.H * c.hd, KV = c.KVH * c.hd, W = Q + 2 * KV, n = c.n_past + c.m;
     auto q = random_vec(c.m * W, 9, 2.0f);
     auto k = bf16_round(random_vec(n * KV, 10, 2.0f)), v = bf16_round(random_vec(n * KV, 11));
@@ -226,10 +228,17 @@ TEST_F(CudaOps, PrefillAttentionMatchesCpu) {
     ik::backend::attention(qd.data(), k.data(), v.data(), ref.data(), c.m, c.n_past, c.H, c.KVH, c.hd,
                            c.tree ? mask.data() : nullptr);
     Buf<float> dq(q);
-    Buf<bf16> dk(to_bf16(k)), dv(to_bf16(v)), out(c.m * Q);
+    Buf<bf16> dk(to_bf16(k)), dv(to_bf16(v));
     Buf<uint8_t> dm(c.tree ? mask : std::vector<uint8_t>(1));
-    cuda::attention_prefill(dq.p, W, dk.p, dv.p, out.p, c.m, c.n_past, c.H, c.KVH, c.hd, c.tree ? dm.p : nullptr);
-    EXPECT_LT(rel_err(to_f32(out.get()), ref), 2e-2) << "n_past " << c.n_past << " m " << c.m << " tree " << c.tree;
+    // With scratch, few queries split the keys over more blocks (some slices may hold no key).
+    for (bool split : {false, true}) {
+      Buf<bf16> out(c.m * Q);
+      Buf<float> scratch(split ? cuda::attention_decode_scratch_floats(c.m, c.H, c.hd) : 1);
+      cuda::attention_prefill(dq.p, W, dk.p, dv.p, out.p, c.m, c.n_past, c.H, c.KVH, c.hd, c.tree ? dm.p : nullptr, 0,
+                              nullptr, split ? scratch.p : nullptr);
+      EXPECT_LT(rel_err(to_f32(out.get()), ref), 2e-2)
+          << "n_past " << c.n_past << " m " << c.m << " tree " << c.tree << " split " << split;
+    }
   }
 }
 

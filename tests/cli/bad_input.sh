@@ -63,6 +63,8 @@ if [ -f "$model" ]; then
   expect_error "context-parallel" "$bin" bench --device cpu --random-weights --config tiny --context-parallel 2
   expect_error "device" "$bin" generate -m "$model" --device tpu -p hi
   expect_error "unknown model shape" "$bin" bench --device cpu --random-weights --config llama9
+  expect_error "tree-nodes" "$bin" bench --device cpu --random-weights --config tiny --tree-nodes 16
+  expect_error "tree-nodes" "$bin" bench --device cuda --random-weights --config tiny --tree-nodes 0
   # The down-scaling sweep checks its flags before any work.
   expect_error "sparsit" "$bin" study downscale -m "$model" --sparsities 0,1.0 -o "$tmp/ds"
   expect_error "fn-dims" "$bin" study downscale -m "$model" --fn-dims 0 -o "$tmp/ds"

@@ -119,14 +119,24 @@ static void launch_prefill(const float* q, int q_stride, const bf16* k_cache, co
   check_launch("attention (CUDA cores)");
 }
 
+__global__ void decode_merge_kernel(const float* partial, __nv_bfloat16* out, int n_head, int head_dim, int splits);
+
 void attention_prefill(const float* q, int q_stride, const bf16* k_cache, const bf16* v_cache, bf16* out, int m,
                        int n_past, int n_head, int n_kv, int head_dim, const uint8_t* mask, int diag,
-                       const int32_t* n_past_dev) {
+                       const int32_t* n_past_dev, float* scratch) {
   // A draft tree's pass (mask) of few rows over a long cache: the CUDA-core kernel, one block
   // per 4 queries and head walking every key, is several times slower there.
-  if (tensor_core_attention(mask ? kTensorCoreMinRows : m, head_dim))
-    return attention_prefill_tc(q, q_stride, k_cache, v_cache, out, m, n_past, n_head, n_kv, head_dim, mask, diag,
-                                n_past_dev);
+  if (tensor_core_attention(mask ? kTensorCoreMinRows : m, head_dim)) {
+    const int slices = scratch ? attention_key_slices(m, n_head) : 1;
+    attention_prefill_tc(q, q_stride, k_cache, v_cache, out, m, n_past, n_head, n_kv, head_dim, mask, diag,
+                         n_past_dev, scratch, slices);
+    if (slices > 1) {
+      launch_chained(decode_merge_kernel, dim3(n_head, m), dim3(head_dim), 0, static_cast<const float*>(scratch),
+                     reinterpret_cast<__nv_bfloat16*>(out), n_head, head_dim, slices);
+      check_launch("attention_prefill merge");
+    }
+    return;
+  }
   launch_prefill<false>(q, q_stride, k_cache, v_cache, out, m, n_past, n_head, n_kv, head_dim, mask, diag, nullptr,
                         nullptr, n_past_dev);
 }
@@ -163,7 +173,7 @@ void attention_merge(float* acc_o, float* acc_lse, const float* o, const float* 
 
 constexpr int kDecodeWarps = 4;
 constexpr int kMaxGroup = 8;  // query heads per KV head
-constexpr int kMaxSplits = 32;
+constexpr int kMaxSplits = kMaxKeySlices;  // the merge reads one split per lane
 
 static int decode_splits(int n, int n_kv) {
   const int want = (2 * ctx().device.sm_count + n * n_kv - 1) / (n * n_kv);

@@ -3,8 +3,13 @@
 // are bf16 mma.sync.m16n8k16 with fp32 accumulation; the online softmax stays in registers (the
 // S accumulators become P's A fragments without leaving them). Same contract as the CUDA-core
 // kernel in attention.cu (visibility rule, mask, diag, bf16 or f32 + log-sum-exp output), which
-// stays for short passes.
+// stays for short passes. A pass of few queries over a long cache (a draft tree's verification)
+// would occupy one block per head, so it splits the keys over gridDim.z blocks (flash decoding):
+// each writes its slice's max, sum and unnormalised output in the decode kernel's layout, and
+// the decode merge combines them.
 #include "backend/cuda/attention_tc.cuh"
+
+#include <algorithm>
 
 namespace ik::backend::cuda {
 
@@ -29,7 +34,9 @@ __device__ __forceinline__ void mma_bf16(float* c, const uint32_t* a, uint32_t b
 
 // Fragment coordinates (PTX ISA, m16n8k16): lane = 4 g + t. A: rows g, g+8; columns 2t, 2t+1 and
 // 2t+8, 2t+9. B: k rows 2t, 2t+1 and 2t+8, 2t+9; column g. C: rows g, g+8; columns 2t, 2t+1.
-template <int HD, bool kPartial>
+enum class Output { Bf16, Normalised, Slices };  // out; o_f32 + lse; slices (key splits)
+
+template <int HD, Output kOut>
 __global__ void __launch_bounds__(kWarps * 32)
     prefill_tc_kernel(const float* q, int q_stride, const __nv_bfloat16* k_cache, const __nv_bfloat16* v_cache,
                       __nv_bfloat16* out, int m, int n_past, int n_head, int n_kv, const uint8_t* mask, int diag,
@@ -68,15 +75,18 @@ __global__ void __launch_bounds__(kWarps * 32)
   // Keys past the block's last query (+ diag) are invisible under a causal mask.
   const int last_q = min(m, int(blockIdx.x + 1) * kQ) - 1;
   const int n_keys = n_past + (mask ? m : max(0, min(m, last_q + 1 + diag)));
+  // This block's slice of the key tiles (all of them without a split).
+  const int tiles = (n_keys + kKeys - 1) / kKeys, per_slice = (tiles + gridDim.z - 1) / gridDim.z;
+  const int k_begin = blockIdx.z * per_slice * kKeys, k_end = min(n_keys, k_begin + per_slice * kKeys);
 
-  for (int k0 = 0; k0 < n_keys; k0 += kKeys) {
+  for (int k0 = k_begin; k0 < k_end; k0 += kKeys) {
     __syncthreads();
     // 64 rows x HD bf16 of K and of V, 16-byte pieces; rows past n_keys are zero.
     constexpr int PIECES = kKeys * HD / 8;
     for (int e = threadIdx.x; e < PIECES; e += blockDim.x) {
       const int j = e / (HD / 8), d = (e % (HD / 8)) * 8, row = k0 + j;
       uint4 kv4 = make_uint4(0, 0, 0, 0), vv4 = make_uint4(0, 0, 0, 0);
-      if (row < n_keys) {
+      if (row < k_end) {
         const size_t src = size_t(row) * kv_dim + size_t(kvh) * HD + d;
         kv4 = *reinterpret_cast<const uint4*>(k_cache + src);
         vv4 = *reinterpret_cast<const uint4*>(v_cache + src);
@@ -106,7 +116,7 @@ __global__ void __launch_bounds__(kWarps * 32)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int r = e / 2, qi = rows[r], key = k0 + nb * 8 + 2 * t + (e % 2);
-        bool visible = qi < m && key < n_keys;
+        bool visible = qi < m && key < k_end;
         if (visible && key >= n_past) {
           const int jn = key - n_past;
           visible = mask ? mask[size_t(qi) * m + jn] != 0 : jn <= qi + diag;
@@ -162,37 +172,45 @@ __global__ void __launch_bounds__(kWarps * 32)
   for (int r = 0; r < 2; ++r) {
     const int qi = rows[r];
     if (qi >= m) continue;
+    if constexpr (kOut == Output::Slices) {  // [row][head][slice]: max, sum, unnormalised output
+      float* p = o_f32 + ((size_t(qi) * n_head + h) * gridDim.z + blockIdx.z) * (HD + 2);
+      if (t == 0) p[0] = total[r] > 0 ? run_max[r] : -INFINITY, p[1] = total[r];
+#pragma unroll
+      for (int nd = 0; nd < DBLK; ++nd)
+        *reinterpret_cast<float2*>(p + 2 + nd * 8 + 2 * t) = make_float2(o[nd][2 * r], o[nd][2 * r + 1]);
+      continue;
+    }
     const float inv = total[r] > 0 ? 1.0f / total[r] : 0.0f;
     const size_t base = size_t(qi) * n_head * HD + h * HD + 2 * t;
 #pragma unroll
     for (int nd = 0; nd < DBLK; ++nd) {
       const float a = o[nd][2 * r] * inv, b = o[nd][2 * r + 1] * inv;
-      if constexpr (kPartial) {
+      if constexpr (kOut == Output::Normalised) {
         o_f32[base + nd * 8] = a;
         o_f32[base + nd * 8 + 1] = b;
       } else {
         *reinterpret_cast<__nv_bfloat162*>(out + base + nd * 8) = __floats2bfloat162_rn(a, b);
       }
     }
-    if constexpr (kPartial)
+    if constexpr (kOut == Output::Normalised)
       if (t == 0) lse[size_t(qi) * n_head + h] = total[r] > 0 ? run_max[r] + __logf(total[r]) : -INFINITY;
   }
 }
 
-template <bool kPartial>
+template <Output kOut>
 void launch_tc(const float* q, int q_stride, const bf16* k, const bf16* v, bf16* out, int m, int n_past, int n_head,
                int n_kv, int head_dim, const uint8_t* mask, int diag, float* o, float* lse,
-               const int32_t* n_past_dev = nullptr) {
-  const dim3 grid((m + kQ - 1) / kQ, n_head);
+               const int32_t* n_past_dev = nullptr, int slices = 1) {
+  const dim3 grid((m + kQ - 1) / kQ, n_head, slices);
   auto kb = reinterpret_cast<const __nv_bfloat16*>(k);
   auto vb = reinterpret_cast<const __nv_bfloat16*>(v);
   auto ob = reinterpret_cast<__nv_bfloat16*>(out);
   if (head_dim == 64)
-    prefill_tc_kernel<64, kPartial><<<grid, kWarps * 32, 0, ctx().stream>>>(q, q_stride, kb, vb, ob, m, n_past, n_head,
-                                                                            n_kv, mask, diag, o, lse, n_past_dev);
+    prefill_tc_kernel<64, kOut><<<grid, kWarps * 32, 0, ctx().stream>>>(q, q_stride, kb, vb, ob, m, n_past, n_head,
+                                                                        n_kv, mask, diag, o, lse, n_past_dev);
   else
-    prefill_tc_kernel<128, kPartial><<<grid, kWarps * 32, 0, ctx().stream>>>(q, q_stride, kb, vb, ob, m, n_past, n_head,
-                                                                             n_kv, mask, diag, o, lse, n_past_dev);
+    prefill_tc_kernel<128, kOut><<<grid, kWarps * 32, 0, ctx().stream>>>(q, q_stride, kb, vb, ob, m, n_past, n_head,
+                                                                         n_kv, mask, diag, o, lse, n_past_dev);
   check_launch("attention (tensor cores)");
 }
 
@@ -203,15 +221,26 @@ bool tensor_core_attention(int m, int head_dim) {
   return !off && m >= kTensorCoreMinRows && (head_dim == 64 || head_dim == 128);
 }
 
+int attention_key_slices(int m, int n_head) {
+  static const bool off = std::getenv("IK_NO_KEY_SPLIT") != nullptr;  // for comparisons
+  if (off) return 1;
+  const int blocks = (m + kQ - 1) / kQ * n_head, sms = ctx().device.sm_count;
+  return blocks >= sms ? 1 : std::min((sms + blocks - 1) / blocks, kMaxKeySlices);
+}
+
 void attention_prefill_tc(const float* q, int q_stride, const bf16* k, const bf16* v, bf16* out, int m, int n_past,
-                          int n_head, int n_kv, int head_dim, const uint8_t* mask, int diag, const int32_t* n_past_dev) {
-  launch_tc<false>(q, q_stride, k, v, out, m, n_past, n_head, n_kv, head_dim, mask, diag, nullptr, nullptr,
-                   n_past_dev);
+                          int n_head, int n_kv, int head_dim, const uint8_t* mask, int diag, const int32_t* n_past_dev,
+                          float* scratch, int slices) {
+  if (slices <= 1)
+    return launch_tc<Output::Bf16>(q, q_stride, k, v, out, m, n_past, n_head, n_kv, head_dim, mask, diag, nullptr,
+                                   nullptr, n_past_dev);
+  launch_tc<Output::Slices>(q, q_stride, k, v, nullptr, m, n_past, n_head, n_kv, head_dim, mask, diag, scratch, nullptr,
+                            n_past_dev, slices);
 }
 
 void attention_block_tc(const float* q, int q_stride, const bf16* k, const bf16* v, int m, int n_past, int n_head,
                         int n_kv, int head_dim, int diag, float* o, float* lse) {
-  launch_tc<true>(q, q_stride, k, v, nullptr, m, n_past, n_head, n_kv, head_dim, nullptr, diag, o, lse);
+  launch_tc<Output::Normalised>(q, q_stride, k, v, nullptr, m, n_past, n_head, n_kv, head_dim, nullptr, diag, o, lse);
 }
 
 }  // namespace ik::backend::cuda

@@ -10,9 +10,15 @@ namespace ik::backend::cuda {
 constexpr int kTensorCoreMinRows = 16;
 // True when the tensor-core kernel handles this pass (IK_ATTN_CUDA_CORES=1 forces the other).
 bool tensor_core_attention(int m, int head_dim);
+// Key slices for a pass of m queries: enough blocks to cover the SMs (1: no split), at most
+// kMaxKeySlices (the decode merge's limit). IK_NO_KEY_SPLIT=1: 1, for comparisons.
+constexpr int kMaxKeySlices = 32;
+int attention_key_slices(int m, int n_head);
+// With slices > 1 the slices' partial results go to scratch (the decode kernel's layout, rows
+// m, kMaxKeySlices slices); the caller merges them (decode_merge_kernel).
 void attention_prefill_tc(const float* q, int q_stride, const bf16* k, const bf16* v, bf16* out, int m, int n_past,
                           int n_head, int n_kv, int head_dim, const uint8_t* mask, int diag,
-                          const int32_t* n_past_dev = nullptr);
+                          const int32_t* n_past_dev = nullptr, float* scratch = nullptr, int slices = 1);
 void attention_block_tc(const float* q, int q_stride, const bf16* k, const bf16* v, int m, int n_past, int n_head,
                         int n_kv, int head_dim, int diag, float* o, float* lse);
 

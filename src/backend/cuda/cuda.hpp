@@ -163,9 +163,11 @@ void silu_mul(const float* gu, bf16* out, int m, int n_ff);
 // diagonal skipped; diag -1: strictly earlier rows, diag <= -m: none of the new rows, i.e. a full
 // block of the n_past rows — the blocks of ring and striped attention). out: [m, n_head*hd] bf16.
 // n_past_dev (device, may be null): read n_past there instead (a captured graph that outlives it).
+// scratch (may be null; attention_decode_scratch_floats(m, ...)): lets a pass of few queries
+// split the keys over more blocks (flash decoding) when one block per head would leave SMs idle.
 void attention_prefill(const float* q, int q_stride, const bf16* k_cache, const bf16* v_cache, bf16* out, int m,
                        int n_past, int n_head, int n_kv, int head_dim, const uint8_t* mask, int diag = 0,
-                       const int32_t* n_past_dev = nullptr);
+                       const int32_t* n_past_dev = nullptr, float* scratch = nullptr);
 // One block of context-parallel attention: the same visibility as attention_prefill (keys
 // [0, n_past) all visible, then row j of the next m when j <= i + diag), no mask, and instead of
 // bf16 output: o [m, n_head*hd] f32 (normalised over this block's keys) and lse [m, n_head], the

@@ -58,7 +58,7 @@ void rope_and_store_kv(float*, int, int, int, int, const int32_t*, const int32_t
 }
 void silu_mul(const float*, bf16*, int, int) { no_cuda(); }
 void attention_prefill(const float*, int, const bf16*, const bf16*, bf16*, int, int, int, int, int, const uint8_t*,
-                       int, const int32_t*) {
+                       int, const int32_t*, float*) {
   no_cuda();
 }
 void attention_decode(const float*, int, const bf16*, const bf16*, bf16*, int, const int32_t*, int, int, int, int,

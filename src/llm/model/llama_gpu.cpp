@@ -410,7 +410,7 @@ void GpuLlama::attention(const Layer& L, int m, const std::vector<SlotRun>* deco
   store_rows_kv(L, m);
   const size_t seq_offset = size_t(seq) * opt_.n_ctx * c.kv_dim();
   cuda::attention_prefill(qkv_, QKV, L.k + seq_offset, L.v + seq_offset, attn_, m, int(n_past_[seq]), c.n_head,
-                          c.n_head_kv, c.head_dim, mask, 0, capturing_tree_ ? d_n_past_ + seq : nullptr);
+                          c.n_head_kv, c.head_dim, mask, 0, capturing_tree_ ? d_n_past_ + seq : nullptr, attn_scratch_);
 }
 
 void GpuLlama::mlp(const Layer& L, int m, float* y, bool accumulate) {
