@@ -339,6 +339,42 @@ TEST_F(CudaOps, DecodeAttentionMatchesCpuPerSequence) {
     }
 }
 
+// The decode step's fused form: RoPE of the new rows and their K/V store inside the attention
+// kernel, against rope_and_store_kv followed by attention_decode on the same inputs, for both
+// RoPE layouts, few sequences (split keys) and many (one block each): same outputs and the same
+// cache rows written.
+TEST_F(CudaOps, FusedRopeStoreDecodeMatchesSeparateKernels) {
+  std::vector<int32_t> many(150);
+  for (int b = 0; b < 150; ++b) many[b] = (b * 37) % 64;
+  for (const std::vector<int32_t>& n_past : {std::vector<int32_t>{0, 1, 100, 2998, 777}, many})
+    for (int hd : {64, 128})
+      for (bool half : {false, true}) {
+        const int n = int(n_past.size()), H = 8, KVH = 2, n_ctx = n > 100 ? 64 : 3000, Q = H * hd, KV = KVH * hd;
+        const int W = Q + 2 * KV;
+        auto qkv = random_vec(size_t(n) * W, 13, 2.0f);
+        auto cache = to_bf16(random_vec(size_t(n) * n_ctx * KV, 14, 2.0f));
+        auto vcache = to_bf16(random_vec(size_t(n) * n_ctx * KV, 15));
+        std::vector<float> inv_freq(hd / 2);
+        for (int i = 0; i < hd / 2; ++i) inv_freq[i] = float(std::pow(10000.0, -2.0 * i / hd));
+        std::vector<int32_t> iota(n);
+        for (int b = 0; b < n; ++b) iota[b] = b;
+        Buf<float> d_inv(inv_freq), scratch(cuda::attention_decode_scratch_floats(n, H, hd));
+        Buf<int32_t> dn(n_past), dseq(iota);
+        // Separate kernels (the reference); q is rotated in place, so each path gets its own copy.
+        Buf<float> q_ref(qkv), q_fused(qkv);
+        Buf<bf16> k_ref(cache), v_ref(vcache), k_fused(cache), v_fused(vcache), out_ref(size_t(n) * Q),
+            out_fused(size_t(n) * Q);
+        cuda::rope_and_store_kv(q_ref.p, n, H, KVH, hd, dn.p, dseq.p, dn.p, d_inv.p, half, k_ref.p, v_ref.p, n_ctx);
+        cuda::attention_decode(q_ref.p, W, k_ref.p, v_ref.p, out_ref.p, n, dn.p, n_ctx, H, KVH, hd, scratch.p);
+        cuda::rope_store_attention_decode(q_fused.p, W, k_fused.p, v_fused.p, out_fused.p, n, dn.p, n_ctx, H, KVH, hd,
+                                          scratch.p, d_inv.p, half);
+        const std::string what = "hd " + std::to_string(hd) + " half " + std::to_string(half) + " n " + std::to_string(n);
+        EXPECT_LT(rel_err(to_f32(out_fused.get()), to_f32(out_ref.get())), 1e-2) << what;
+        EXPECT_LT(rel_err(to_f32(k_fused.get()), to_f32(k_ref.get())), 1e-2) << what;
+        EXPECT_EQ(to_f32(v_fused.get()), to_f32(v_ref.get())) << what;
+      }
+}
+
 // Sampling: greedy is argmax; draws follow the filtered, tempered distribution.
 TEST_F(CudaOps, GreedySamplingIsArgmax) {
   const int n = 3, V = 128256;

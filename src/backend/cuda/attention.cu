@@ -175,6 +175,12 @@ constexpr int kDecodeWarps = 4;
 constexpr int kMaxGroup = 8;  // query heads per KV head
 constexpr int kMaxSplits = kMaxKeySlices;  // the merge reads one split per lane
 
+// The fused RoPE of rope_store_attention_decode (absent: inv_freq null).
+struct DecodeRope {
+  const float* inv_freq = nullptr;
+  bool half_layout = false;
+};
+
 static int decode_splits(int n, int n_kv) {
   const int want = (2 * ctx().device.sm_count + n * n_kv - 1) / (n * n_kv);
   return std::clamp(want, 1, kMaxSplits);
@@ -202,10 +208,33 @@ __device__ __forceinline__ void load_bf16s(const __nv_bfloat16* p, float (&out)[
 // Block (kv head, split, sequence): every query head of the group over the split's keys.
 // Lane l owns dims [l*HD/32, (l+1)*HD/32). Partial results: per (seq, head, split) the
 // running max, the sum of exponentials and the unnormalised output.
-template <int HD, int kKeysInFlight>
+// RoPE of one head held across a warp (lane l: dims l D .. l D + D - 1) at the angles cos, sin
+// of each dim's frequency. Adjacent layout: pairs (2i, 2i + 1) inside a lane; half layout:
+// pairs (i, i + HD / 2), lane l with lane l ^ 16. The same f32 arithmetic as rope_store_kernel.
+template <int D>
+__device__ __forceinline__ void rotate_head(float (&x)[D], const float (&cs)[D], const float (&sn)[D], bool half_layout,
+                                            int lane) {
+  if (half_layout) {
+    const bool low = lane < 16;
+#pragma unroll
+    for (int t = 0; t < D; ++t) {
+      const float other = __shfl_xor_sync(0xffffffffu, x[t], 16);
+      x[t] = low ? x[t] * cs[t] - other * sn[t] : other * sn[t] + x[t] * cs[t];
+    }
+  } else {
+#pragma unroll
+    for (int t = 0; t < D; t += 2) {
+      const float x0 = x[t], x1 = x[t + 1];
+      x[t] = x0 * cs[t] - x1 * sn[t];
+      x[t + 1] = x0 * sn[t] + x1 * cs[t];
+    }
+  }
+}
+
+template <int HD, int kKeysInFlight, bool kRope>
 __global__ void __launch_bounds__(kDecodeWarps * 32)
-    decode_kernel(const float* q, int q_stride, const __nv_bfloat16* k_cache, const __nv_bfloat16* v_cache,
-                  const int32_t* n_past, int n_ctx, int n_head, int n_kv, float* partial) {
+    decode_kernel(const float* q, int q_stride, __nv_bfloat16* k_cache, __nv_bfloat16* v_cache,
+                  const int32_t* n_past, int n_ctx, int n_head, int n_kv, float* partial, DecodeRope rope) {
   constexpr int D = HD / 32;
   let_next_kernel_start();  // chained: see common.cuh
   wait_for_previous_kernel();
@@ -216,7 +245,19 @@ __global__ void __launch_bounds__(kDecodeWarps * 32)
   const int chunk = (n_keys + splits - 1) / splits;
   const int k_begin = split * chunk, k_end = min(n_keys, k_begin + chunk);
   const float scale = rsqrtf(float(HD));
+  const float* qrow = q + size_t(b) * q_stride;
 
+  // Fused RoPE: this lane's angles at the new row's position, in double as the CPU backend.
+  float cs[D], sn[D];
+  if constexpr (kRope) {
+#pragma unroll
+    for (int t = 0; t < D; ++t) {
+      const int d = lane * D + t, i = rope.half_layout ? d % (HD / 2) : d / 2;
+      double s, c;
+      sincos(double(n_past[b]) * double(rope.inv_freq[i]), &s, &c);
+      sn[t] = float(s), cs[t] = float(c);
+    }
+  }
   float qr[kMaxGroup][D], o[kMaxGroup][D], mx[kMaxGroup], sum[kMaxGroup];
 #pragma unroll
   for (int g = 0; g < kMaxGroup; ++g) {
@@ -224,8 +265,32 @@ __global__ void __launch_bounds__(kDecodeWarps * 32)
     sum[g] = 0.0f;
 #pragma unroll
     for (int t = 0; t < D; ++t) {
-      qr[g][t] = g < group ? q[size_t(b) * q_stride + (kvh * group + g) * HD + lane * D + t] * scale : 0.0f;
+      qr[g][t] = g < group ? qrow[(kvh * group + g) * HD + lane * D + t] : 0.0f;
       o[g][t] = 0.0f;
+    }
+    if constexpr (kRope)
+      if (g < group) rotate_head<D>(qr[g], cs, sn, rope.half_layout, lane);
+#pragma unroll
+    for (int t = 0; t < D; ++t) qr[g][t] *= scale;
+  }
+  // The block whose slice holds the new row writes its key (rotated) and value to the cache
+  // before any warp reads them; no other block reads that row.
+  if constexpr (kRope) {
+    if (k_begin <= n_keys - 1 && n_keys - 1 < k_end) {
+      if (warp == 0) {
+        float kx[D];
+        const float* src = qrow + n_head * HD + kvh * HD + lane * D;
+#pragma unroll
+        for (int t = 0; t < D; ++t) kx[t] = src[t];
+        rotate_head<D>(kx, cs, sn, rope.half_layout, lane);
+        const size_t dst = (size_t(b) * n_ctx + n_keys - 1) * kv_dim + size_t(kvh) * HD + lane * D;
+#pragma unroll
+        for (int t = 0; t < D; ++t) {
+          k_cache[dst + t] = to_bf16(kx[t]);
+          v_cache[dst + t] = to_bf16(src[kv_dim + t]);
+        }
+      }
+      __syncthreads();
     }
   }
   const __nv_bfloat16* kbase = k_cache + size_t(b) * n_ctx * kv_dim + size_t(kvh) * HD + lane * D;
@@ -316,28 +381,45 @@ __global__ void decode_merge_kernel(const float* partial, __nv_bfloat16* out, in
   out[(size_t(b) * n_head + h) * head_dim + d] = to_bf16(l > 0 ? acc / l : 0.0f);
 }
 
-void attention_decode(const float* q, int q_stride, const bf16* k_cache, const bf16* v_cache, bf16* out, int n,
-                      const int32_t* n_past, int n_ctx, int n_head, int n_kv, int head_dim, float* scratch) {
+template <bool kRope>
+static void launch_decode(const float* q, int q_stride, bf16* k_cache, bf16* v_cache, bf16* out, int n,
+                          const int32_t* n_past, int n_ctx, int n_head, int n_kv, int head_dim, float* scratch,
+                          DecodeRope rope) {
   if (n_head % n_kv != 0 || n_head / n_kv > kMaxGroup)
     raise("CUDA decode attention supports up to " + std::to_string(kMaxGroup) + " query heads per KV head");
   const int splits = decode_splits(n, n_kv);
   const dim3 grid(n_kv, splits, n);
-  auto k = reinterpret_cast<const __nv_bfloat16*>(k_cache);
-  auto v = reinterpret_cast<const __nv_bfloat16*>(v_cache);
+  auto k = reinterpret_cast<__nv_bfloat16*>(k_cache);
+  auto v = reinterpret_cast<__nv_bfloat16*>(v_cache);
   auto launch = [&](auto kernel) {
-    launch_chained(kernel, grid, dim3(kDecodeWarps * 32), 0, q, q_stride, k, v, n_past, n_ctx, n_head, n_kv, scratch);
+    launch_chained(kernel, grid, dim3(kDecodeWarps * 32), 0, q, q_stride, k, v, n_past, n_ctx, n_head, n_kv, scratch,
+                   rope);
   };
   const bool short_slices = splits > 1;
   if (head_dim == 64)
-    short_slices ? launch(decode_kernel<64, 4>) : launch(decode_kernel<64, 2>);
+    short_slices ? launch(decode_kernel<64, 4, kRope>) : launch(decode_kernel<64, 2, kRope>);
   else if (head_dim == 128)
-    short_slices ? launch(decode_kernel<128, 4>) : launch(decode_kernel<128, 2>);
+    short_slices ? launch(decode_kernel<128, 4, kRope>) : launch(decode_kernel<128, 2, kRope>);
   else
     raise("CUDA attention supports head dimensions 64 and 128, not " + std::to_string(head_dim));
   check_launch("attention_decode");
   launch_chained(decode_merge_kernel, dim3(n_head, n), dim3(head_dim), 0, scratch,
                  reinterpret_cast<__nv_bfloat16*>(out), n_head, head_dim, splits);
   check_launch("attention_decode_merge");
+}
+
+void attention_decode(const float* q, int q_stride, const bf16* k_cache, const bf16* v_cache, bf16* out, int n,
+                      const int32_t* n_past, int n_ctx, int n_head, int n_kv, int head_dim, float* scratch) {
+  // Without RoPE the kernel only reads the caches.
+  launch_decode<false>(q, q_stride, const_cast<bf16*>(k_cache), const_cast<bf16*>(v_cache), out, n, n_past, n_ctx,
+                       n_head, n_kv, head_dim, scratch, DecodeRope{});
+}
+
+void rope_store_attention_decode(const float* qkv, int qkv_stride, bf16* k_cache, bf16* v_cache, bf16* out, int n,
+                                 const int32_t* n_past, int n_ctx, int n_head, int n_kv, int head_dim, float* scratch,
+                                 const float* inv_freq, bool half_layout) {
+  launch_decode<true>(qkv, qkv_stride, k_cache, v_cache, out, n, n_past, n_ctx, n_head, n_kv, head_dim, scratch,
+                      DecodeRope{inv_freq, half_layout});
 }
 
 }  // namespace ik::backend::cuda

@@ -183,6 +183,13 @@ void attention_merge(float* acc_o, float* acc_lse, const float* o, const float* 
 // attention_decode_scratch_floats.
 void attention_decode(const float* q, int q_stride, const bf16* k_cache, const bf16* v_cache, bf16* out, int n,
                       const int32_t* n_past, int n_ctx, int n_head, int n_kv, int head_dim, float* scratch);
+// attention_decode with rope_and_store_kv fused in (one launch less per layer): qkv holds the n
+// rows' q | k | v as the projection left them (not rotated); each block rotates its query heads
+// at position n_past[b], and the block whose slice holds that row rotates its key and writes it
+// and the value (bf16) into row n_past[b] of sequence b's cache before reading it.
+void rope_store_attention_decode(const float* qkv, int qkv_stride, bf16* k_cache, bf16* v_cache, bf16* out, int n,
+                                 const int32_t* n_past, int n_ctx, int n_head, int n_kv, int head_dim, float* scratch,
+                                 const float* inv_freq, bool half_layout);
 size_t attention_decode_scratch_floats(int n, int n_head, int head_dim);
 // n[i] += 1 for i < count (advances positions inside a captured decode graph).
 void increment(int32_t* n, int count);

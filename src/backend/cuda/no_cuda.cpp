@@ -65,6 +65,11 @@ void attention_decode(const float*, int, const bf16*, const bf16*, bf16*, int, c
                       float*) {
   no_cuda();
 }
+void rope_store_attention_decode(const float*, int, bf16*, bf16*, bf16*, int, const int32_t*, int, int, int, int, float*,
+                                 const float*, bool) {
+  no_cuda();
+}
+
 void attention_block(const float*, int, const bf16*, const bf16*, int, int, int, int, int, int, float*, float*) {
   no_cuda();
 }

@@ -121,15 +121,11 @@ void GpuLlama::allocate(size_t layer_bytes) {
   d_seq_ = d_tokens_ + 2 * R;
   d_row_ = d_tokens_ + 3 * R;
   d_next_ = static_cast<int32_t*>(get(R * 4, "sampled tokens"));
-  d_iota_ = static_cast<int32_t*>(get(R * 4, "sequence ids"));
   d_n_past_ = static_cast<int32_t*>(get(opt_.n_seq * 4, "sequence lengths"));
   d_mask_ = static_cast<uint8_t*>(get(size_t(R) * R, "the tree mask"));
   d_params_ = static_cast<cuda::SamplingParams*>(get(opt_.n_seq * sizeof(cuda::SamplingParams), "sampling parameters"));
   pinned_tokens_ = static_cast<int32_t*>(cuda::alloc_pinned(R * 4));
   pinned_next_ = static_cast<int32_t*>(cuda::alloc_pinned(R * 4));
-  std::vector<int32_t> iota(R);
-  std::iota(iota.begin(), iota.end(), 0);
-  cuda::upload(d_iota_, iota.data(), R * 4);
   std::vector<int32_t> zeros(opt_.n_seq, 0);
   cuda::upload(d_n_past_, zeros.data(), zeros.size() * 4);
   cuda::upload(d_params_, params_.data(), params_.size() * sizeof(cuda::SamplingParams));
@@ -400,10 +396,9 @@ void GpuLlama::attention(const Layer& L, int m, const std::vector<SlotRun>* deco
       float* q = qkv_ + size_t(r.row) * QKV;
       int32_t* n_past = d_n_past_ + r.slot;
       const size_t cache = size_t(r.slot) * opt_.n_ctx * c.kv_dim();
-      cuda::rope_and_store_kv(q, r.count, c.n_head, c.n_head_kv, c.head_dim, n_past, d_iota_ + r.slot, n_past,
-                              inv_freq_, half, L.k, L.v, int(opt_.n_ctx));
-      cuda::attention_decode(q, QKV, L.k + cache, L.v + cache, attn_ + size_t(r.row) * c.q_dim(), r.count, n_past,
-                             int(opt_.n_ctx), c.n_head, c.n_head_kv, c.head_dim, attn_scratch_);
+      cuda::rope_store_attention_decode(q, QKV, L.k + cache, L.v + cache, attn_ + size_t(r.row) * c.q_dim(), r.count,
+                                        n_past, int(opt_.n_ctx), c.n_head, c.n_head_kv, c.head_dim, attn_scratch_,
+                                        inv_freq_, half);
     }
     return;
   }

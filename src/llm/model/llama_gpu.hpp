@@ -194,7 +194,7 @@ class GpuLlama {
   float *x_ = nullptr, *qkv_ = nullptr, *gu_ = nullptr, *logits_ = nullptr, *attn_scratch_ = nullptr;
   backend::cuda::bf16 *xn_ = nullptr, *attn_ = nullptr, *h_ = nullptr;
   int32_t *d_tokens_ = nullptr, *d_pos_ = nullptr, *d_seq_ = nullptr, *d_row_ = nullptr, *d_next_ = nullptr;
-  int32_t *d_n_past_ = nullptr, *d_iota_ = nullptr;  // iota: sequence ids 0, 1, ...
+  int32_t* d_n_past_ = nullptr;
   uint8_t* d_mask_ = nullptr;
   backend::cuda::SamplingParams* d_params_ = nullptr;
   std::vector<backend::cuda::SamplingParams> params_;
