@@ -153,6 +153,34 @@ TEST_F(CudaOps, MatvecMatchesF32Reference) {
   EXPECT_THROW(cuda::matvec(odd.p + 1, odd.p, nullptr, 1, 4, 16, false, 4), ik::Error);
 }
 
+// The decode step's norm + product in one kernel against rms_norm then matvec on the same
+// inputs (rows of 576, 4104 and an accumulated product with a leading dimension).
+TEST_F(CudaOps, MatvecRmsNormMatchesNormThenMatvec) {
+  struct Shape {
+    int n, k;
+  };
+  for (Shape sh : {Shape{960, 576}, Shape{37, 4104}})
+    for (int m = 1; m <= 4; ++m)
+      for (bool acc : {false, true}) {
+        const int n = sh.n, k = sh.k, ldy = n + 5;
+        auto x = random_vec(size_t(m) * k, 60 + m, 3.0f), g = random_vec(k, 61);
+        auto w = bf16_round(random_vec(size_t(n) * k, 62));
+        auto y0 = random_vec(size_t(m) * ldy, 63);
+        Buf<float> dx(x), dg(g), y_ref(y0), y_fused(y0);
+        Buf<bf16> dw(to_bf16(w)), xn(size_t(m) * k);
+        ASSERT_TRUE(cuda::matvec_rms_norm_fits(dx.p, dg.p, dw.p, m, n, k));
+        cuda::rms_norm(dx.p, dg.p, xn.p, m, k, 1e-5f);
+        cuda::matvec(xn.p, dw.p, y_ref.p, m, n, k, acc, ldy);
+        cuda::matvec_rms_norm(dx.p, dg.p, 1e-5f, dw.p, y_fused.p, m, n, k, acc, ldy);
+        EXPECT_LT(rel_err(y_fused.get(), y_ref.get()), 1e-3) << "n " << n << " k " << k << " m " << m << " acc " << acc;
+      }
+  Buf<float> f(8192 * 4 + 4);
+  Buf<bf16> w(64);
+  EXPECT_FALSE(cuda::matvec_rms_norm_fits(f.p, f.p + 1, w.p, 1, 4, 16)) << "norm weight not 16-byte aligned";
+  EXPECT_FALSE(cuda::matvec_rms_norm_fits(f.p, f.p, w.p, 4, 8, 8192)) << "64 KB of normalised rows";
+  EXPECT_THROW(cuda::matvec_rms_norm(f.p + 1, f.p, 1e-5f, w.p, nullptr, 1, 4, 16, false, 4), ik::Error);
+}
+
 TEST_F(CudaOps, RopeAndKvStoreMatchCpu) {
   for (auto layout : {ik::backend::RopeLayout::Adjacent, ik::backend::RopeLayout::Half}) {
     const int m = 6, H = 4, KVH = 2, hd = 64, n_ctx = 40, n_seq = 2;

@@ -141,6 +141,13 @@ void matmul(const bf16* x, const bf16* w, float* y, int m, int n, int k, bool ac
 // itself takes any n (bench-matvec times it on large matrices too).
 bool matvec_fits(const bf16* x, const bf16* w, int m, int n, int k);
 void matvec(const bf16* x, const bf16* w, float* y, int m, int n, int k, bool accumulate, int ldy);
+// matvec of the RMSNorm of x: y (+)= (x / rms(x) * norm_w) W^T for x in f32 rows of k, the
+// normalised rows rounded to bf16 as rms_norm writes them (computed per block into shared
+// memory, so the decode step launches no separate norm). Fits where matvec does, with x and
+// norm_w 16-byte aligned and m * k * 2 <= 48 KB.
+bool matvec_rms_norm_fits(const float* x, const float* norm_w, const bf16* w, int m, int n, int k);
+void matvec_rms_norm(const float* x, const float* norm_w, float eps, const bf16* w, float* y, int m, int n, int k,
+                     bool accumulate, int ldy);
 // matmul through cuBLAS whatever m is (the baseline bench-matvec compares with).
 void matmul_cublas(const bf16* x, const bf16* w, float* y, int m, int n, int k, bool accumulate, int ldy = 0);
 // The same in IEEE half: f16 in and out, fp32 accumulation (the baseline the lookup-table

@@ -68,13 +68,48 @@ __device__ __forceinline__ void store_row(float (&acc)[M], float* y, int row, in
   }
 }
 
+// The RMSNorm that matvec_rms_norm fuses in front of the product: x (f32 rows) and its weight.
+struct NormedInput {
+  const float* x = nullptr;
+  const float* weight = nullptr;
+  float eps = 0.0f;
+};
+
+// Rows b < M of norm.x (k floats each) normalised into out (bf16), with rms_norm's arithmetic:
+// the block sums the squares, then writes x * scale * weight.
+template <int M>
+__device__ __forceinline__ void normalise_rows(const NormedInput& norm, int k, __nv_bfloat16* out) {
+  __shared__ float scratch[32];
+  const float4* w4 = reinterpret_cast<const float4*>(norm.weight);
+#pragma unroll
+  for (int b = 0; b < M; ++b) {
+    const float4* row4 = reinterpret_cast<const float4*>(norm.x + size_t(b) * k);
+    float ss = 0.0f;
+    for (int i = threadIdx.x; i < k / 4; i += blockDim.x) {
+      const float4 v = row4[i];
+      ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+    }
+    const float scale = rsqrtf(block_sum(ss, scratch) / k + norm.eps);
+    for (int i = threadIdx.x; i < k / 4; i += blockDim.x) {
+      const float4 v = row4[i], g = w4[i];
+      __nv_bfloat162* d = reinterpret_cast<__nv_bfloat162*>(out + size_t(b) * k + 4 * i);
+      d[0] = __floats2bfloat162_rn(v.x * scale * g.x, v.y * scale * g.y);
+      d[1] = __floats2bfloat162_rn(v.z * scale * g.z, v.w * scale * g.w);
+    }
+  }
+  __syncthreads();
+}
+
 // y[b, row] (+)= sum_i w[row, i] x[b, i] for b < M; rows of x k8 pieces apart, of y ldy floats.
 // Warp w takes rows w, w + stride, ...; its work is a sequence of steps (row, chunk of
-// kPieces * 32 pieces), loaded one step ahead into the other register buffer.
-template <int M>
+// kPieces * 32 pieces), loaded one step ahead into the other register buffer. kNorm: x is
+// instead rms_norm(norm.x) * norm.weight, which the block computes into shared memory first
+// (while its first weight pieces are in flight).
+template <int M, bool kNorm>
 __global__ void __launch_bounds__(kMatvecWarps * 32)
     matvec_kernel(const uint4* __restrict__ w, const uint4* __restrict__ x, float* __restrict__ y, int n, int k8,
-                  int ldy, bool accumulate) {
+                  int ldy, bool accumulate, NormedInput norm) {
+  extern __shared__ uint4 normed[];  // kNorm: M rows of k8 pieces
   const int lane = threadIdx.x & 31;
   const int first = blockIdx.x * kMatvecWarps + (threadIdx.x >> 5), stride = gridDim.x * kMatvecWarps;
   const int chunks = (k8 + kPieces * 32 - 1) / (kPieces * 32);
@@ -88,6 +123,10 @@ __global__ void __launch_bounds__(kMatvecWarps * 32)
   if (steps > 0) load_pieces(a, w + size_t(row_of(0)) * k8, col_of(0), k8, lane);
   wait_for_previous_kernel();
   let_next_kernel_start();
+  if constexpr (kNorm) {
+    normalise_rows<M>(norm, k8 * 8, reinterpret_cast<__nv_bfloat16*>(normed));
+    x = normed;
+  }
   for (int t = 0; t < steps; t += 2) {
     if (t + 1 < steps) load_pieces(b, w + size_t(row_of(t + 1)) * k8, col_of(t + 1), k8, lane);
     accumulate_pieces<M>(a, x, col_of(t), k8, lane, acc);
@@ -99,11 +138,12 @@ __global__ void __launch_bounds__(kMatvecWarps * 32)
   }
 }
 
-template <int M>
-static void launch_matvec(const bf16* x, const bf16* w, float* y, int n, int k, bool accumulate, int ldy) {
+template <int M, bool kNorm>
+static void launch_matvec(const bf16* x, const bf16* w, float* y, int n, int k, bool accumulate, int ldy,
+                          NormedInput norm = {}) {
   static const int blocks_per_sm = [] {
     int b = 0;
-    check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b, matvec_kernel<M>, kMatvecWarps * 32, 0),
+    check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b, matvec_kernel<M, kNorm>, kMatvecWarps * 32, 0),
           "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
     return std::max(b, 1);
   }();
@@ -111,8 +151,20 @@ static void launch_matvec(const bf16* x, const bf16* w, float* y, int n, int k, 
   const int max_warps = blocks_per_sm * ctx().device.sm_count * kMatvecWarps;
   const int per_warp = (n + max_warps - 1) / max_warps;
   const int warps = (n + per_warp - 1) / per_warp;
-  launch_chained(matvec_kernel<M>, dim3((warps + kMatvecWarps - 1) / kMatvecWarps), dim3(kMatvecWarps * 32), 0,
-                 reinterpret_cast<const uint4*>(w), reinterpret_cast<const uint4*>(x), y, n, k / 8, ldy, accumulate);
+  launch_chained(matvec_kernel<M, kNorm>, dim3((warps + kMatvecWarps - 1) / kMatvecWarps), dim3(kMatvecWarps * 32),
+                 kNorm ? size_t(M) * k * 2 : 0, reinterpret_cast<const uint4*>(w), reinterpret_cast<const uint4*>(x), y,
+                 n, k / 8, ldy, accumulate, norm);
+}
+
+template <bool kNorm>
+static void dispatch_rows(const bf16* x, const bf16* w, float* y, int m, int n, int k, bool accumulate, int ldy,
+                          NormedInput norm) {
+  switch (m) {
+    case 1: return launch_matvec<1, kNorm>(x, w, y, n, k, accumulate, ldy, norm);
+    case 2: return launch_matvec<2, kNorm>(x, w, y, n, k, accumulate, ldy, norm);
+    case 3: return launch_matvec<3, kNorm>(x, w, y, n, k, accumulate, ldy, norm);
+    default: return launch_matvec<4, kNorm>(x, w, y, n, k, accumulate, ldy, norm);
+  }
 }
 
 bool matvec_fits(const bf16* x, const bf16* w, int m, int n, int k) {
@@ -124,12 +176,23 @@ bool matvec_fits(const bf16* x, const bf16* w, int m, int n, int k) {
 void matvec(const bf16* x, const bf16* w, float* y, int m, int n, int k, bool accumulate, int ldy) {
   IK_CUDA_REQUIRE(m >= 1 && m <= kMatvecMaxRows && k % 8 == 0 && aligned_to(x, 16) && aligned_to(w, 16),
                   "matvec: 1-4 rows, k a multiple of 8 and 16-byte aligned operands");
-  switch (m) {
-    case 1: return launch_matvec<1>(x, w, y, n, k, accumulate, ldy);
-    case 2: return launch_matvec<2>(x, w, y, n, k, accumulate, ldy);
-    case 3: return launch_matvec<3>(x, w, y, n, k, accumulate, ldy);
-    default: return launch_matvec<4>(x, w, y, n, k, accumulate, ldy);
-  }
+  dispatch_rows<false>(x, w, y, m, n, k, accumulate, ldy, NormedInput{});
+}
+
+// The normalised rows sit in shared memory: at most 48 KB without opting in to more.
+constexpr size_t kMaxNormedBytes = size_t(48) << 10;
+
+bool matvec_rms_norm_fits(const float* x, const float* norm_w, const bf16* w, int m, int n, int k) {
+  return matvec_fits(reinterpret_cast<const bf16*>(x), w, m, n, k) && aligned_to(norm_w, 16) &&
+         size_t(m) * k * 2 <= kMaxNormedBytes;
+}
+
+void matvec_rms_norm(const float* x, const float* norm_w, float eps, const bf16* w, float* y, int m, int n, int k,
+                     bool accumulate, int ldy) {
+  IK_CUDA_REQUIRE(m >= 1 && m <= kMatvecMaxRows && k % 8 == 0 && aligned_to(x, 16) && aligned_to(norm_w, 16) &&
+                      aligned_to(w, 16) && size_t(m) * k * 2 <= kMaxNormedBytes,
+                  "matvec_rms_norm: 1-4 rows, k a multiple of 8, 16-byte aligned operands, rows of at most 48 KB");
+  dispatch_rows<true>(nullptr, w, y, m, n, k, accumulate, ldy, NormedInput{x, norm_w, eps});
 }
 
 }  // namespace ik::backend::cuda

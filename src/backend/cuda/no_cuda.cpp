@@ -50,6 +50,8 @@ void rms_norm(const float*, const float*, bf16*, int, int, float) { no_cuda(); }
 void matmul(const bf16*, const bf16*, float*, int, int, int, bool, int) { no_cuda(); }
 bool matvec_fits(const bf16*, const bf16*, int, int, int) { return false; }
 void matvec(const bf16*, const bf16*, float*, int, int, int, bool, int) { no_cuda(); }
+bool matvec_rms_norm_fits(const float*, const float*, const bf16*, int, int, int) { return false; }
+void matvec_rms_norm(const float*, const float*, float, const bf16*, float*, int, int, int, bool, int) { no_cuda(); }
 void matmul_cublas(const bf16*, const bf16*, float*, int, int, int, bool, int) { no_cuda(); }
 void matmul_f16(const uint16_t*, const uint16_t*, uint16_t*, int, int, int) { no_cuda(); }
 void rope_and_store_kv(float*, int, int, int, int, const int32_t*, const int32_t*, const int32_t*, const float*, bool,

@@ -379,6 +379,25 @@ void GpuLlama::project(const std::vector<Linear>& parts, const bf16* x, float* y
   }
 }
 
+// project() of rms_norm(x_) * norm. Where every part takes the decode kernel (a few rows, small
+// dense matrices) the kernel normalises x_ itself: no separate norm launch.
+void GpuLlama::normed_project(const std::vector<Linear>& parts, const float* norm, float* y, int m) {
+  const int E = int(shard_.n_embd);
+  bool fused = true;
+  for (const Linear& w : parts) fused = fused && !w.is_lut() && cuda::matvec_rms_norm_fits(x_, norm, w.dense, m, w.n, w.k);
+  if (!fused) {
+    cuda::rms_norm(x_, norm, xn_, m, E, shard_.rms_eps);
+    return project(parts, xn_, y, m);
+  }
+  int ldy = 0;
+  for (const Linear& w : parts) ldy += w.n;
+  int col = 0;
+  for (const Linear& w : parts) {
+    cuda::matvec_rms_norm(x_, norm, shard_.rms_eps, w.dense, y + col, m, w.n, w.k, false, ldy);
+    col += w.n;
+  }
+}
+
 void GpuLlama::store_rows_kv(const Layer& L, int m) {
   const LlamaConfig& c = shard_;
   cuda::rope_and_store_kv(qkv_, m, c.n_head, c.n_head_kv, c.head_dim, d_pos_, d_seq_, d_row_, inv_freq_,
@@ -389,8 +408,7 @@ void GpuLlama::attention(const Layer& L, int m, const std::vector<SlotRun>* deco
   const LlamaConfig& c = shard_;
   const int QKV = int(c.q_dim() + 2 * c.kv_dim());
   const bool half = c.rope_layout == backend::RopeLayout::Half;
-  cuda::rms_norm(x_, L.attn_norm, xn_, m, int(c.n_embd), c.rms_eps);
-  project(L.qkv, xn_, qkv_, m);
+  normed_project(L.qkv, L.attn_norm, qkv_, m);
   if (decode) {
     for (const SlotRun& r : *decode) {
       float* q = qkv_ + size_t(r.row) * QKV;
@@ -411,8 +429,7 @@ void GpuLlama::attention(const Layer& L, int m, const std::vector<SlotRun>* deco
 void GpuLlama::mlp(const Layer& L, int m, float* y, bool accumulate) {
   const LlamaConfig& c = shard_;
   const int E = int(c.n_embd);
-  cuda::rms_norm(x_, L.ffn_norm, xn_, m, E, c.rms_eps);
-  project(L.gate_up, xn_, gu_, m);
+  normed_project(L.gate_up, L.ffn_norm, gu_, m);
   cuda::silu_mul(gu_, h_, m, int(c.n_ff));
   linear(L.down, h_, y, E, m, accumulate);
 }

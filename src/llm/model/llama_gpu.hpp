@@ -153,6 +153,7 @@ class GpuLlama {
   void finish_weights();  // weight_bytes_, the dequantization scratch for long prompts
   void linear(const Linear& w, const backend::cuda::bf16* x, float* y, int ldy, int m, bool accumulate);
   void project(const std::vector<Linear>& parts, const backend::cuda::bf16* x, float* y, int m);
+  void normed_project(const std::vector<Linear>& parts, const float* norm, float* y, int m);
   // Decode rows [row, row + count) are sequences [slot, slot + count).
   struct SlotRun {
     int row, slot, count;
