@@ -205,9 +205,6 @@ __device__ __forceinline__ void load_bf16s(const __nv_bfloat16* p, float (&out)[
   }
 }
 
-// Block (kv head, split, sequence): every query head of the group over the split's keys.
-// Lane l owns dims [l*HD/32, (l+1)*HD/32). Partial results: per (seq, head, split) the
-// running max, the sum of exponentials and the unnormalised output.
 // RoPE of one head held across a warp (lane l: dims l D .. l D + D - 1) at the angles cos, sin
 // of each dim's frequency. Adjacent layout: pairs (2i, 2i + 1) inside a lane; half layout:
 // pairs (i, i + HD / 2), lane l with lane l ^ 16. The same f32 arithmetic as rope_store_kernel.
@@ -231,6 +228,10 @@ __device__ __forceinline__ void rotate_head(float (&x)[D], const float (&cs)[D],
   }
 }
 
+// Block (kv head, split, sequence): every query head of the group over the split's keys.
+// Lane l owns dims [l*HD/32, (l+1)*HD/32). Partial results: per (seq, head, split) the
+// running max, the sum of exponentials and the unnormalised output. kRope: see
+// rope_store_attention_decode.
 template <int HD, int kKeysInFlight, bool kRope>
 __global__ void __launch_bounds__(kDecodeWarps * 32)
     decode_kernel(const float* q, int q_stride, __nv_bfloat16* k_cache, __nv_bfloat16* v_cache,

@@ -99,4 +99,25 @@ __device__ __forceinline__ float block_max(float v, float* scratch) {
   return warp_max(v);
 }
 
+// RMSNorm of one row of n floats (n a multiple of 4; row, w and out aligned for vector access)
+// by the whole block, into bf16: the sum of squares, then x * scale * w. Shared by rms_norm and
+// the matvec that fuses it (matvec_rms_norm). scratch: 32 floats of shared memory.
+__device__ __forceinline__ void rms_norm_row(const float* row, const float* w, __nv_bfloat16* out, int n, float eps,
+                                             float* scratch) {
+  const float4* row4 = reinterpret_cast<const float4*>(row);
+  const float4* w4 = reinterpret_cast<const float4*>(w);
+  float ss = 0.0f;
+  for (int i = threadIdx.x; i < n / 4; i += blockDim.x) {
+    const float4 v = row4[i];
+    ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+  }
+  const float scale = rsqrtf(block_sum(ss, scratch) / n + eps);
+  for (int i = threadIdx.x; i < n / 4; i += blockDim.x) {
+    const float4 v = row4[i], g = w4[i];
+    __nv_bfloat162* d = reinterpret_cast<__nv_bfloat162*>(out + 4 * i);
+    d[0] = __floats2bfloat162_rn(v.x * scale * g.x, v.y * scale * g.y);
+    d[1] = __floats2bfloat162_rn(v.z * scale * g.z, v.w * scale * g.w);
+  }
+}
+
 }  // namespace ik::backend::cuda

@@ -112,30 +112,11 @@ __global__ void rms_norm_kernel(const float* x, const float* w, __nv_bfloat16* o
   wait_for_previous_kernel();
   const float* row = x + size_t(blockIdx.x) * n;
   __nv_bfloat16* dst = out + size_t(blockIdx.x) * n;
+  if (vec) return rms_norm_row(row, w, dst, n, eps, scratch);
   float ss = 0;
-  if (vec) {
-    const float4* row4 = reinterpret_cast<const float4*>(row);
-    for (int i = threadIdx.x; i < n / 4; i += blockDim.x) {
-      const float4 v = row4[i];
-      ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
-    }
-  } else {
-    for (int i = threadIdx.x; i < n; i += blockDim.x) ss += row[i] * row[i];
-  }
-  ss = block_sum(ss, scratch);
-  const float scale = rsqrtf(ss / n + eps);
-  if (vec) {
-    const float4* row4 = reinterpret_cast<const float4*>(row);
-    const float4* w4 = reinterpret_cast<const float4*>(w);
-    for (int i = threadIdx.x; i < n / 4; i += blockDim.x) {
-      const float4 v = row4[i], g = w4[i];
-      __nv_bfloat162* d = reinterpret_cast<__nv_bfloat162*>(dst + 4 * i);
-      d[0] = __floats2bfloat162_rn(v.x * scale * g.x, v.y * scale * g.y);
-      d[1] = __floats2bfloat162_rn(v.z * scale * g.z, v.w * scale * g.w);
-    }
-  } else {
-    for (int i = threadIdx.x; i < n; i += blockDim.x) dst[i] = to_bf16(row[i] * scale * w[i]);
-  }
+  for (int i = threadIdx.x; i < n; i += blockDim.x) ss += row[i] * row[i];
+  const float scale = rsqrtf(block_sum(ss, scratch) / n + eps);
+  for (int i = threadIdx.x; i < n; i += blockDim.x) dst[i] = to_bf16(row[i] * scale * w[i]);
 }
 
 void rms_norm(const float* x, const float* w, bf16* out, int rows, int n, float eps) {

@@ -75,28 +75,12 @@ struct NormedInput {
   float eps = 0.0f;
 };
 
-// Rows b < M of norm.x (k floats each) normalised into out (bf16), with rms_norm's arithmetic:
-// the block sums the squares, then writes x * scale * weight.
+// Rows b < M of norm.x (k floats each) normalised into out (bf16) as rms_norm does.
 template <int M>
 __device__ __forceinline__ void normalise_rows(const NormedInput& norm, int k, __nv_bfloat16* out) {
   __shared__ float scratch[32];
-  const float4* w4 = reinterpret_cast<const float4*>(norm.weight);
 #pragma unroll
-  for (int b = 0; b < M; ++b) {
-    const float4* row4 = reinterpret_cast<const float4*>(norm.x + size_t(b) * k);
-    float ss = 0.0f;
-    for (int i = threadIdx.x; i < k / 4; i += blockDim.x) {
-      const float4 v = row4[i];
-      ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
-    }
-    const float scale = rsqrtf(block_sum(ss, scratch) / k + norm.eps);
-    for (int i = threadIdx.x; i < k / 4; i += blockDim.x) {
-      const float4 v = row4[i], g = w4[i];
-      __nv_bfloat162* d = reinterpret_cast<__nv_bfloat162*>(out + size_t(b) * k + 4 * i);
-      d[0] = __floats2bfloat162_rn(v.x * scale * g.x, v.y * scale * g.y);
-      d[1] = __floats2bfloat162_rn(v.z * scale * g.z, v.w * scale * g.w);
-    }
-  }
+  for (int b = 0; b < M; ++b) rms_norm_row(norm.x + size_t(b) * k, norm.weight, out + size_t(b) * k, k, norm.eps, scratch);
   __syncthreads();
 }
 
