@@ -168,7 +168,7 @@ TEST_F(CudaOps, MatvecRmsNormMatchesNormThenMatvec) {
         auto y0 = random_vec(size_t(m) * ldy, 63);
         Buf<float> dx(x), dg(g), y_ref(y0), y_fused(y0);
         Buf<bf16> dw(to_bf16(w)), xn(size_t(m) * k);
-        ASSERT_TRUE(cuda::matvec_rms_norm_fits(dx.p, dg.p, dw.p, m, n, k));
+        EXPECT_EQ(cuda::matvec_rms_norm_fits(dx.p, dg.p, dw.p, m, n, k), m == 1);  // the model fuses one row
         cuda::rms_norm(dx.p, dg.p, xn.p, m, k, 1e-5f);
         cuda::matvec(xn.p, dw.p, y_ref.p, m, n, k, acc, ldy);
         cuda::matvec_rms_norm(dx.p, dg.p, 1e-5f, dw.p, y_fused.p, m, n, k, acc, ldy);
@@ -177,7 +177,7 @@ TEST_F(CudaOps, MatvecRmsNormMatchesNormThenMatvec) {
   Buf<float> f(8192 * 4 + 4);
   Buf<bf16> w(64);
   EXPECT_FALSE(cuda::matvec_rms_norm_fits(f.p, f.p + 1, w.p, 1, 4, 16)) << "norm weight not 16-byte aligned";
-  EXPECT_FALSE(cuda::matvec_rms_norm_fits(f.p, f.p, w.p, 4, 8, 8192)) << "64 KB of normalised rows";
+  EXPECT_FALSE(cuda::matvec_rms_norm_fits(f.p, f.p, w.p, 1, 8, 32768)) << "64 KB of normalised rows";
   EXPECT_THROW(cuda::matvec_rms_norm(f.p + 1, f.p, 1e-5f, w.p, nullptr, 1, 4, 16, false, 4), ik::Error);
 }
 
@@ -400,6 +400,12 @@ TEST_F(CudaOps, FusedRopeStoreDecodeMatchesSeparateKernels) {
         EXPECT_LT(rel_err(to_f32(out_fused.get()), to_f32(out_ref.get())), 1e-2) << what;
         EXPECT_LT(rel_err(to_f32(k_fused.get()), to_f32(k_ref.get())), 1e-2) << what;
         EXPECT_EQ(to_f32(v_fused.get()), to_f32(v_ref.get())) << what;
+        // No sequence ids: row b is sequence b (the unfused fallback's call).
+        Buf<float> q_plain(qkv);
+        Buf<bf16> k_plain(cache), v_plain(vcache);
+        cuda::rope_and_store_kv(q_plain.p, n, H, KVH, hd, dn.p, nullptr, dn.p, d_inv.p, half, k_plain.p, v_plain.p, n_ctx);
+        EXPECT_EQ(to_f32(k_plain.get()), to_f32(k_ref.get())) << what;
+        EXPECT_EQ(q_plain.get(), q_ref.get()) << what;
       }
 }
 

@@ -2,6 +2,8 @@
 // in shared memory, online softmax, any mask over the new rows) and split-K flash decoding
 // (each block reduces a slice of the keys; a second kernel merges the slices).
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <type_traits>
 
 #include "backend/cuda/attention_tc.cuh"
@@ -416,9 +418,19 @@ void attention_decode(const float* q, int q_stride, const bf16* k_cache, const b
                        n_head, n_kv, head_dim, scratch, DecodeRope{});
 }
 
-void rope_store_attention_decode(const float* qkv, int qkv_stride, bf16* k_cache, bf16* v_cache, bf16* out, int n,
+bool decode_fusion_off(const char* which) {
+  static const char* env = std::getenv("IK_NO_DECODE_FUSION");
+  return env && (std::strcmp(env, "1") == 0 || std::strcmp(env, which) == 0);
+}
+
+void rope_store_attention_decode(float* qkv, int qkv_stride, bf16* k_cache, bf16* v_cache, bf16* out, int n,
                                  const int32_t* n_past, int n_ctx, int n_head, int n_kv, int head_dim, float* scratch,
                                  const float* inv_freq, bool half_layout) {
+  if (decode_fusion_off("rope")) {
+    rope_and_store_kv(qkv, n, n_head, n_kv, head_dim, n_past, nullptr, n_past, inv_freq, half_layout, k_cache, v_cache,
+                      n_ctx);
+    return attention_decode(qkv, qkv_stride, k_cache, v_cache, out, n, n_past, n_ctx, n_head, n_kv, head_dim, scratch);
+  }
   launch_decode<true>(qkv, qkv_stride, k_cache, v_cache, out, n, n_past, n_ctx, n_head, n_kv, head_dim, scratch,
                       DecodeRope{inv_freq, half_layout});
 }

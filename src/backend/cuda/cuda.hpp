@@ -143,8 +143,9 @@ bool matvec_fits(const bf16* x, const bf16* w, int m, int n, int k);
 void matvec(const bf16* x, const bf16* w, float* y, int m, int n, int k, bool accumulate, int ldy);
 // matvec of the RMSNorm of x: y (+)= (x / rms(x) * norm_w) W^T for x in f32 rows of k, the
 // normalised rows rounded to bf16 as rms_norm writes them (computed per block into shared
-// memory, so the decode step launches no separate norm). Fits where matvec does, with x and
-// norm_w 16-byte aligned and m * k * 2 <= 48 KB.
+// memory, so the decode step launches no separate norm). Fits (what the model asks) for one row
+// where matvec does, with x and norm_w 16-byte aligned and k * 2 <= 48 KB, unless
+// IK_NO_DECODE_FUSION is 1 or norm; matvec_rms_norm itself takes 1-4 rows.
 bool matvec_rms_norm_fits(const float* x, const float* norm_w, const bf16* w, int m, int n, int k);
 void matvec_rms_norm(const float* x, const float* norm_w, float eps, const bf16* w, float* y, int m, int n, int k,
                      bool accumulate, int ldy);
@@ -155,7 +156,8 @@ void matmul_cublas(const bf16* x, const bf16* w, float* y, int m, int n, int k, 
 void matmul_f16(const uint16_t* x, const uint16_t* w, uint16_t* y, int m, int n, int k);
 // qkv: [m, q_dim + 2 kv_dim] f32 from the fused projection. Rotates q (in place) and k by
 // position pos[i]; writes k and v as bf16 into the cache at row cache_row[i] of sequence
-// seq[i] (cache layout [n_seq, n_ctx, kv_dim]). inv_freq: head_dim/2 values on the device.
+// seq[i] (cache layout [n_seq, n_ctx, kv_dim]; seq null: row i is sequence i). inv_freq:
+// head_dim/2 values on the device.
 // half_layout: pairs (i, i + d/2) (Hugging Face) instead of (2i, 2i+1) (GGUF).
 void rope_and_store_kv(float* qkv, int m, int n_head, int n_kv, int head_dim, const int32_t* pos,
                        const int32_t* seq, const int32_t* cache_row, const float* inv_freq, bool half_layout,
@@ -194,7 +196,8 @@ void attention_decode(const float* q, int q_stride, const bf16* k_cache, const b
 // rows' q | k | v as the projection left them (not rotated); each block rotates its query heads
 // at position n_past[b], and the block whose slice holds that row rotates its key and writes it
 // and the value (bf16) into row n_past[b] of sequence b's cache before reading it.
-void rope_store_attention_decode(const float* qkv, int qkv_stride, bf16* k_cache, bf16* v_cache, bf16* out, int n,
+// IK_NO_DECODE_FUSION=1 runs the two kernels instead (and rotates q in qkv), to compare.
+void rope_store_attention_decode(float* qkv, int qkv_stride, bf16* k_cache, bf16* v_cache, bf16* out, int n,
                                  const int32_t* n_past, int n_ctx, int n_head, int n_kv, int head_dim, float* scratch,
                                  const float* inv_freq, bool half_layout);
 size_t attention_decode_scratch_floats(int n, int n_head, int head_dim);

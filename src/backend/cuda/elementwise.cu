@@ -140,7 +140,7 @@ __global__ void rope_store_kernel(float* qkv, int n_head, int n_kv, int head_dim
   const int r = blockIdx.x;
   const int half = head_dim / 2, q_dim = n_head * head_dim, kv_dim = n_kv * head_dim;
   float* row = qkv + size_t(r) * (q_dim + 2 * kv_dim);
-  const size_t dst = (size_t(seq[r]) * n_ctx + cache_row[r]) * kv_dim;
+  const size_t dst = (size_t(seq ? seq[r] : r) * n_ctx + cache_row[r]) * kv_dim;
   // The angles in double (as the CPU backend), once per frequency rather than once per head.
   __shared__ float s_sin[kMaxHalfDim], s_cos[kMaxHalfDim];
   for (int i = threadIdx.x; i < half; i += blockDim.x) {

@@ -67,7 +67,7 @@ void attention_decode(const float*, int, const bf16*, const bf16*, bf16*, int, c
                       float*) {
   no_cuda();
 }
-void rope_store_attention_decode(const float*, int, bf16*, bf16*, bf16*, int, const int32_t*, int, int, int, int, float*,
+void rope_store_attention_decode(float*, int, bf16*, bf16*, bf16*, int, const int32_t*, int, int, int, int, float*,
                                  const float*, bool) {
   no_cuda();
 }
