@@ -53,7 +53,7 @@ struct Buffers {
 };
 
 void run_bench(const FluteArgs& a) {
-  for (const auto& s : a.shapes) parse_shape(s, 32);  // bad flags before the device
+  const auto shapes = parse_shapes(a.shapes, 32);
   const auto dev = cuda::init(a.device);
   const double bw = cuda::measure_copy_bandwidth(size_t(1) << 30);
   fmt::print("{} ({} SMs); device-to-device copy: {:.0f} GB/s (read + write): the floor below is bytes / this\n",
@@ -63,8 +63,7 @@ void run_bench(const FluteArgs& a) {
   fmt::print("{:>11} {:>4} {:>3} {:>11} {:>10} {:>9} {:>10} {:>7} {:>9}\n", "N x K", "bits", "M", "cuBLAS f16",
              "LUT", "speedup", "LUT floor", "%floor", "ideal x");
   const int m_max = *std::max_element(a.ms.begin(), a.ms.end());
-  for (const auto& s : a.shapes) {
-    const Shape sh = parse_shape(s, 32);
+  for (const Shape& sh : shapes) {
     Buffers buf(m_max, sh.n, sh.k);
     // cuBLAS f16 on dense copies (dequantized from random NF4 so the values are realistic).
     std::vector<double> t_cublas;
@@ -94,7 +93,7 @@ void run_bench(const FluteArgs& a) {
       for (size_t j = 0; j < a.ms.size(); ++j) {
         const int m = a.ms[j];
         const double t = time_us(sets, a.reps, [&](int i) { cuda::lut_matmul(buf.x, false, ws[i], buf.y, sh.n, m, true); });
-        fmt::print("{:>11} {:>4} {:>3} {:>9.1f}us {:>8.1f}us {:>8.2f}x {:>8.1f}us {:>6.0f}% {:>8.2f}x\n", s, bits, m,
+        fmt::print("{:>11} {:>4} {:>3} {:>9.1f}us {:>8.1f}us {:>8.2f}x {:>8.1f}us {:>6.0f}% {:>8.2f}x\n", sh.text, bits, m,
                    t_cublas[j], t, t_cublas[j] / t, floor_us, 100 * floor_us / t, ideal);
       }
       for (auto& w : ws) cuda::free_lut(w);
@@ -105,12 +104,11 @@ void run_bench(const FluteArgs& a) {
 // For each shape and bit width: every configuration at m = 8 * nt (nt = 1: m = 1), keep the
 // fastest, and write the table (one line per shape, bits and nt).
 void run_tune(const FluteArgs& a) {
-  for (const auto& s : a.shapes) parse_shape(s, 32);  // bad flags before the device
+  const auto shapes = parse_shapes(a.shapes, 32);
   const auto dev = cuda::init(a.device);
   fmt::print("tuning on {}; writing {}\n", dev.name, a.tune_out);
   std::vector<std::string> lines;
-  for (const auto& s : a.shapes) {
-    const Shape sh = parse_shape(s, 32);
+  for (const Shape& sh : shapes) {
     Buffers buf(32, sh.n, sh.k);
     for (int bits : a.bits) {
       auto probe = cuda::random_lut(sh.n, sh.k, bits, a.group, table_for(bits), 1, 0.02f);
@@ -139,7 +137,7 @@ void run_tune(const FluteArgs& a) {
                 if (t < best_us) best_us = t, best = c;
               }
         fmt::print("{:>11} {} bits m={:<2}: warps {} chunks/stage {} stages {} blocks/SM {} -> {:.1f} us (default {:.1f} us)\n",
-                   s, bits, m, best.warps, best.unit_chunks, best.stages, best.blocks_per_sm, best_us, default_us);
+                   sh.text, bits, m, best.warps, best.unit_chunks, best.stages, best.blocks_per_sm, best_us, default_us);
         lines.push_back(fmt::format("{{{}, {}, {}, {}, {}, {}, {}, {}, {}}},", sh.n, sh.k, bits, a.group, nt, best.warps,
                                     best.unit_chunks, best.stages, best.blocks_per_sm));
       }

@@ -29,8 +29,7 @@ struct MatvecArgs {
 };
 
 void run(const MatvecArgs& a) {
-  std::vector<Shape> shapes;
-  for (const auto& s : a.shapes) shapes.push_back(parse_shape(s, 8));  // bad flags before the device
+  const auto shapes = parse_shapes(a.shapes, 8);
   const auto dev = cuda::init(a.device);
   const double bw = cuda::measure_copy_bandwidth(size_t(1) << 30);
   fmt::print("{} ({} SMs); device-to-device copy: {:.0f} GB/s: the floor is weight bytes / this\n", dev.name,
@@ -39,9 +38,7 @@ void run(const MatvecArgs& a) {
              a.reps);
   fmt::print("{:>12} {:>2} {:>10} {:>7} {:>10} {:>7} {:>8} {:>9}  {}\n", "N x K", "M", "cuBLAS", "%floor", "matvec",
              "%floor", "speedup", "floor", "matmul uses");
-  for (size_t si = 0; si < shapes.size(); ++si) {
-    const Shape sh = shapes[si];
-    const std::string& s = a.shapes[si];
+  for (const Shape& sh : shapes) {
     const size_t bytes = size_t(sh.n) * sh.k * 2;
     const int sets = sets_for(bytes);
     const int m_max = *std::max_element(a.ms.begin(), a.ms.end());
@@ -57,7 +54,7 @@ void run(const MatvecArgs& a) {
     for (int m : a.ms) {
       const double t_blas = time_us(sets, a.reps, [&](int i) { cuda::matmul_cublas(x, w[i], y, m, sh.n, sh.k, false); });
       const double t_ours = time_us(sets, a.reps, [&](int i) { cuda::matvec(x, w[i], y, m, sh.n, sh.k, false, sh.n); });
-      fmt::print("{:>12} {:>2} {:>8.1f}us {:>6.0f}% {:>8.1f}us {:>6.0f}% {:>7.2f}x {:>7.1f}us  {}\n", s, m, t_blas,
+      fmt::print("{:>12} {:>2} {:>8.1f}us {:>6.0f}% {:>8.1f}us {:>6.0f}% {:>7.2f}x {:>7.1f}us  {}\n", sh.text, m, t_blas,
                  100 * floor_us / t_blas, t_ours, 100 * floor_us / t_ours, t_blas / t_ours, floor_us,
                  cuda::matvec_fits(x, w[0], m, sh.n, sh.k) ? "matvec" : "cuBLAS");
     }

@@ -382,8 +382,7 @@ TEST_F(CudaOps, FusedRopeStoreDecodeMatchesSeparateKernels) {
         auto qkv = random_vec(size_t(n) * W, 13, 2.0f);
         auto cache = to_bf16(random_vec(size_t(n) * n_ctx * KV, 14, 2.0f));
         auto vcache = to_bf16(random_vec(size_t(n) * n_ctx * KV, 15));
-        std::vector<float> inv_freq(hd / 2);
-        for (int i = 0; i < hd / 2; ++i) inv_freq[i] = float(std::pow(10000.0, -2.0 * i / hd));
+        const auto inv_freq = ik::backend::Rope::make(hd, 10000.0, 1.0, {}, ik::backend::RopeLayout::Adjacent).inv_freq;
         std::vector<int32_t> iota(n);
         for (int b = 0; b < n; ++b) iota[b] = b;
         Buf<float> d_inv(inv_freq), scratch(cuda::attention_decode_scratch_floats(n, H, hd));

@@ -2,8 +2,6 @@
 // in shared memory, online softmax, any mask over the new rows) and split-K flash decoding
 // (each block reduces a slice of the keys; a second kernel merges the slices).
 #include <algorithm>
-#include <cstdlib>
-#include <cstring>
 #include <type_traits>
 
 #include "backend/cuda/attention_tc.cuh"
@@ -416,11 +414,6 @@ void attention_decode(const float* q, int q_stride, const bf16* k_cache, const b
   // Without RoPE the kernel only reads the caches.
   launch_decode<false>(q, q_stride, const_cast<bf16*>(k_cache), const_cast<bf16*>(v_cache), out, n, n_past, n_ctx,
                        n_head, n_kv, head_dim, scratch, DecodeRope{});
-}
-
-bool decode_fusion_off(const char* which) {
-  static const char* env = std::getenv("IK_NO_DECODE_FUSION");
-  return env && (std::strcmp(env, "1") == 0 || std::strcmp(env, which) == 0);
 }
 
 void rope_store_attention_decode(float* qkv, int qkv_stride, bf16* k_cache, bf16* v_cache, bf16* out, int n,

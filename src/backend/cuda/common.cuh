@@ -47,11 +47,6 @@ __device__ __forceinline__ void let_next_kernel_start() {
 #endif
 }
 
-// IK_NO_DECODE_FUSION=1 (or =rope, =norm: one of them): the decode step's fused kernels (RoPE +
-// KV store in attention, RMSNorm in matvec) fall back to separate launches, for comparisons
-// (bench/cuda/decode_variants.sh). which: "rope" or "norm".
-bool decode_fusion_off(const char* which);
-
 // Launches `kernel` chained to the previous kernel in the stream (see above); a plain launch
 // where chaining is off. The kernel must call wait_for_previous_kernel() before its dependent work.
 template <typename... Params, typename... Args>

@@ -26,6 +26,10 @@ void check_cublas(cublasStatus_t s, const char* what);
 // Chained (programmatic dependent) launches, see common.cuh: on for sm_90 and newer unless
 // IK_NO_PDL is set (to measure what they gain).
 bool chained_launches_enabled();
+// IK_NO_DECODE_FUSION=1 (or =rope, =norm: one of them): the decode step's fused kernels (RoPE +
+// KV store in attention, RMSNorm in matvec) fall back to separate launches, for comparisons
+// (bench/cuda/decode_variants.sh). which: "rope" or "norm".
+bool decode_fusion_off(const char* which);
 // Throws ik::Error (defined in device.cpp: nvcc cannot compile fmt's checked format strings).
 [[noreturn]] void raise(const std::string& message);
 

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 
 #include "backend/cuda/context.hpp"
 #include "core/error.hpp"
@@ -31,6 +32,11 @@ void raise(const std::string& message) { fail("{}", message); }
 bool chained_launches_enabled() {
   static const bool off = std::getenv("IK_NO_PDL") != nullptr;
   return !off && ctx().device.cc_major >= 9;
+}
+
+bool decode_fusion_off(const char* which) {
+  static const char* env = std::getenv("IK_NO_DECODE_FUSION");
+  return env && (std::strcmp(env, "1") == 0 || std::strcmp(env, which) == 0);
 }
 
 bool available() {

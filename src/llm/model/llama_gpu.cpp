@@ -53,15 +53,21 @@ void GpuLlama::linear(const Linear& w, const bf16* x, float* y, int ldy, int m, 
   cuda::matmul(x, lut_scratch_, y, m, w.n, w.k, accumulate, ldy);
 }
 
-// Fused parts side by side in the output columns (q | k | v, gate | up).
-void GpuLlama::project(const std::vector<Linear>& parts, const bf16* x, float* y, int m) {
+// Fused parts side by side in the output columns (q | k | v, gate | up): product(part, first
+// column, row stride of y) for each.
+template <class Parts, class Product>
+static void side_by_side(const Parts& parts, Product product) {
   int ldy = 0;
-  for (const Linear& w : parts) ldy += w.n;
+  for (const auto& w : parts) ldy += w.n;
   int col = 0;
-  for (const Linear& w : parts) {
-    linear(w, x, y + col, ldy, m, false);
+  for (const auto& w : parts) {
+    product(w, col, ldy);
     col += w.n;
   }
+}
+
+void GpuLlama::project(const std::vector<Linear>& parts, const bf16* x, float* y, int m) {
+  side_by_side(parts, [&](const Linear& w, int col, int ldy) { linear(w, x, y + col, ldy, m, false); });
 }
 
 // project() of rms_norm(x_) * norm. Where every part takes the decode kernel (a few rows, small
@@ -74,13 +80,9 @@ void GpuLlama::normed_project(const std::vector<Linear>& parts, const float* nor
     cuda::rms_norm(x_, norm, xn_, m, E, shard_.rms_eps);
     return project(parts, xn_, y, m);
   }
-  int ldy = 0;
-  for (const Linear& w : parts) ldy += w.n;
-  int col = 0;
-  for (const Linear& w : parts) {
+  side_by_side(parts, [&](const Linear& w, int col, int ldy) {
     cuda::matvec_rms_norm(x_, norm, shard_.rms_eps, w.dense, y + col, m, w.n, w.k, false, ldy);
-    col += w.n;
-  }
+  });
 }
 
 void GpuLlama::store_rows_kv(const Layer& L, int m) {
