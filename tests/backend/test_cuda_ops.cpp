@@ -149,7 +149,9 @@ TEST_F(CudaOps, MatvecMatchesF32Reference) {
   EXPECT_FALSE(cuda::matvec_fits(odd.p, odd.p, 1, 4, 12)) << "k not a multiple of 8";
   EXPECT_FALSE(cuda::matvec_fits(odd.p + 1, odd.p, 1, 4, 16)) << "x not 16-byte aligned";
   EXPECT_FALSE(cuda::matvec_fits(odd.p, odd.p, 5, 4, 16)) << "more than 4 rows";
-  EXPECT_FALSE(cuda::matvec_fits(odd.p, odd.p, 1, 4096, 4096)) << "32 MiB of weights: cuBLAS's";
+  EXPECT_TRUE(cuda::matvec_fits(odd.p, odd.p, 1, 4096, 4096)) << "one row: up to 32 MiB of weights";
+  EXPECT_FALSE(cuda::matvec_fits(odd.p, odd.p, 2, 4096, 4096)) << "two rows: up to 16 MiB";
+  EXPECT_FALSE(cuda::matvec_fits(odd.p, odd.p, 1, 4104, 4096)) << "one row, past 32 MiB: cuBLAS's";
   EXPECT_THROW(cuda::matvec(odd.p + 1, odd.p, nullptr, 1, 4, 16, false, 4), ik::Error);
 }
 
@@ -421,6 +423,30 @@ TEST_F(CudaOps, GreedySamplingIsArgmax) {
   Buf<int32_t> tok(n);
   cuda::sample(dl.p, n, V, dp.p, tok.p);
   EXPECT_EQ(tok.get(), (std::vector<int32_t>{77777, 3, 128255}));
+}
+
+// Ties go to the lowest index, across the first pass's chunks and within one; past 1,024 rows
+// the sampling kernel scans each row itself, with the same answers.
+TEST_F(CudaOps, GreedySamplingTiesTakeLowestIndex) {
+  for (int n : {5, 1030}) {
+    const int V = 4099;  // not a multiple of the chunk count
+    auto logits = random_vec(size_t(n) * V, 17, 5.0f);
+    std::vector<int32_t> want(n);
+    for (int r = 0; r < n; ++r) {
+      float* row = logits.data() + size_t(r) * V;
+      const int a = (r * 131) % V, b = (a + 1 + (r * 977) % (V - 1)) % V;  // two distinct places
+      row[a] = row[b] = 7.0f;
+      want[r] = std::min(a, b);
+    }
+    for (int j = 0; j < V; ++j) logits[j] = -INFINITY;  // row 0: all masked, token 0
+    want[0] = 0;
+    Buf<float> dl(logits);
+    std::vector<cuda::SamplingParams> p(n);
+    Buf<cuda::SamplingParams> dp(p);
+    Buf<int32_t> tok(n);
+    cuda::sample(dl.p, n, V, dp.p, tok.p);
+    EXPECT_EQ(tok.get(), want) << n << " rows";
+  }
 }
 
 TEST_F(CudaOps, SampledFrequenciesMatchFilteredDistribution) {

@@ -248,15 +248,22 @@ __global__ void __launch_bounds__(kDecodeWarps * 32)
   const float scale = rsqrtf(float(HD));
   const float* qrow = q + size_t(b) * q_stride;
 
-  // Fused RoPE: this lane's angles at the new row's position, in double as the CPU backend.
+  // Fused RoPE: the angles at the new row's position, once per block. The angle is formed and
+  // reduced to [-pi, pi] in double (as exact as the CPU backend's double sincos), then sincosf:
+  // a double sincos per lane and dimension was a third of this kernel's time.
   float cs[D], sn[D];
   if constexpr (kRope) {
+    __shared__ float s_cos[HD / 2], s_sin[HD / 2];
+    if (threadIdx.x < HD / 2) {
+      const double angle = double(n_past[b]) * double(rope.inv_freq[threadIdx.x]);
+      constexpr double kTwoPi = 6.283185307179586476925286766559;
+      sincosf(float(angle - kTwoPi * rint(angle / kTwoPi)), &s_sin[threadIdx.x], &s_cos[threadIdx.x]);
+    }
+    __syncthreads();
 #pragma unroll
     for (int t = 0; t < D; ++t) {
       const int d = lane * D + t, i = rope.half_layout ? d % (HD / 2) : d / 2;
-      double s, c;
-      sincos(double(n_past[b]) * double(rope.inv_freq[i]), &s, &c);
-      sn[t] = float(s), cs[t] = float(c);
+      cs[t] = s_cos[i], sn[t] = s_sin[i];
     }
   }
   float qr[kMaxGroup][D], o[kMaxGroup][D], mx[kMaxGroup], sum[kMaxGroup];
@@ -297,9 +304,10 @@ __global__ void __launch_bounds__(kDecodeWarps * 32)
   const __nv_bfloat16* kbase = k_cache + size_t(b) * n_ctx * kv_dim + size_t(kvh) * HD + lane * D;
   const __nv_bfloat16* vbase = v_cache + size_t(b) * n_ctx * kv_dim + size_t(kvh) * HD + lane * D;
   // kKeysInFlight keys per warp at a time, all loaded before any is used: a short split costs
-  // about one memory round trip instead of one per key. (4 when the keys are split over many
-  // blocks; 2 when each block has a whole sequence: 128 registers instead of 150, so 4 blocks
-  // fit an SM, which wins at batch 64: 9.6 against 11.9 ms per step on the 8B shape.)
+  // about one memory round trip instead of one per key. (8 when the keys are split over many
+  // blocks, so a slice of up to 32 keys takes one round; 2 when each block has a whole
+  // sequence: 128 registers instead of 150, so 4 blocks fit an SM, which wins at batch 64: 9.6
+  // against 11.9 ms per step on the 8B shape.)
   for (int j0 = k_begin + warp; j0 < k_end; j0 += kDecodeWarps * kKeysInFlight) {
     float kr[kKeysInFlight][D], vr[kKeysInFlight][D];
 #pragma unroll
@@ -330,7 +338,9 @@ __global__ void __launch_bounds__(kDecodeWarps * 32)
   // Merge the warps through shared memory, then write this split's partial result.
   __shared__ float s_max[kDecodeWarps][kMaxGroup], s_sum[kDecodeWarps][kMaxGroup];
   __shared__ float s_out[kDecodeWarps][kMaxGroup][HD];
-  for (int g = 0; g < group; ++g) {
+#pragma unroll
+  for (int g = 0; g < kMaxGroup; ++g) {  // unrolled: o[g] stays in registers
+    if (g >= group) break;
     if (lane == 0) {
       s_max[warp][g] = mx[g];
       s_sum[warp][g] = sum[g];
@@ -398,9 +408,9 @@ static void launch_decode(const float* q, int q_stride, bf16* k_cache, bf16* v_c
   };
   const bool short_slices = splits > 1;
   if (head_dim == 64)
-    short_slices ? launch(decode_kernel<64, 4, kRope>) : launch(decode_kernel<64, 2, kRope>);
+    short_slices ? launch(decode_kernel<64, 8, kRope>) : launch(decode_kernel<64, 2, kRope>);
   else if (head_dim == 128)
-    short_slices ? launch(decode_kernel<128, 4, kRope>) : launch(decode_kernel<128, 2, kRope>);
+    short_slices ? launch(decode_kernel<128, 8, kRope>) : launch(decode_kernel<128, 2, kRope>);
   else
     raise("CUDA attention supports head dimensions 64 and 128, not " + std::to_string(head_dim));
   check_launch("attention_decode");

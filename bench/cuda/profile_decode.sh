@@ -1,0 +1,21 @@
+#!/bin/bash
+# Nsight Compute's per-kernel device times for one batch-1 decode step (context 512) of a
+# random-weight model (default llama3-8b), kernels serialized: what each kind of kernel costs,
+# against the step's wall time in the same bench run. Needs .devcarry (bench/cuda/pack.sh).
+# Usage (device tool): bash bench/cuda/profile_decode.sh [config]
+set -u
+cd "$(dirname "$0")/../.."
+. bench/cuda/env.sh
+CFG=${1:-llama3-8b}
+$BIN bench --device cuda --random-weights --config $CFG --batch 1 --prompt-tokens 512 --gen-tokens 64 \
+  --prefill-tokens 8 --reps 1 2>&1 | grep "decode batch" | tee "$OUTDIR/profile_${CFG}_wall.txt"
+ncu --csv --page raw --metrics gpu__time_duration.sum --cache-control none --clock-control none \
+  $BIN bench --device cuda --random-weights --config $CFG --batch 1 --prompt-tokens 512 --gen-tokens 3 \
+  --prefill-tokens 8 --reps 1 > "$OUTDIR/ncu_decode_$CFG.csv" 2> "$OUTDIR/ncu_decode_$CFG.err"
+python3 bench/cuda/ncu_step.py "$OUTDIR/ncu_decode_$CFG.csv" | tee "$OUTDIR/profile_${CFG}.txt"
+# DETAIL=regex: Nsight Compute's full report of one launch of the kernels matching it.
+if [ -n "${DETAIL:-}" ]; then
+  ncu --set full --kernel-name "regex:$DETAIL" --launch-skip 40 --launch-count 1 \
+    $BIN bench --device cuda --random-weights --config $CFG --batch 1 --prompt-tokens 512 --gen-tokens 3 \
+    --prefill-tokens 8 --reps 1 2>&1 | grep -vE "^\s*$|^==PROF==" | tee "$OUTDIR/ncu_detail_$CFG.txt" | head -150
+fi
