@@ -13,9 +13,9 @@ ncu --csv --page raw --metrics gpu__time_duration.sum --cache-control none --clo
   $BIN bench --device cuda --random-weights --config $CFG --batch 1 --prompt-tokens 512 --gen-tokens 3 \
   --prefill-tokens 8 --reps 1 > "$OUTDIR/ncu_decode_$CFG.csv" 2> "$OUTDIR/ncu_decode_$CFG.err"
 python3 bench/cuda/ncu_step.py "$OUTDIR/ncu_decode_$CFG.csv" | tee "$OUTDIR/profile_${CFG}.txt"
-# DETAIL=regex: Nsight Compute's full report of one launch of the kernels matching it.
+# DETAIL=regex: Nsight Compute's full report (or NCU_SECTIONS) of one launch of the kernels matching it.
 if [ -n "${DETAIL:-}" ]; then
-  ncu --set full --kernel-name "regex:$DETAIL" --launch-skip 40 --launch-count 1 \
+  ncu ${NCU_SECTIONS:---set full} --kernel-name "regex:$DETAIL" --launch-skip 40 --launch-count 1 \
     $BIN bench --device cuda --random-weights --config $CFG --batch 1 --prompt-tokens 512 --gen-tokens 3 \
     --prefill-tokens 8 --reps 1 2>&1 | grep -vE "^\s*$|^==PROF==" | tee "$OUTDIR/ncu_detail_$CFG.txt" | head -150
 fi

@@ -173,6 +173,7 @@ void attention_merge(float* acc_o, float* acc_lse, const float* o, const float* 
 
 constexpr int kDecodeWarps = 4;
 constexpr int kMaxGroup = 8;  // query heads per KV head
+constexpr int kHeadsAtOnce = 4;  // of a group, per pass over a round of keys (divides kMaxGroup)
 constexpr int kMaxSplits = kMaxKeySlices;  // the merge reads one split per lane
 
 // The fused RoPE of rope_store_attention_decode (absent: inv_freq null).
@@ -304,10 +305,9 @@ __global__ void __launch_bounds__(kDecodeWarps * 32)
   const __nv_bfloat16* kbase = k_cache + size_t(b) * n_ctx * kv_dim + size_t(kvh) * HD + lane * D;
   const __nv_bfloat16* vbase = v_cache + size_t(b) * n_ctx * kv_dim + size_t(kvh) * HD + lane * D;
   // kKeysInFlight keys per warp at a time, all loaded before any is used: a short split costs
-  // about one memory round trip instead of one per key. (8 when the keys are split over many
-  // blocks, so a slice of up to 32 keys takes one round; 2 when each block has a whole
-  // sequence: 128 registers instead of 150, so 4 blocks fit an SM, which wins at batch 64: 9.6
-  // against 11.9 ms per step on the 8B shape.)
+  // about one memory round trip instead of one per key. (4 when the keys are split over many
+  // blocks; 2 when each block has a whole sequence, so 4 blocks fit an SM, which wins at batch
+  // 64. 8 keys did worse: a slice of 17 keys leaves most of a round's dot products unused.)
   for (int j0 = k_begin + warp; j0 < k_end; j0 += kDecodeWarps * kKeysInFlight) {
     float kr[kKeysInFlight][D], vr[kKeysInFlight][D];
 #pragma unroll
@@ -316,21 +316,50 @@ __global__ void __launch_bounds__(kDecodeWarps * 32)
       load_bf16s<D>(kbase + size_t(j) * kv_dim, kr[u]);
       load_bf16s<D>(vbase + size_t(j) * kv_dim, vr[u]);
     }
+    bool valid[kKeysInFlight];
 #pragma unroll
-    for (int u = 0; u < kKeysInFlight; ++u) {
-      if (j0 + u * kDecodeWarps >= k_end) break;  // warp-uniform
+    for (int u = 0; u < kKeysInFlight; ++u) valid[u] = j0 + u * kDecodeWarps < k_end;  // u = 0 always
+    // kHeadsAtOnce heads at a time: the round's dot products first, then their warp sums
+    // interleaved (independent shuffles rather than a 5-deep chain per key and head), then one
+    // online-softmax update per head for the whole round.
 #pragma unroll
-      for (int g = 0; g < kMaxGroup; ++g) {
+    for (int g0 = 0; g0 < kMaxGroup; g0 += kHeadsAtOnce) {
+      if (g0 >= group) break;  // warp-uniform
+      float dot[kKeysInFlight][kHeadsAtOnce];
+#pragma unroll
+      for (int u = 0; u < kKeysInFlight; ++u)
+#pragma unroll
+        for (int c = 0; c < kHeadsAtOnce; ++c) {
+          float d = 0.0f;
+#pragma unroll
+          for (int t = 0; t < D; ++t) d += qr[g0 + c][t] * kr[u][t];
+          dot[u][c] = d;
+        }
+#pragma unroll
+      for (int offset = 16; offset > 0; offset >>= 1)
+#pragma unroll
+        for (int u = 0; u < kKeysInFlight; ++u)
+#pragma unroll
+          for (int c = 0; c < kHeadsAtOnce; ++c) dot[u][c] += __shfl_xor_sync(0xffffffffu, dot[u][c], offset);
+#pragma unroll
+      for (int c = 0; c < kHeadsAtOnce; ++c) {
+        const int g = g0 + c;
         if (g >= group) break;
-        float dot = 0.0f;
+        float new_max = mx[g];
 #pragma unroll
-        for (int t = 0; t < D; ++t) dot += qr[g][t] * kr[u][t];
-        dot = warp_sum(dot);
-        const float new_max = fmaxf(mx[g], dot);
-        const float corr = __expf(mx[g] - new_max), p = __expf(dot - new_max);
-        sum[g] = sum[g] * corr + p;
+        for (int u = 0; u < kKeysInFlight; ++u)
+          if (valid[u]) new_max = fmaxf(new_max, dot[u][c]);
+        const float corr = __expf(mx[g] - new_max);  // finite new_max: key u = 0 is valid
+        sum[g] *= corr;
 #pragma unroll
-        for (int t = 0; t < D; ++t) o[g][t] = o[g][t] * corr + p * vr[u][t];
+        for (int t = 0; t < D; ++t) o[g][t] *= corr;
+#pragma unroll
+        for (int u = 0; u < kKeysInFlight; ++u) {
+          const float p = valid[u] ? __expf(dot[u][c] - new_max) : 0.0f;
+          sum[g] += p;
+#pragma unroll
+          for (int t = 0; t < D; ++t) o[g][t] += p * vr[u][t];
+        }
         mx[g] = new_max;
       }
     }
@@ -408,9 +437,9 @@ static void launch_decode(const float* q, int q_stride, bf16* k_cache, bf16* v_c
   };
   const bool short_slices = splits > 1;
   if (head_dim == 64)
-    short_slices ? launch(decode_kernel<64, 8, kRope>) : launch(decode_kernel<64, 2, kRope>);
+    short_slices ? launch(decode_kernel<64, 4, kRope>) : launch(decode_kernel<64, 2, kRope>);
   else if (head_dim == 128)
-    short_slices ? launch(decode_kernel<128, 8, kRope>) : launch(decode_kernel<128, 2, kRope>);
+    short_slices ? launch(decode_kernel<128, 4, kRope>) : launch(decode_kernel<128, 2, kRope>);
   else
     raise("CUDA attention supports head dimensions 64 and 128, not " + std::to_string(head_dim));
   check_launch("attention_decode");
