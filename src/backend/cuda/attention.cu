@@ -174,6 +174,7 @@ void attention_merge(float* acc_o, float* acc_lse, const float* o, const float* 
 constexpr int kDecodeWarps = 4;
 constexpr int kMaxGroup = 8;  // query heads per KV head
 constexpr int kHeadsAtOnce = 4;  // of a group, per pass over a round of keys (divides kMaxGroup)
+static_assert(kDecodeWarps * 32 >= 64, "a decode block has a thread per RoPE angle (head_dim / 2 <= 64)");
 constexpr int kMaxSplits = kMaxKeySlices;  // the merge reads one split per lane
 
 // The fused RoPE of rope_store_attention_decode (absent: inv_freq null).

@@ -45,7 +45,20 @@ struct Extrema {
   float max, min;
   int argmax;  // the lowest index holding max; INT_MAX where the chunk has no number
 };
-__device__ Extrema g_extrema[kMaxExtremaRows * kExtremaChunks];
+__device__ Extrema g_extrema[kMaxExtremaRows * kExtremaChunks];  // sample() runs on one stream
+
+// This thread's share x[i], i = begin, begin + step, ... < end: ascending, so of equal maxima
+// the first stays.
+__device__ __forceinline__ Extrema scan_extrema(const float* x, int begin, int end, int step) {
+  Extrema e{-INFINITY, INFINITY, INT_MAX};
+#pragma unroll 4
+  for (int i = begin; i < end; i += step) {
+    const float v = x[i];
+    if (v > e.max) e.max = v, e.argmax = i;
+    e.min = fminf(e.min, v);
+  }
+  return e;
+}
 
 // Keep the larger maximum, and of equal ones the lower index.
 __device__ __forceinline__ void merge_extrema(Extrema& a, const Extrema& b) {
@@ -71,14 +84,7 @@ __global__ void __launch_bounds__(kExtremaThreads) row_extrema_kernel(const floa
   const int per = (n_vocab + kExtremaChunks - 1) / kExtremaChunks;
   const int begin = blockIdx.x * per, end = min(n_vocab, begin + per);
   const float* x = logits + size_t(blockIdx.y) * n_vocab;
-  Extrema e{-INFINITY, INFINITY, INT_MAX};
-#pragma unroll 4
-  for (int i = begin + threadIdx.x; i < end; i += kExtremaThreads) {
-    const float v = x[i];
-    if (v > e.max) e.max = v, e.argmax = i;  // ascending i: the first of equal values stays
-    e.min = fminf(e.min, v);
-  }
-  e = warp_extrema(e);
+  Extrema e = warp_extrema(scan_extrema(x, begin + threadIdx.x, end, kExtremaThreads));
   if ((threadIdx.x & 31) == 0) warps[threadIdx.x >> 5] = e;
   __syncthreads();
   if (threadIdx.x >= 32) return;
@@ -107,12 +113,7 @@ __global__ void __launch_bounds__(kSampleThreads)
       if (tid == 0) row = e;
     }
   } else {  // the whole row in this block
-    Extrema e{-INFINITY, INFINITY, INT_MAX};
-    for (int i = tid; i < n_vocab; i += blockDim.x) {
-      const float v = x[i];
-      if (v > e.max) e.max = v, e.argmax = i;
-      e.min = fminf(e.min, v);
-    }
+    const Extrema e = scan_extrema(x, tid, n_vocab, blockDim.x);
     const float row_max = block_max(e.max, scratch), row_min = -block_max(-e.min, scratch);
     if (tid == 0) row = Extrema{row_max, row_min, INT_MAX};
     __syncthreads();
