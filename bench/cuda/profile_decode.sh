@@ -12,7 +12,7 @@ $BIN bench --device cuda --random-weights --config $CFG --batch 1 --prompt-token
 ncu --csv --page raw --metrics gpu__time_duration.sum --cache-control none --clock-control none \
   $BIN bench --device cuda --random-weights --config $CFG --batch 1 --prompt-tokens 512 --gen-tokens 3 \
   --prefill-tokens 8 --reps 1 > "$OUTDIR/ncu_decode_$CFG.csv" 2> "$OUTDIR/ncu_decode_$CFG.err"
-python3 bench/cuda/ncu_step.py "$OUTDIR/ncu_decode_$CFG.csv" | tee "$OUTDIR/profile_${CFG}.txt"
+python3 bench/cuda/ncu_between.py "$OUTDIR/ncu_decode_$CFG.csv" sample_kernel "one decode step" --with-marker | tee "$OUTDIR/profile_${CFG}.txt"
 # DETAIL=regex: Nsight Compute's full report (or NCU_SECTIONS) of one launch of the kernels matching it.
 if [ -n "${DETAIL:-}" ]; then
   ncu ${NCU_SECTIONS:---set full} --kernel-name "regex:$DETAIL" --launch-skip 40 --launch-count 1 \

@@ -19,5 +19,5 @@ if [ "${PROFILE:-0}" = 1 ] && command -v ncu > /dev/null; then
   ncu --csv --page raw --metrics gpu__time_duration.sum --cache-control none --clock-control none \
     $BIN bench --device cuda --random-weights --config smollm2-135m --batch 1 --tree-nodes 64 --prompt-tokens 512 \
     --gen-tokens 2 --prefill-tokens 8 --reps 1 > "$OUTDIR/ncu_verify.csv" 2> "$OUTDIR/ncu_verify.err"
-  python3 bench/cuda/ncu_last_pass.py "$OUTDIR/ncu_verify.csv" | tee "$OUTDIR/ncu_verify_summary.txt"
+  python3 bench/cuda/ncu_between.py "$OUTDIR/ncu_verify.csv" keep_rows_kernel "last pass" | tee "$OUTDIR/ncu_verify_summary.txt"
 fi
