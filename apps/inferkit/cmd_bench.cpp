@@ -79,13 +79,14 @@ static void run_gpu_bench(const EngineBenchArgs& a) {
   double step_1 = 0;  // batch-1 decode step, the yardstick of a verification pass
   for (int n : a.batches) {
     const double step = gpu_decode_step_s(*g, prompt, n, a.gen_tokens, a.reps);
-    if (n == 1) step_1 = step;
-    if (n == 1)
+    if (n == 1) {
+      step_1 = step;
       fmt::print("decode batch {:3d} (context {}): {:7.3f} ms/token = {:8.1f} tok/s; floor {:.3f} ms ({:.0f}% of the bandwidth limit)\n",
                  n, a.prompt_tokens, step * 1e3, 1.0 / step, floor_s * 1e3, 100.0 * floor_s / step);
-    else
+    } else {
       fmt::print("decode batch {:3d} (context {}): {:7.3f} ms/step = {:8.1f} tok/s\n", n, a.prompt_tokens, step * 1e3,
                  n / step);
+    }
     json_batches += fmt::format("{}\"{}\":{:.2f}", json_batches.empty() ? "" : ",", n, n / step);
     if (n == 1) json_batches += fmt::format(",\"ms_per_token\":{:.4f},\"floor_ms\":{:.4f}", step * 1e3, floor_s * 1e3);
   }

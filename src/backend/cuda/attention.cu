@@ -119,7 +119,8 @@ static void launch_prefill(const float* q, int q_stride, const bf16* k_cache, co
   check_launch("attention (CUDA cores)");
 }
 
-__global__ void decode_merge_kernel(const float* partial, __nv_bfloat16* out, int n_head, int head_dim, int splits);
+// The key slices' partial results in scratch merged into out (decode merge kernel, below).
+static void merge_key_slices(const float* scratch, bf16* out, int rows, int n_head, int head_dim, int slices);
 
 void attention_prefill(const float* q, int q_stride, const bf16* k_cache, const bf16* v_cache, bf16* out, int m,
                        int n_past, int n_head, int n_kv, int head_dim, const uint8_t* mask, int diag,
@@ -130,11 +131,7 @@ void attention_prefill(const float* q, int q_stride, const bf16* k_cache, const 
     const int slices = scratch ? attention_key_slices(m, n_head) : 1;
     attention_prefill_tc(q, q_stride, k_cache, v_cache, out, m, n_past, n_head, n_kv, head_dim, mask, diag,
                          n_past_dev, scratch, slices);
-    if (slices > 1) {
-      launch_chained(decode_merge_kernel, dim3(n_head, m), dim3(head_dim), 0, static_cast<const float*>(scratch),
-                     reinterpret_cast<__nv_bfloat16*>(out), n_head, head_dim, slices);
-      check_launch("attention_prefill merge");
-    }
+    if (slices > 1) merge_key_slices(scratch, out, m, n_head, head_dim, slices);
     return;
   }
   launch_prefill<false>(q, q_stride, k_cache, v_cache, out, m, n_past, n_head, n_kv, head_dim, mask, diag, nullptr,
@@ -422,6 +419,12 @@ __global__ void decode_merge_kernel(const float* partial, __nv_bfloat16* out, in
   out[(size_t(b) * n_head + h) * head_dim + d] = to_bf16(l > 0 ? acc / l : 0.0f);
 }
 
+static void merge_key_slices(const float* scratch, bf16* out, int rows, int n_head, int head_dim, int slices) {
+  launch_chained(decode_merge_kernel, dim3(n_head, rows), dim3(head_dim), 0, scratch,
+                 reinterpret_cast<__nv_bfloat16*>(out), n_head, head_dim, slices);
+  check_launch("attention merge of key slices");
+}
+
 template <bool kRope>
 static void launch_decode(const float* q, int q_stride, bf16* k_cache, bf16* v_cache, bf16* out, int n,
                           const int32_t* n_past, int n_ctx, int n_head, int n_kv, int head_dim, float* scratch,
@@ -444,9 +447,7 @@ static void launch_decode(const float* q, int q_stride, bf16* k_cache, bf16* v_c
   else
     raise("CUDA attention supports head dimensions 64 and 128, not " + std::to_string(head_dim));
   check_launch("attention_decode");
-  launch_chained(decode_merge_kernel, dim3(n_head, n), dim3(head_dim), 0, scratch,
-                 reinterpret_cast<__nv_bfloat16*>(out), n_head, head_dim, splits);
-  check_launch("attention_decode_merge");
+  merge_key_slices(scratch, out, n, n_head, head_dim, splits);
 }
 
 void attention_decode(const float* q, int q_stride, const bf16* k_cache, const bf16* v_cache, bf16* out, int n,

@@ -71,7 +71,6 @@ void rope_store_attention_decode(float*, int, bf16*, bf16*, bf16*, int, const in
                                  const float*, bool) {
   no_cuda();
 }
-
 void attention_block(const float*, int, const bf16*, const bf16*, int, int, int, int, int, int, float*, float*) {
   no_cuda();
 }
