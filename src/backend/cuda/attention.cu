@@ -229,12 +229,14 @@ __device__ __forceinline__ void rotate_head(float (&x)[D], const float (&cs)[D],
 
 // Block (kv head, split, sequence): every query head of the group over the split's keys.
 // Lane l owns dims [l*HD/32, (l+1)*HD/32). Partial results: per (seq, head, split) the
-// running max, the sum of exponentials and the unnormalised output. kRope: see
+// running max, the sum of exponentials and the unnormalised output; with one split, the
+// normalised output itself (bf16 in out), so no merge kernel runs. kRope: see
 // rope_store_attention_decode.
 template <int HD, int kKeysInFlight, bool kRope>
 __global__ void __launch_bounds__(kDecodeWarps * 32)
     decode_kernel(const float* q, int q_stride, __nv_bfloat16* k_cache, __nv_bfloat16* v_cache,
-                  const int32_t* n_past, int n_ctx, int n_head, int n_kv, float* partial, DecodeRope rope) {
+                  const int32_t* n_past, int n_ctx, int n_head, int n_kv, float* partial, __nv_bfloat16* out,
+                  DecodeRope rope) {
   constexpr int D = HD / 32;
   let_next_kernel_start();  // chained: see common.cuh
   wait_for_previous_kernel();
@@ -389,6 +391,10 @@ __global__ void __launch_bounds__(kDecodeWarps * 32)
       }
     }
     const int head = kvh * group + g;
+    if (splits == 1) {  // the block has all the keys: its result is the output, no merge
+      out[(size_t(b) * n_head + head) * HD + d] = to_bf16(l > 0 ? acc / l : 0.0f);
+      continue;
+    }
     float* p = partial + ((size_t(b) * n_head + head) * splits + split) * (HD + 2);
     p[2 + d] = acc;
     if (d == 0) {
@@ -437,7 +443,7 @@ static void launch_decode(const float* q, int q_stride, bf16* k_cache, bf16* v_c
   auto v = reinterpret_cast<__nv_bfloat16*>(v_cache);
   auto launch = [&](auto kernel) {
     launch_chained(kernel, grid, dim3(kDecodeWarps * 32), 0, q, q_stride, k, v, n_past, n_ctx, n_head, n_kv, scratch,
-                   rope);
+                   reinterpret_cast<__nv_bfloat16*>(out), rope);
   };
   const bool short_slices = splits > 1;
   if (head_dim == 64)
@@ -447,7 +453,7 @@ static void launch_decode(const float* q, int q_stride, bf16* k_cache, bf16* v_c
   else
     raise("CUDA attention supports head dimensions 64 and 128, not " + std::to_string(head_dim));
   check_launch("attention_decode");
-  merge_key_slices(scratch, out, n, n_head, head_dim, splits);
+  if (splits > 1) merge_key_slices(scratch, out, n, n_head, head_dim, splits);
 }
 
 void attention_decode(const float* q, int q_stride, const bf16* k_cache, const bf16* v_cache, bf16* out, int n,

@@ -219,6 +219,7 @@ template <int BITS, int NT, int GPC, bool BF16>
 __global__ void __launch_bounds__(544) lut_gemm_kernel(Params p) {
   constexpr int CB = code_bytes(BITS), BB = CB + 32 * GPC, TABLE = 1 << (2 * BITS);
   extern __shared__ __align__(128) uint8_t smem[];
+  let_next_kernel_start();  // chained (see common.cuh): the set-up below overlaps the previous kernel
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, W = (blockDim.x >> 5) - 1;
   const int gid = lane >> 2, tid = lane & 3;
   const int U = p.unit_chunks, S = p.stages;
@@ -258,27 +259,46 @@ __global__ void __launch_bounds__(544) lut_gemm_kernel(Params p) {
   const int n_units = int(end - begin);
 
   if (warp == W) {  // producer: lane w < W copies warp w's blocks, lanes W.. copy the rows of X
+    // Unit i at (rg, c0) into stage s: its codes and/or its rows of X.
+    const bool codes = p.diag != 2;
+    auto copy_unit = [&](int rg, int c0, int s, bool copy_codes, bool copy_x) {
+      const int nu = min(U, p.chunks - c0), k0 = c0 * kLutChunk, xk = min(nu * kLutChunk, p.k - k0);
+      const int warps_here = min(W, p.row_blocks - rg * W);
+      if (copy_codes && lane == 0)
+        mbar_arrive_expect_tx(full + s, unsigned((codes ? warps_here * nu * BB : 0) + p.m * xk * 2));
+      __syncwarp();
+      uint8_t* st = smem + L.stage(s, p.stage_bytes);
+      if (copy_codes && codes && lane < warps_here)
+        bulk_copy(st + lane * U * BB, p.blocks + (size_t(rg * W + lane) * p.chunks + c0) * BB, nu * BB, full + s);
+      for (int t = lane - W; copy_x && lane >= W && t < p.m; t += 32 - W)
+        bulk_copy(st + x_offset + t * x_row_bytes, p.x + size_t(t) * p.ldx + k0, xk * 2, full + s);
+    };
+    // Chained launch: the codes of the first ring of units do not depend on the previous kernel
+    // and are requested before waiting for it; their rows of X after.
+    const int early = min(S, n_units);
+    for (int pass = 0; pass < 2; ++pass) {
+      if (pass == 1) wait_for_previous_kernel();
+      int rg = rg0, c0 = c00;
+      for (int i = 0; i < early; ++i) {
+        copy_unit(rg, c0, i, pass == 0, pass == 1);
+        if ((c0 += U) >= p.chunks) c0 = 0, ++rg;
+      }
+    }
     int rg = rg0, c0 = c00, s = 0;
     unsigned phase = 0;
     for (int i = 0; i < n_units; ++i) {
-      if (i >= S) mbar_wait(empty + s, phase ^ 1);
-      const int nu = min(U, p.chunks - c0), k0 = c0 * kLutChunk, xk = min(nu * kLutChunk, p.k - k0);
-      const int warps_here = min(W, p.row_blocks - rg * W);
-      const bool codes = p.diag != 2;
-      if (lane == 0) mbar_arrive_expect_tx(full + s, unsigned((codes ? warps_here * nu * BB : 0) + p.m * xk * 2));
-      __syncwarp();
-      uint8_t* st = smem + L.stage(s, p.stage_bytes);
-      if (codes && lane < warps_here)
-        bulk_copy(st + lane * U * BB, p.blocks + (size_t(rg * W + lane) * p.chunks + c0) * BB, nu * BB, full + s);
-      for (int t = lane - W; lane >= W && t < p.m; t += 32 - W)
-        bulk_copy(st + x_offset + t * x_row_bytes, p.x + size_t(t) * p.ldx + k0, xk * 2, full + s);
+      if (i >= S) {
+        mbar_wait(empty + s, phase ^ 1);
+        copy_unit(rg, c0, s, true, true);
+      }
       if ((c0 += U) >= p.chunks) c0 = 0, ++rg;
       if (++s == S) s = 0, phase ^= 1;
     }
     return;
   }
 
-  // consumers
+  // consumers: Y (atomic adds) is the previous kernel's to write until it completes.
+  wait_for_previous_kernel();
   const uint32_t lane_table = smem_addr(table) | uint32_t(lane) * 4;
   bool x_valid[NT];
 #pragma unroll
@@ -361,6 +381,8 @@ int occupancy(KernelFn fn, int threads, size_t smem) {
 
 // y[i, 0..n) = 0 for the rows of a strided output (one block per row).
 __global__ void zero_rows_kernel(float* y, int ldy, int n) {
+  let_next_kernel_start();  // chained: see common.cuh
+  wait_for_previous_kernel();
   for (int j = threadIdx.x; j < n; j += blockDim.x) y[size_t(blockIdx.x) * ldy + j] = 0.0f;
 }
 
@@ -524,7 +546,7 @@ void lut_matmul(const void* x, bool x_bf16, const LutMatrix& w, float* y, int ld
                 const LutKernelConfig* config) {
   IK_CUDA_REQUIRE(m >= 1 && ldy >= w.n, "lut_matmul: bad row count or output stride");
   if (!accumulate) {
-    zero_rows_kernel<<<m, 256, 0, ctx().stream>>>(y, ldy, w.n);
+    launch_chained(zero_rows_kernel, dim3(m), dim3(256), 0, y, ldy, w.n);
     check_launch("lut_matmul (zero)");
   }
   static const int diag = [] {
@@ -564,7 +586,7 @@ void lut_matmul(const void* x, bool x_bf16, const LutMatrix& w, float* y, int ld
     p.smem_bytes = int(smem);
     p.diag = diag;
     const long long grid = std::min<long long>(p.units, (long long)ctx().device.sm_count * per_sm);
-    fn<<<unsigned(grid), threads, smem, ctx().stream>>>(p);
+    launch_chained(fn, dim3(unsigned(grid)), dim3(threads), smem, p);
     check_launch("lut_matmul");
   }
 }
