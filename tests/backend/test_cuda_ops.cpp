@@ -86,6 +86,26 @@ TEST_F(CudaOps, RmsNormMatchesCpu) {
   }
 }
 
+// The norm that also clears the next product's output (lookup-table products add into it): the
+// first clear_n floats of each row zeroed, the rest of the row stride untouched (still NaN).
+TEST_F(CudaOps, RmsNormClearsTheNextOutput) {
+  const int rows = 3, n = 4096, clear_n = 6144 + 33, ld = clear_n + 7;
+  auto x = random_vec(size_t(rows) * n, 2, 3.0f), w = random_vec(n, 3);
+  std::vector<float> ref(size_t(rows) * n);
+  ik::backend::rms_norm(x.data(), w.data(), ref.data(), rows, n, 1e-5f);
+  Buf<float> dx(x), dw(w), clear(size_t(rows) * ld);
+  Buf<bf16> out(size_t(rows) * n);
+  cuda::rms_norm(dx.p, dw.p, out.p, rows, n, 1e-5f, clear.p, clear_n, ld);
+  EXPECT_LT(rel_err(to_f32(out.get()), ref), 1e-2);
+  const auto got = clear.get();
+  for (int r = 0; r < rows; ++r)
+    for (int j = 0; j < ld; ++j) {
+      const float v = got[size_t(r) * ld + j];
+      if (j < clear_n) ASSERT_EQ(v, 0.0f) << "row " << r << " column " << j;
+      else ASSERT_TRUE(std::isnan(v)) << "row " << r << " column " << j << " past clear_n was written";
+    }
+}
+
 TEST_F(CudaOps, MatmulMatchesF32Reference) {
   for (int m : {1, 3, 16, 53}) {
     const int n = 384, k = 576;

@@ -130,7 +130,10 @@ double time_ms(const std::function<void()>& queue, int reps);
 // out[i, :] = table[tokens[i], :] as f32, tokens on the device (the caller validates the ids).
 void embed(const bf16* table, const int32_t* tokens, int m, int n_embd, float* out);
 // out = x / rms(x) * w, rows of n; out in bf16 (the next matmul's input).
-void rms_norm(const float* x, const float* w, bf16* out, int rows, int n, float eps);
+// clear (may be null): also zero clear_n floats of each of the rows of it (row stride ld_clear),
+// for a product that adds into its output next (the lookup-table GEMM): no separate launch.
+void rms_norm(const float* x, const float* w, bf16* out, int rows, int n, float eps, float* clear = nullptr,
+              int clear_n = 0, int ld_clear = 0);
 // y[m, n] = x[m, k] * W[n, k]^T, plus y when accumulate (the residual add, fused); rows of y
 // ldy floats apart (0: n).
 // Up to 4 rows of x against a small matrix (decode; one row: up to 32 MiB) go to matvec() when it

@@ -106,12 +106,17 @@ void embed(const bf16* table, const int32_t* tokens, int m, int n_embd, float* o
 // One block per row. With `vec` (rows a multiple of 4 long, operands aligned) rows are read as
 // float4 by up to 1024 threads, so a 4096-wide row is one load per thread: the kernel costs
 // about one memory round trip (it sits between two matrix products on the decode path).
-__global__ void rms_norm_kernel(const float* x, const float* w, __nv_bfloat16* out, int n, float eps, bool vec) {
+// clear: also zero the block's row of it (clear_n floats of a row of ld_clear), for a product
+// that adds into its output next.
+__global__ void rms_norm_kernel(const float* x, const float* w, __nv_bfloat16* out, int n, float eps, bool vec,
+                                float* clear, int clear_n, int ld_clear) {
   __shared__ float scratch[32];
   let_next_kernel_start();  // chained: see common.cuh
   wait_for_previous_kernel();
   const float* row = x + size_t(blockIdx.x) * n;
   __nv_bfloat16* dst = out + size_t(blockIdx.x) * n;
+  if (clear)
+    for (int i = threadIdx.x; i < clear_n; i += blockDim.x) clear[size_t(blockIdx.x) * ld_clear + i] = 0.0f;
   if (vec) return rms_norm_row(row, w, dst, n, eps, scratch);
   float ss = 0;
   for (int i = threadIdx.x; i < n; i += blockDim.x) ss += row[i] * row[i];
@@ -119,11 +124,12 @@ __global__ void rms_norm_kernel(const float* x, const float* w, __nv_bfloat16* o
   for (int i = threadIdx.x; i < n; i += blockDim.x) dst[i] = to_bf16(row[i] * scale * w[i]);
 }
 
-void rms_norm(const float* x, const float* w, bf16* out, int rows, int n, float eps) {
+void rms_norm(const float* x, const float* w, bf16* out, int rows, int n, float eps, float* clear, int clear_n,
+              int ld_clear) {
   const bool vec = n % 4 == 0 && aligned_to(x, 16) && aligned_to(w, 16) && aligned_to(out, 8);
   const unsigned threads = std::clamp(unsigned(blocks_for(n, vec ? 128 : 32)) * 32, 32u, 1024u);
   launch_chained(rms_norm_kernel, dim3(rows), dim3(threads), 0, x, w, reinterpret_cast<__nv_bfloat16*>(out), n, eps,
-                 vec);
+                 vec, clear, clear_n, ld_clear);
   check_launch("rms_norm");
 }
 

@@ -46,7 +46,7 @@ void destroy(Graph&) {}
 double measure_copy_bandwidth(size_t) { no_cuda(); }
 double time_ms(const std::function<void()>&, int) { no_cuda(); }
 void embed(const bf16*, const int32_t*, int, int, float*) { no_cuda(); }
-void rms_norm(const float*, const float*, bf16*, int, int, float) { no_cuda(); }
+void rms_norm(const float*, const float*, bf16*, int, int, float, float*, int, int) { no_cuda(); }
 void matmul(const bf16*, const bf16*, float*, int, int, int, bool, int) { no_cuda(); }
 bool matvec_fits(const bf16*, const bf16*, int, int, int) { return false; }
 void matvec(const bf16*, const bf16*, float*, int, int, int, bool, int) { no_cuda(); }

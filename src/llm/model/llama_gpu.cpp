@@ -77,8 +77,17 @@ void GpuLlama::normed_project(const std::vector<Linear>& parts, const float* nor
   bool fused = true;
   for (const Linear& w : parts) fused = fused && !w.is_lut() && cuda::matvec_rms_norm_fits(x_, norm, w.dense, m, w.n, w.k);
   if (!fused) {
-    cuda::rms_norm(x_, norm, xn_, m, E, shard_.rms_eps);
-    return project(parts, xn_, y, m);
+    // Lookup-table products add into their output: the norm kernel clears it for them.
+    bool lut_adds = m <= kLutFusedMaxRows;
+    for (const Linear& w : parts) lut_adds = lut_adds && w.is_lut();
+    if (!lut_adds) {
+      cuda::rms_norm(x_, norm, xn_, m, E, shard_.rms_eps);
+      return project(parts, xn_, y, m);
+    }
+    int ldy = 0;
+    for (const Linear& w : parts) ldy += w.n;
+    cuda::rms_norm(x_, norm, xn_, m, E, shard_.rms_eps, y, ldy, ldy);
+    return side_by_side(parts, [&](const Linear& w, int col, int ld) { linear(w, xn_, y + col, ld, m, true); });
   }
   side_by_side(parts, [&](const Linear& w, int col, int ldy) {
     cuda::matvec_rms_norm(x_, norm, shard_.rms_eps, w.dense, y + col, m, w.n, w.k, false, ldy);
