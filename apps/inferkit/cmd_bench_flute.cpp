@@ -120,10 +120,10 @@ void run_tune(const FluteArgs& a) {
         const int m = nt == 1 ? 1 : 8 * nt;
         cuda::LutKernelConfig best;
         double best_us = 1e30, default_us = 0;
-        for (int warps : {4, 8, 12, 16})
-          for (int unit : {1, 2, 4})
-            for (int stages : {2, 3, 4, 6})
-              for (int bps : {1, 2, 3, 0}) {
+        for (int warps : {4, 8, 16})
+          for (int unit : {1, 2})
+            for (int stages : {3, 4})
+              for (int bps : {1, 2, 0}) {
                 const cuda::LutKernelConfig c{warps, unit, stages, bps};
                 try {  // outside the graph capture: a configuration that does not fit throws here
                   cuda::lut_matmul(buf.x, false, ws[0], buf.y, sh.n, m, true, &c);
