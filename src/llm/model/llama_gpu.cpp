@@ -53,12 +53,17 @@ void GpuLlama::linear(const Linear& w, const bf16* x, float* y, int ldy, int m, 
   cuda::matmul(x, lut_scratch_, y, m, w.n, w.k, accumulate, ldy);
 }
 
-// Fused parts side by side in the output columns (q | k | v, gate | up): product(part, first
-// column, row stride of y) for each.
+// Fused parts side by side in the output columns (q | k | v, gate | up): the row stride of y,
+// and product(part, first column, row stride of y) for each.
+template <class Parts>
+static int stacked_columns(const Parts& parts) {
+  int n = 0;
+  for (const auto& w : parts) n += w.n;
+  return n;
+}
 template <class Parts, class Product>
 static void side_by_side(const Parts& parts, Product product) {
-  int ldy = 0;
-  for (const auto& w : parts) ldy += w.n;
+  const int ldy = stacked_columns(parts);
   int col = 0;
   for (const auto& w : parts) {
     product(w, col, ldy);
@@ -84,8 +89,7 @@ void GpuLlama::normed_project(const std::vector<Linear>& parts, const float* nor
       cuda::rms_norm(x_, norm, xn_, m, E, shard_.rms_eps);
       return project(parts, xn_, y, m);
     }
-    int ldy = 0;
-    for (const Linear& w : parts) ldy += w.n;
+    const int ldy = stacked_columns(parts);
     cuda::rms_norm(x_, norm, xn_, m, E, shard_.rms_eps, y, ldy, ldy);
     return side_by_side(parts, [&](const Linear& w, int col, int ld) { linear(w, xn_, y + col, ld, m, true); });
   }
