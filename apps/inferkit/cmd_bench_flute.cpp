@@ -101,8 +101,31 @@ void run_bench(const FluteArgs& a) {
   }
 }
 
+// The RMSNorm that precedes a product in the decode step (m rows of k), on its own buffers.
+struct NormBefore {
+  float *x = nullptr, *w = nullptr;
+  cuda::bf16* out = nullptr;
+  int k;
+  NormBefore(int m_max, int k_) : k(k_) {
+    x = static_cast<float*>(cuda::alloc(size_t(m_max) * k * 4, "norm input"));
+    w = static_cast<float*>(cuda::alloc(size_t(k) * 4, "norm weight"));
+    out = static_cast<cuda::bf16*>(cuda::alloc(size_t(m_max) * k * 2, "norm output"));
+    cuda::fill_f32(x, size_t(m_max) * k, 1.0f);
+    cuda::fill_f32(w, k, 1.0f);
+  }
+  ~NormBefore() {
+    cuda::release(x);
+    cuda::release(w);
+    cuda::release(out);
+  }
+  void run(int m) const { cuda::rms_norm(x, w, out, m, k, 1e-5f); }
+};
+
 // For each shape and bit width: every configuration at m = 8 * nt (nt = 1: m = 1), keep the
-// fastest, and write the table (one line per shape, bits and nt).
+// fastest, and write the table (one line per shape, bits and nt). Each product is timed as it
+// runs in the decode step: after an RMSNorm (a short kernel its chained launch overlaps), less
+// the norm's own time. Timed back to back instead, the kernel overlaps with itself, and the
+// winners were slower in the model (bench/flute/results/retune_dropped_h200.txt).
 void run_tune(const FluteArgs& a) {
   const auto shapes = parse_shapes(a.shapes, 32);
   const auto dev = cuda::init(a.device);
@@ -110,6 +133,7 @@ void run_tune(const FluteArgs& a) {
   std::vector<std::string> lines;
   for (const Shape& sh : shapes) {
     Buffers buf(32, sh.n, sh.k);
+    const NormBefore norm(32, sh.k);
     for (int bits : a.bits) {
       auto probe = cuda::random_lut(sh.n, sh.k, bits, a.group, table_for(bits), 1, 0.02f);
       const int sets = sets_for(probe.stream_bytes());
@@ -120,10 +144,11 @@ void run_tune(const FluteArgs& a) {
         const int m = nt == 1 ? 1 : 8 * nt;
         cuda::LutKernelConfig best;
         double best_us = 1e30, default_us = 0;
-        for (int warps : {4, 8, 16})
-          for (int unit : {1, 2})
-            for (int stages : {3, 4})
-              for (int bps : {1, 2, 0}) {
+        const double norm_us = time_us(sets, a.reps, [&](int) { norm.run(m); });
+        for (int warps : {4, 8, 12, 16})
+          for (int unit : {1, 2, 4})
+            for (int stages : {2, 3, 4, 6})
+              for (int bps : {1, 2, 3, 0}) {
                 const cuda::LutKernelConfig c{warps, unit, stages, bps};
                 try {  // outside the graph capture: a configuration that does not fit throws here
                   cuda::lut_matmul(buf.x, false, ws[0], buf.y, sh.n, m, true, &c);
@@ -131,8 +156,11 @@ void run_tune(const FluteArgs& a) {
                 } catch (const Error&) {
                   continue;
                 }
-                const double t =
-                    time_us(sets, a.reps, [&](int i) { cuda::lut_matmul(buf.x, false, ws[i], buf.y, sh.n, m, true, &c); });
+                const double t = time_us(sets, a.reps, [&](int i) {
+                                   norm.run(m);
+                                   cuda::lut_matmul(buf.x, false, ws[i], buf.y, sh.n, m, true, &c);
+                                 }) -
+                                 norm_us;
                 if (warps == 8 && unit == 2 && stages == 4 && bps == 0) default_us = t;
                 if (t < best_us) best_us = t, best = c;
               }
