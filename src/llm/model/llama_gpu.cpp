@@ -19,6 +19,12 @@ using cuda::bf16;
 // cuBLAS: the fused kernel reads the codes once per 32 rows.
 constexpr int kLutFusedMaxRows = 64;
 
+// Whether linear() runs w through the fused lookup-table kernel, which adds into its output.
+template <class Linear>
+static bool adds_into_output(const Linear& w, int m) {
+  return w.is_lut() && m <= kLutFusedMaxRows;
+}
+
 // ---- forward --------------------------------------------------------------------------------
 
 void GpuLlama::set_n_past(int seq, int64_t n) {
@@ -47,8 +53,8 @@ void GpuLlama::embed_rows(int rows, int seq, const std::function<RowSpec(int)>& 
 }
 
 void GpuLlama::linear(const Linear& w, const bf16* x, float* y, int ldy, int m, bool accumulate) {
+  if (adds_into_output(w, m)) return cuda::lut_matmul(x, true, w.lut, y, ldy, m, accumulate);
   if (!w.is_lut()) return cuda::matmul(x, w.dense, y, m, w.n, w.k, accumulate, ldy);
-  if (m <= kLutFusedMaxRows) return cuda::lut_matmul(x, true, w.lut, y, ldy, m, accumulate);
   cuda::lut_dequantize(w.lut, lut_scratch_);
   cuda::matmul(x, lut_scratch_, y, m, w.n, w.k, accumulate, ldy);
 }
@@ -83,8 +89,8 @@ void GpuLlama::normed_project(const std::vector<Linear>& parts, const float* nor
   for (const Linear& w : parts) fused = fused && !w.is_lut() && cuda::matvec_rms_norm_fits(x_, norm, w.dense, m, w.n, w.k);
   if (!fused) {
     // Lookup-table products add into their output: the norm kernel clears it for them.
-    bool lut_adds = m <= kLutFusedMaxRows;
-    for (const Linear& w : parts) lut_adds = lut_adds && w.is_lut();
+    bool lut_adds = true;
+    for (const Linear& w : parts) lut_adds = lut_adds && adds_into_output(w, m);
     if (!lut_adds) {
       cuda::rms_norm(x_, norm, xn_, m, E, shard_.rms_eps);
       return project(parts, xn_, y, m);
