@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "backend/cuda/lut_layout.hpp"
@@ -71,6 +72,25 @@ TEST(LutLayout, CodesUseExactlyTheirBits) {
   }
 }
 
+TEST(LutLayout, ThreeBitPairsAreContiguousFieldsAcrossWords) {
+  // Lane 0 (gid 0, tid 0), tile 1, register 1 (row 8, column 4) is pair 5 of the lane's stream:
+  // bits 30..35, so code 5 (101b) sets bit 30 of word 0 and bit 0 of word 1, nothing else.
+  const int64_t rows = 16, cols = 128;
+  std::vector<uint8_t> codes(rows * cols, 0);
+  codes[8 * cols + 4] = 5;
+  std::vector<uint16_t> scales(rows, ik::f32_to_fp16(1.0f));
+  std::vector<float> table(8, 1.0f);
+  const auto p = cuda::pack_lut(codes.data(), scales.data(), table.data(), rows, cols, 3, 128);
+  uint32_t w0, w1;
+  std::memcpy(&w0, p.codes.data(), 4);
+  std::memcpy(&w1, p.codes.data() + 4, 4);
+  EXPECT_EQ(w0, 1u << 30);
+  EXPECT_EQ(w1, 1u);
+  size_t ones = 0;
+  for (uint8_t b : p.codes) ones += __builtin_popcount(b);
+  EXPECT_EQ(ones, 2u);
+}
+
 TEST(LutLayout, PairTableHoldsBothValues) {
   const std::vector<float> t4 = {-1, -0.75f, -0.5f, -0.25f, 0, 0.125f, 0.25f, 0.375f,
                                  0.5f, 0.625f, 0.75f, 0.875f, 1, 1.5f, 2, 3};
@@ -81,7 +101,7 @@ TEST(LutLayout, PairTableHoldsBothValues) {
   const std::vector<float> t3 = {-1, -0.5f, -0.25f, 0, 0.25f, 0.5f, 0.75f, 1};
   const auto p3 = cuda::pair_table(t3, 3, true);
   ASSERT_EQ(p3.size(), 64u);
-  // codes 6 (110b) and 3 (011b): low bits 10, 11 -> 0b1110; high bits 1, 0 -> 0b01 << 4
+  // codes 6 (110b) and 3 (011b): the first code in the low three bits -> 0b011110
   EXPECT_EQ(ik::bf16_to_f32(p3[0b011110] & 0xFFFF), t3[6]);
   EXPECT_EQ(ik::bf16_to_f32(p3[0b011110] >> 16), t3[3]);
 }

@@ -126,15 +126,19 @@ __device__ __forceinline__ uint32_t shift_right(uint32_t x) {
 
 // Shared-memory address of register q of tile t's pair (see lut_layout.hpp) in this lane's copy
 // of the table: entry index * 128 (the 32 copies of an entry are adjacent words) ORed into
-// lane_table = table address | lane * 4. A shift and a LOP3 per field.
+// lane_table = table address | lane * 4. One shift (a funnel shift where a 3-bit field straddles
+// two words) and one LOP3 per lookup.
 template <int BITS, int T, int Q>
 __device__ __forceinline__ uint32_t pair_address(const uint32_t (&c)[8], uint32_t lane_table) {
-  if constexpr (BITS == 4) return (shift_right<8 * Q - 7>(c[T]) & 0x7F80u) | lane_table;
-  constexpr int lo_bit = 16 * (T % 2) + 4 * Q;
-  const uint32_t lo = shift_right<lo_bit - 7>(c[T / 2]) & 0x780u;
-  if constexpr (BITS == 2) return lo | lane_table;
-  constexpr int hi_bit = 8 * (T % 4) + 2 * Q;  // words 4, 5: the high-bit plane
-  return lo | (shift_right<hi_bit - 11>(c[4 + T / 4]) & 0x1800u) | lane_table;
+  if constexpr (BITS == 4) {
+    return (shift_right<8 * Q - 7>(c[T]) & 0x7F80u) | lane_table;
+  } else if constexpr (BITS == 2) {
+    return (shift_right<16 * (T % 2) + 4 * Q - 7>(c[T / 2]) & 0x780u) | lane_table;
+  } else {
+    constexpr int bit = 6 * (4 * T + Q), w = bit / 32, b = bit % 32;
+    if constexpr (b <= 32 - 6) return (shift_right<b - 7>(c[w]) & 0x1F80u) | lane_table;
+    else return (__funnelshift_r(c[w], c[w + 1], b - 7) & 0x1F80u) | lane_table;
+  }
 }
 
 __device__ __forceinline__ uint32_t lds32(uint32_t address) {
@@ -419,9 +423,9 @@ __global__ void lut_dequantize_kernel(const uint8_t* blocks, const float* table,
   const __half2* s = reinterpret_cast<const __half2*>(b + code_bytes(BITS));
   auto code = [&](int t, int r, int e) -> int {  // code of element e of register r of tile t
     if (BITS == 4) return (c[t] >> (8 * r + 4 * e)) & 15;
-    int v = (c[t / 2] >> (16 * (t % 2) + 4 * r + 2 * e)) & 3;
-    if (BITS == 3) v |= ((c[4 + t / 4] >> (8 * (t % 4) + 2 * r + e)) & 1) << 2;
-    return v;
+    if (BITS == 2) return (c[t / 2] >> (16 * (t % 2) + 4 * r + 2 * e)) & 3;
+    const int bit = 6 * (4 * t + r) + 3 * e;  // the 3-bit stream (lut_layout.hpp); c[6] is 0
+    return int(__funnelshift_r(c[bit / 32], c[bit / 32 + 1], bit % 32) & 7);
   };
 #pragma unroll
   for (int h = 0; h < 2; ++h) {

@@ -13,23 +13,34 @@ int column_of(int tid, int t, int hk, int e) { return (t / 2) * 32 + tid * 8 + (
 // Byte offset of lane `lane`'s 16-byte piece `q` inside a code block.
 size_t piece_offset(int q, int lane) { return size_t(q) * 512 + size_t(lane) * 16; }
 
+// Where a lane's word w of a 3-bit block sits: words 0-3 are its 16-byte piece, words 4-5
+// follow all lanes' pieces as [lane][8 B].
+size_t word3_offset(int lane, int w) { return w < 4 ? piece_offset(0, lane) + size_t(w) * 4 : 512 + size_t(lane) * 8 + size_t(w - 4) * 4; }
+
+// Bit of a lane's 192-bit 3-bit stream where code (t, r, e) starts: register pair p = 4t + r is
+// the 6-bit field c(r,0) | c(r,1) << 3 at bit 6p (a field may straddle two words).
+int stream3_bit(int t, int r, int e) { return 6 * (4 * t + r) + 3 * e; }
+
 // Set code c (b bits) of register r, element e, tile t in one lane's words.
 void put_code(uint8_t* block, int bits, int lane, int t, int r, int e, int c) {
   auto word = [&](size_t byte_off) { return reinterpret_cast<uint32_t*>(block + byte_off); };
   if (bits == 4) {
     *word(piece_offset(t / 4, lane) + (t % 4) * 4) |= uint32_t(c) << (8 * r + 4 * e);
-    return;
+  } else if (bits == 2) {
+    *word(piece_offset(0, lane) + (t / 2) * 4) |= uint32_t(c) << (16 * (t % 2) + 4 * r + 2 * e);
+  } else {
+    for (int i = 0, bit = stream3_bit(t, r, e); i < 3; ++i, ++bit)
+      *word(word3_offset(lane, bit / 32)) |= uint32_t((c >> i) & 1) << (bit % 32);
   }
-  // 2-bit plane (the whole code for b = 2, the low bits for b = 3)
-  *word(piece_offset(0, lane) + (t / 2) * 4) |= uint32_t(c & 3) << (16 * (t % 2) + 4 * r + 2 * e);
-  if (bits == 3) *word(512 + size_t(lane) * 8 + (t / 4) * 4) |= uint32_t(c >> 2) << (8 * (t % 4) + 2 * r + e);
 }
 
 int get_code(const uint8_t* block, int bits, int lane, int t, int r, int e) {
   auto word = [&](size_t byte_off) { return *reinterpret_cast<const uint32_t*>(block + byte_off); };
   if (bits == 4) return (word(piece_offset(t / 4, lane) + (t % 4) * 4) >> (8 * r + 4 * e)) & 15;
-  int c = (word(piece_offset(0, lane) + (t / 2) * 4) >> (16 * (t % 2) + 4 * r + 2 * e)) & 3;
-  if (bits == 3) c |= ((word(512 + size_t(lane) * 8 + (t / 4) * 4) >> (8 * (t % 4) + 2 * r + e)) & 1) << 2;
+  if (bits == 2) return (word(piece_offset(0, lane) + (t / 2) * 4) >> (16 * (t % 2) + 4 * r + 2 * e)) & 3;
+  int c = 0;
+  for (int i = 0, bit = stream3_bit(t, r, e); i < 3; ++i, ++bit)
+    c |= int((word(word3_offset(lane, bit / 32)) >> (bit % 32)) & 1) << i;
   return c;
 }
 
@@ -118,15 +129,7 @@ std::vector<uint32_t> pair_table(const std::vector<float>& table, int bits, bool
   const int n = 1 << (2 * bits);
   std::vector<uint32_t> out(n);
   for (int i = 0; i < n; ++i) {
-    int lo, hi;
-    if (bits == 4) {
-      lo = i & 15, hi = i >> 4;
-    } else if (bits == 2) {
-      lo = i & 3, hi = i >> 2;
-    } else {  // index = low bits of both (4 bits), then the high bit of each
-      lo = (i & 3) | ((i >> 4) & 1) << 2;
-      hi = ((i >> 2) & 3) | ((i >> 5) & 1) << 2;
-    }
+    const int lo = i & ((1 << bits) - 1), hi = i >> bits;  // the pair's first and second code
     out[i] = half(table[lo]) | half(table[hi]) << 16;
   }
   return out;

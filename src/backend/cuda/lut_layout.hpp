@@ -19,10 +19,12 @@
 // [piece][lane][16 B] so that a warp's copy of a piece is one coalesced 512-byte transaction:
 //   4-bit: 2 pieces; word t (t = 0..7) of a lane holds tile t, byte r = c(r,0) | c(r,1) << 4.
 //   2-bit: 1 piece;  word t/2, bits 16(t%2) + 4r hold nibble c(r,0) | c(r,1) << 2.
-//   3-bit: the low two bits as the 2-bit piece, then the high bits as [lane][8 B]: byte t,
-//          bits 2r + e = bit 2 of c(r, e).
-// The byte or nibble of a register pair is the index into the pair table (tables2):
-// entry i = (table[lo(i)], table[hi(i)]), 2^(2b) entries.
+//   3-bit: 6 words per lane, words 0-3 as one piece, then words 4-5 as [lane][8 B]; the six
+//          words are one 192-bit stream in which register pair p = 4t + r is the 6-bit field
+//          c(r,0) | c(r,1) << 3 at bit 6p (a field may straddle two words). So every lookup
+//          address is one shift (a funnel shift across two words) and one LOP3, as for 4 bits.
+// The 2b-bit field of a register pair is the index into the pair table (tables2):
+// entry i = (table[i & (2^b - 1)], table[i >> b]), 2^(2b) entries.
 // Scales: one f16 pair (row gid, row gid + 8) per (rb, kc, group in chunk gc, gid), with
 // groups_per_chunk = 128/G for G <= 128 (G = 256: each chunk repeats its group's scales).
 // Rows are padded to a multiple of 16 and columns to a multiple of 128 with zero scales.
