@@ -145,36 +145,42 @@ void run_tune(const FluteArgs& a) {
         cuda::LutKernelConfig best;
         double best_us = 1e30, default_us = 0;
         const double norm_us = time_us(sets, a.reps, [&](int) { norm.run(m); });
-        for (int warps : {4, 8, 12, 16})
-          for (int unit : {1, 2, 4})
-            for (int stages : {2, 3, 4, 6})
-              for (int bps : {1, 2, 3, 0}) {
-                const cuda::LutKernelConfig c{warps, unit, stages, bps};
-                try {  // outside the graph capture: a configuration that does not fit throws here
-                  cuda::lut_matmul(buf.x, false, ws[0], buf.y, sh.n, m, true, &c);
-                  cuda::sync();
-                } catch (const Error&) {
-                  continue;
+        for (int rb : {1, 2})
+          for (int warps : {4, 8, 12, 16})
+            for (int unit : {1, 2, 4})
+              for (int stages : {2, 3, 4, 6})
+                for (int bps : {1, 2, 3, 0}) {
+                  if (rb == 2 && (nt > 2 || warps > 8)) continue;  // two row blocks per warp: <= 16 tokens, <= 8 warps
+                  const cuda::LutKernelConfig c{warps, unit, stages, bps, rb};
+                  try {  // outside the graph capture: a configuration that does not fit throws here
+                    cuda::lut_matmul(buf.x, false, ws[0], buf.y, sh.n, m, true, &c);
+                    cuda::sync();
+                  } catch (const Error&) {
+                    continue;
+                  }
+                  const double t = time_us(sets, a.reps, [&](int i) {
+                                     norm.run(m);
+                                     cuda::lut_matmul(buf.x, false, ws[i], buf.y, sh.n, m, true, &c);
+                                   }) -
+                                   norm_us;
+                  if (rb == 1 && warps == 8 && unit == 2 && stages == 4 && bps == 0) default_us = t;
+                  if (t < best_us) best_us = t, best = c;
                 }
-                const double t = time_us(sets, a.reps, [&](int i) {
-                                   norm.run(m);
-                                   cuda::lut_matmul(buf.x, false, ws[i], buf.y, sh.n, m, true, &c);
-                                 }) -
-                                 norm_us;
-                if (warps == 8 && unit == 2 && stages == 4 && bps == 0) default_us = t;
-                if (t < best_us) best_us = t, best = c;
-              }
-        fmt::print("{:>11} {} bits m={:<2}: warps {} chunks/stage {} stages {} blocks/SM {} -> {:.1f} us (default {:.1f} us)\n",
-                   sh.text, bits, m, best.warps, best.unit_chunks, best.stages, best.blocks_per_sm, best_us, default_us);
-        lines.push_back(fmt::format("{{{}, {}, {}, {}, {}, {}, {}, {}, {}}},", sh.n, sh.k, bits, a.group, nt, best.warps,
-                                    best.unit_chunks, best.stages, best.blocks_per_sm));
+        fmt::print("{:>11} {} bits m={:<2}: warps {} chunks/stage {} stages {} blocks/SM {} row blocks/warp {} -> {:.1f} us "
+                   "(default {:.1f} us)\n",
+                   sh.text, bits, m, best.warps, best.unit_chunks, best.stages, best.blocks_per_sm,
+                   best.row_blocks_per_warp, best_us, default_us);
+        lines.push_back(fmt::format("{{{}, {}, {}, {}, {}, {}, {}, {}, {}, {}}},", sh.n, sh.k, bits, a.group, nt,
+                                    best.warps, best.unit_chunks, best.stages, best.blocks_per_sm,
+                                    best.row_blocks_per_warp));
       }
       for (auto& w : ws) cuda::free_lut(w);
     }
   }
   auto out = fmt::output_file(a.tune_out);
   out.print("// Written by `inferkit bench-flute --tune` on {} (do not edit by hand): the fastest lookup-table GEMM\n"
-            "// configuration per shape. {{n, k, bits, group, nt (8-token tiles), warps, unit_chunks, stages, blocks_per_sm}}\n",
+            "// configuration per shape. {{n, k, bits, group, nt (8-token tiles), warps, unit_chunks, stages, blocks_per_sm,\n"
+            "// row_blocks_per_warp}}\n",
             dev.name);
   for (const auto& l : lines) out.print("{}\n", l);
 }

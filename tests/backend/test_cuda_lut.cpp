@@ -64,10 +64,11 @@ std::vector<float> cublas_reference(const Buf<uint16_t>& x, const Buf<uint16_t>&
   return y.get();
 }
 
-double run_ours(const Buf<uint16_t>& x, const cuda::LutMatrix& w, int m, bool f16, const std::vector<float>& ref) {
+double run_ours(const Buf<uint16_t>& x, const cuda::LutMatrix& w, int m, bool f16, const std::vector<float>& ref,
+                const cuda::LutKernelConfig* config = nullptr) {
   const int ldy = w.n + 8;
   Buf<float> y(size_t(m) * ldy);
-  cuda::lut_matmul(x.p, !f16, w, y.p, ldy, m, false);
+  cuda::lut_matmul(x.p, !f16, w, y.p, ldy, m, false, config);
   return rel_err(y.get(), ldy, ref, m, w.n);
 }
 
@@ -104,6 +105,11 @@ TEST_F(CudaLut, HostPackedMatchesHostDequantizedCublas) {
             EXPECT_LT(run_ours(x, w, m, f16, ref), f16 ? 2e-3 : 1e-2)
                 << (f16 ? "f16" : "bf16") << " bits " << bits << " group " << group << " " << s.n << "x" << s.k
                 << " m " << m;
+            // Two row blocks per warp (an odd number of row blocks here: the last warp has one).
+            const cuda::LutKernelConfig two{4, 2, 3, 0, 2};
+            EXPECT_LT(run_ours(x, w, m, f16, ref, &two), f16 ? 2e-3 : 1e-2)
+                << "2 row blocks per warp, " << (f16 ? "f16" : "bf16") << " bits " << bits << " group " << group << " "
+                << s.n << "x" << s.k << " m " << m;
           }
         }
         cuda::free_lut(w);

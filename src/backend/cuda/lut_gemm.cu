@@ -171,56 +171,71 @@ __device__ __forceinline__ void lookup(const uint32_t (&c)[8], uint32_t lane_tab
   a[3] = lds32(pair_address<BITS, T, 3>(c, lane_table));
 }
 
-// One chunk of one row block: acc[nt] += X_tile(nt) . W_hat^T over 128 columns.
+// One chunk of RB row blocks (one warp's): acc[j][nt] += X_tile(nt) . W_hat(j)^T over 128 columns.
+// block: row block 0's codes then scales, row block j's block_stride bytes further on.
 // xs: this lane's X row (token gid) at the chunk, rows of 8-token tiles x_tile_bytes apart.
 // Lanes whose token is past m use zeros instead of loading (shared-memory wavefronts are the
-// scarce resource at m = 1).
-template <int BITS, int NT, int GPC, bool BF16>
-__device__ __forceinline__ void chunk_mma(const uint8_t* cs, const uint8_t* ss, const uint8_t* xs, int x_tile_bytes,
-                                          const bool (&x_valid)[NT], uint32_t lane_table, int lane,
-                                          float (&acc)[NT][4]) {
+// scarce resource). Each X fragment serves all RB row blocks: at 9-16 tokens the X loads are as
+// many wavefronts as the lookups, so two row blocks per warp halve them per weight.
+template <int BITS, int NT, int GPC, bool BF16, int RB>
+__device__ __forceinline__ void chunk_mma(const uint8_t* block, int block_stride, const uint8_t* xs,
+                                          int x_tile_bytes, const bool (&x_valid)[NT], uint32_t lane_table, int lane,
+                                          float (&acc)[RB][NT][4]) {
+  constexpr int CB = code_bytes(BITS);
   const int gid = lane >> 2;
-  uint32_t c[8];
-  load_codes<BITS>(cs, lane, c);
-  float d[NT][4] = {};
+  uint32_t c[RB][8];
+#pragma unroll
+  for (int j = 0; j < RB; ++j) load_codes<BITS>(block + j * block_stride, lane, c[j]);
+  float d[RB][NT][4] = {};
 #pragma unroll
   for (int q = 0; q < 4; ++q) {  // 32-column blocks: tiles 2q and 2q + 1
     uint4 xv[NT];
 #pragma unroll
     for (int nt = 0; nt < NT; ++nt)
       xv[nt] = x_valid[nt] ? *reinterpret_cast<const uint4*>(xs + nt * x_tile_bytes + q * 64) : make_uint4(0, 0, 0, 0);
-    uint32_t a[4];
-    switch (q) {  // tile indices must be compile-time constants (register arrays)
-      case 0: lookup<BITS, 0>(c, lane_table, a); break;
-      case 1: lookup<BITS, 2>(c, lane_table, a); break;
-      case 2: lookup<BITS, 4>(c, lane_table, a); break;
-      default: lookup<BITS, 6>(c, lane_table, a); break;
-    }
 #pragma unroll
-    for (int nt = 0; nt < NT; ++nt) mma<BF16>(d[nt], a, xv[nt].x, xv[nt].y);
-    switch (q) {
-      case 0: lookup<BITS, 1>(c, lane_table, a); break;
-      case 1: lookup<BITS, 3>(c, lane_table, a); break;
-      case 2: lookup<BITS, 5>(c, lane_table, a); break;
-      default: lookup<BITS, 7>(c, lane_table, a); break;
-    }
+    for (int j = 0; j < RB; ++j) {
+      uint32_t a[4];
+      switch (q) {  // tile indices must be compile-time constants (register arrays)
+        case 0: lookup<BITS, 0>(c[j], lane_table, a); break;
+        case 1: lookup<BITS, 2>(c[j], lane_table, a); break;
+        case 2: lookup<BITS, 4>(c[j], lane_table, a); break;
+        default: lookup<BITS, 6>(c[j], lane_table, a); break;
+      }
 #pragma unroll
-    for (int nt = 0; nt < NT; ++nt) mma<BF16>(d[nt], a, xv[nt].z, xv[nt].w);
+      for (int nt = 0; nt < NT; ++nt) mma<BF16>(d[j][nt], a, xv[nt].x, xv[nt].y);
+      switch (q) {
+        case 0: lookup<BITS, 1>(c[j], lane_table, a); break;
+        case 1: lookup<BITS, 3>(c[j], lane_table, a); break;
+        case 2: lookup<BITS, 5>(c[j], lane_table, a); break;
+        default: lookup<BITS, 7>(c[j], lane_table, a); break;
+      }
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt) mma<BF16>(d[j][nt], a, xv[nt].z, xv[nt].w);
+    }
     constexpr int kBlocksPerGroup = 4 / GPC;
     if ((q + 1) % kBlocksPerGroup == 0) {  // end of a group: scale the rows, fold into acc
-      const float2 f = __half22float2(*reinterpret_cast<const __half2*>(ss + ((q / kBlocksPerGroup) * 8 + gid) * 4));
 #pragma unroll
-      for (int nt = 0; nt < NT; ++nt) {
-        acc[nt][0] += f.x * d[nt][0], acc[nt][1] += f.x * d[nt][1];
-        acc[nt][2] += f.y * d[nt][2], acc[nt][3] += f.y * d[nt][3];
-        d[nt][0] = d[nt][1] = d[nt][2] = d[nt][3] = 0.0f;
+      for (int j = 0; j < RB; ++j) {
+        const uint8_t* ss = block + j * block_stride + CB;
+        const float2 f = __half22float2(*reinterpret_cast<const __half2*>(ss + ((q / kBlocksPerGroup) * 8 + gid) * 4));
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt) {
+          acc[j][nt][0] += f.x * d[j][nt][0], acc[j][nt][1] += f.x * d[j][nt][1];
+          acc[j][nt][2] += f.y * d[j][nt][2], acc[j][nt][3] += f.y * d[j][nt][3];
+          d[j][nt][0] = d[j][nt][1] = d[j][nt][2] = d[j][nt][3] = 0.0f;
+        }
       }
     }
   }
 }
 
-template <int BITS, int NT, int GPC, bool BF16>
-__global__ void __launch_bounds__(544) lut_gemm_kernel(Params p) {
+// Up to 16 consumer warps and the producer; with two row blocks per warp up to 8, so that the
+// doubled accumulators and codes have registers (at 16 warps they spilled).
+constexpr int kMaxThreads(int rb) { return rb == 2 ? 32 * 9 : 32 * 17; }
+
+template <int BITS, int NT, int GPC, bool BF16, int RB>
+__global__ void __launch_bounds__(kMaxThreads(RB)) lut_gemm_kernel(Params p) {
   constexpr int CB = code_bytes(BITS), BB = CB + 32 * GPC, TABLE = 1 << (2 * BITS);
   extern __shared__ __align__(128) uint8_t smem[];
   let_next_kernel_start();  // chained (see common.cuh): the set-up below overlaps the previous kernel
@@ -232,7 +247,7 @@ __global__ void __launch_bounds__(544) lut_gemm_kernel(Params p) {
   uint32_t* table = reinterpret_cast<uint32_t*>(smem + L.table);
   uint64_t* full = reinterpret_cast<uint64_t*>(smem + L.barriers);
   uint64_t* empty = full + kMaxStages;
-  const int x_offset = W * U * BB, x_row_bytes = U * 256 + 16;  // padded: no bank conflicts between rows
+  const int x_offset = W * RB * U * BB, x_row_bytes = U * 256 + 16;  // padded: no bank conflicts between rows
 
   const long long per_block = p.units / gridDim.x, extra = p.units % gridDim.x;
   const long long begin = blockIdx.x * per_block + min((long long)blockIdx.x, extra);
@@ -267,13 +282,17 @@ __global__ void __launch_bounds__(544) lut_gemm_kernel(Params p) {
     const bool codes = p.diag != 2;
     auto copy_unit = [&](int rg, int c0, int s, bool copy_codes, bool copy_x) {
       const int nu = min(U, p.chunks - c0), k0 = c0 * kLutChunk, xk = min(nu * kLutChunk, p.k - k0);
-      const int warps_here = min(W, p.row_blocks - rg * W);
+      const int first_rb = rg * W * RB, blocks_here = min(W * RB, p.row_blocks - first_rb);
       if (copy_codes && lane == 0)
-        mbar_arrive_expect_tx(full + s, unsigned((codes ? warps_here * nu * BB : 0) + p.m * xk * 2));
+        mbar_arrive_expect_tx(full + s, unsigned((codes ? blocks_here * nu * BB : 0) + p.m * xk * 2));
       __syncwarp();
       uint8_t* st = smem + L.stage(s, p.stage_bytes);
-      if (copy_codes && codes && lane < warps_here)
-        bulk_copy(st + lane * U * BB, p.blocks + (size_t(rg * W + lane) * p.chunks + c0) * BB, nu * BB, full + s);
+#pragma unroll
+      for (int j = 0; j < RB; ++j) {  // lane w copies warp w's row blocks
+        const int b = lane * RB + j;
+        if (copy_codes && codes && lane < W && b < blocks_here)
+          bulk_copy(st + b * U * BB, p.blocks + (size_t(first_rb + b) * p.chunks + c0) * BB, nu * BB, full + s);
+      }
       for (int t = lane - W; copy_x && lane >= W && t < p.m; t += 32 - W)
         bulk_copy(st + x_offset + t * x_row_bytes, p.x + size_t(t) * p.ldx + k0, xk * 2, full + s);
     };
@@ -307,18 +326,18 @@ __global__ void __launch_bounds__(544) lut_gemm_kernel(Params p) {
   bool x_valid[NT];
 #pragma unroll
   for (int nt = 0; nt < NT; ++nt) x_valid[nt] = nt * 8 + gid < p.m;
-  float acc[NT][4] = {};
+  float acc[RB][NT][4] = {};
   int rg = rg0, c0 = c00, s = 0;
   unsigned phase = 0;
   for (int i = 0; i < n_units; ++i) {
     mbar_wait(full + s, phase);
-    const int rb = rg * W + warp, nu = min(U, p.chunks - c0);
+    const int rb = (rg * W + warp) * RB, nu = min(U, p.chunks - c0);  // this warp's first row block
     const uint8_t* st = smem + L.stage(s, p.stage_bytes);
-    if (rb < p.row_blocks && p.diag != 1) {
+    if (rb < p.row_blocks && p.diag != 1) {  // a second row block past the last one computes on stale data, unused
       const uint8_t* xs = st + x_offset + gid * x_row_bytes + tid * 16;
       for (int u = 0; u < nu; ++u)
-        chunk_mma<BITS, NT, GPC, BF16>(st + (warp * U + u) * BB, st + (warp * U + u) * BB + CB, xs + u * 256,
-                                       8 * x_row_bytes, x_valid, lane_table, lane, acc);
+        chunk_mma<BITS, NT, GPC, BF16, RB>(st + (warp * RB * U + u) * BB, U * BB, xs + u * 256, 8 * x_row_bytes, x_valid,
+                                           lane_table, lane, acc);
     }
     __syncwarp();
     if (lane == 0) mbar_arrive(empty + s);
@@ -328,13 +347,15 @@ __global__ void __launch_bounds__(544) lut_gemm_kernel(Params p) {
     const bool row_group_done = (c0 += U) >= p.chunks;
     if (row_group_done || i + 1 == n_units) {
 #pragma unroll
-      for (int nt = 0; nt < NT; ++nt)
+      for (int j = 0; j < RB; ++j)
 #pragma unroll
-        for (int c = 0; c < 4; ++c) {
-          const int row = rb * kLutRowBlock + gid + 8 * (c >> 1), tok = nt * 8 + tid * 2 + (c & 1);
-          if (rb < p.row_blocks && row < p.n && tok < p.m) atomicAdd(p.y + size_t(tok) * p.ldy + row, acc[nt][c]);
-          acc[nt][c] = 0.0f;
-        }
+        for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+          for (int c = 0; c < 4; ++c) {
+            const int row = (rb + j) * kLutRowBlock + gid + 8 * (c >> 1), tok = nt * 8 + tid * 2 + (c & 1);
+            if (rb + j < p.row_blocks && row < p.n && tok < p.m) atomicAdd(p.y + size_t(tok) * p.ldy + row, acc[j][nt][c]);
+            acc[j][nt][c] = 0.0f;
+          }
     }
     if (row_group_done) c0 = 0, ++rg;
   }
@@ -344,20 +365,27 @@ __global__ void __launch_bounds__(544) lut_gemm_kernel(Params p) {
 
 using KernelFn = void (*)(Params);
 
+// Two row blocks per warp only up to 16 tokens: at 32 the doubled accumulators would spill.
+template <int BITS, int NT, int GPC, bool BF16>
+KernelFn pick_rb(int rb) {
+  if constexpr (NT <= 2)
+    if (rb == 2) return lut_gemm_kernel<BITS, NT, GPC, BF16, 2>;
+  return lut_gemm_kernel<BITS, NT, GPC, BF16, 1>;
+}
 template <int BITS, int NT, int GPC>
-KernelFn pick_dtype(bool bf16) {
-  return bf16 ? lut_gemm_kernel<BITS, NT, GPC, true> : lut_gemm_kernel<BITS, NT, GPC, false>;
+KernelFn pick_dtype(bool bf16, int rb) {
+  return bf16 ? pick_rb<BITS, NT, GPC, true>(rb) : pick_rb<BITS, NT, GPC, false>(rb);
 }
 template <int BITS, int NT>
-KernelFn pick_gpc(int gpc, bool bf16) {
-  return gpc == 1 ? pick_dtype<BITS, NT, 1>(bf16) : gpc == 2 ? pick_dtype<BITS, NT, 2>(bf16) : pick_dtype<BITS, NT, 4>(bf16);
+KernelFn pick_gpc(int gpc, bool bf16, int rb) {
+  return gpc == 1 ? pick_dtype<BITS, NT, 1>(bf16, rb) : gpc == 2 ? pick_dtype<BITS, NT, 2>(bf16, rb) : pick_dtype<BITS, NT, 4>(bf16, rb);
 }
 template <int BITS>
-KernelFn pick_nt(int nt, int gpc, bool bf16) {
-  return nt == 1 ? pick_gpc<BITS, 1>(gpc, bf16) : nt == 2 ? pick_gpc<BITS, 2>(gpc, bf16) : pick_gpc<BITS, 4>(gpc, bf16);
+KernelFn pick_nt(int nt, int gpc, bool bf16, int rb) {
+  return nt == 1 ? pick_gpc<BITS, 1>(gpc, bf16, rb) : nt == 2 ? pick_gpc<BITS, 2>(gpc, bf16, rb) : pick_gpc<BITS, 4>(gpc, bf16, rb);
 }
-KernelFn pick_kernel(int bits, int nt, int gpc, bool bf16) {
-  return bits == 4 ? pick_nt<4>(nt, gpc, bf16) : bits == 3 ? pick_nt<3>(nt, gpc, bf16) : pick_nt<2>(nt, gpc, bf16);
+KernelFn pick_kernel(int bits, int nt, int gpc, bool bf16, int rb) {
+  return bits == 4 ? pick_nt<4>(nt, gpc, bf16, rb) : bits == 3 ? pick_nt<3>(nt, gpc, bf16, rb) : pick_nt<2>(nt, gpc, bf16, rb);
 }
 
 // Blocks of one configuration that fit on an SM (computed once per kernel and shape of block);
@@ -525,7 +553,7 @@ void lut_dequantize(const LutMatrix& w, uint16_t* out, bool f16) {
 
 namespace {
 struct TunedEntry {
-  int n, k, bits, group, nt, warps, unit_chunks, stages, blocks_per_sm;
+  int n, k, bits, group, nt, warps, unit_chunks, stages, blocks_per_sm, row_blocks_per_warp;  // 0 (absent): 1
 };
 constexpr TunedEntry kTuned[] = {
 #include "backend/cuda/lut_tuned.inc"
@@ -535,13 +563,13 @@ constexpr TunedEntry kTuned[] = {
 LutKernelConfig tuned_lut_config(int n, int k, int bits, int group, int nt) {
   for (const TunedEntry& e : kTuned)
     if (e.n == n && e.k == k && e.bits == bits && e.group == group && e.nt == nt)
-      return {e.warps, e.unit_chunks, e.stages, e.blocks_per_sm};
+      return {e.warps, e.unit_chunks, e.stages, e.blocks_per_sm, std::max(e.row_blocks_per_warp, 1)};
   return {};
 }
 
 size_t lut_smem_bytes(int bits, int group, int m, const LutKernelConfig& c) {
-  const int nt = m <= 8 ? 1 : m <= 16 ? 2 : 4;
-  const int stage = c.warps * c.unit_chunks * lut_block_bytes(bits, group) +
+  const int nt = m <= 8 ? 1 : m <= 16 ? 2 : 4, rb = nt > 2 ? 1 : c.row_blocks_per_warp;
+  const int stage = c.warps * rb * c.unit_chunks * lut_block_bytes(bits, group) +
                     nt * 8 * (c.unit_chunks * 256 + 16);
   return size_t(smem_layout(kDynamicSmemBase, (1 << (2 * bits)) * 128, stage, c.stages).total);
 }
@@ -557,15 +585,26 @@ void lut_matmul(const void* x, bool x_bf16, const LutMatrix& w, float* y, int ld
     const char* e = std::getenv("IK_LUT_DIAG");
     return !e ? 0 : std::string(e) == "copy" ? 1 : std::string(e) == "math" ? 2 : 0;
   }();
+  // IK_LUT_ROW_BLOCKS=1|2 (comparisons): row blocks per warp instead of the table's, with the
+  // warps halved or doubled so that a stage holds as many row blocks as the table's.
+  static const int rb_override = [] {
+    const char* e = std::getenv("IK_LUT_ROW_BLOCKS");
+    return e ? std::atoi(e) : 0;
+  }();
   const int gpc = groups_per_chunk(w.group);
   for (int m0 = 0; m0 < m; m0 += 32) {
     const int mc = std::min(32, m - m0);
     const int nt = mc <= 8 ? 1 : mc <= 16 ? 2 : 4;
     LutKernelConfig c = config ? *config : tuned_lut_config(w.n, w.k, w.bits, w.group, nt);
+    if (!config && rb_override == 2 && c.row_blocks_per_warp == 1) c.row_blocks_per_warp = 2, c.warps = std::max(1, c.warps / 2);
+    if (!config && rb_override == 1 && c.row_blocks_per_warp == 2) c.row_blocks_per_warp = 1, c.warps = std::min(16, c.warps * 2);
+    if (nt > 2) c.row_blocks_per_warp = 1;
     IK_CUDA_REQUIRE(c.warps >= 1 && c.warps <= 16 && c.unit_chunks >= 1 && c.unit_chunks <= 8 && c.stages >= 2 &&
-                        c.stages <= kMaxStages && c.blocks_per_sm >= 0,
+                        c.stages <= kMaxStages && c.blocks_per_sm >= 0 &&
+                        (c.row_blocks_per_warp == 1 || (c.row_blocks_per_warp == 2 && c.warps <= 8)),
                     "lut_matmul: bad kernel configuration");
-    const KernelFn fn = pick_kernel(w.bits, nt, gpc, x_bf16);
+    const int RB = c.row_blocks_per_warp;
+    const KernelFn fn = pick_kernel(w.bits, nt, gpc, x_bf16, RB);
     const int threads = 32 * (c.warps + 1);
     size_t smem = lut_smem_bytes(w.bits, w.group, mc, c);
     int fit = occupancy(fn, threads, smem);
@@ -584,9 +623,9 @@ void lut_matmul(const void* x, bool x_bf16, const LutMatrix& w, float* y, int ld
     p.chunks = w.chunks, p.row_blocks = w.row_blocks;
     p.unit_chunks = c.unit_chunks;
     p.units_per_row_group = (w.chunks + c.unit_chunks - 1) / c.unit_chunks;
-    p.units = (long long)((w.row_blocks + c.warps - 1) / c.warps) * p.units_per_row_group;
+    p.units = (long long)((w.row_blocks + c.warps * RB - 1) / (c.warps * RB)) * p.units_per_row_group;
     p.stages = c.stages;
-    p.stage_bytes = c.warps * c.unit_chunks * w.block_bytes + nt * 8 * (c.unit_chunks * 256 + 16);
+    p.stage_bytes = c.warps * RB * c.unit_chunks * w.block_bytes + nt * 8 * (c.unit_chunks * 256 + 16);
     p.smem_bytes = int(smem);
     p.diag = diag;
     const long long grid = std::min<long long>(p.units, (long long)ctx().device.sm_count * per_sm);

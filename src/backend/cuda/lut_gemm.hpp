@@ -28,10 +28,11 @@ LutMatrix upload_lut(const LutPacked& p);
 LutMatrix random_lut(int n, int k, int bits, int group, const std::vector<float>& table, uint64_t seed, float scale);
 void free_lut(LutMatrix& w);
 
-// Kernel shape: consumer warps per block (each owns a row block of 16 rows), chunks of 128
-// columns per pipeline stage, stages in the shared-memory ring, blocks per SM (0: as many as fit).
+// Kernel shape: consumer warps per block, chunks of 128 columns per pipeline stage, stages in
+// the shared-memory ring, blocks per SM (0: as many as fit), row blocks of 16 rows per warp (1,
+// or 2 with at most 8 warps, used up to 16 tokens: each X fragment then serves both).
 struct LutKernelConfig {
-  int warps = 8, unit_chunks = 2, stages = 4, blocks_per_sm = 0;
+  int warps = 8, unit_chunks = 2, stages = 4, blocks_per_sm = 0, row_blocks_per_warp = 1;
 };
 // Dynamic shared memory the kernel needs for m rows of X (m <= 32 per launch); the table
 // (2^(2 bits) x 32 copies x 4 bytes) is static on top.
