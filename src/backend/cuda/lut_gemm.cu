@@ -162,13 +162,28 @@ __device__ __forceinline__ void load_codes(const uint8_t* cs, int lane, uint32_t
   }
 }
 
-// Tile t's A fragment: four pair lookups in this lane's copy of the table.
+// Tile T's A fragment: four pair lookups in this lane's copy of the table.
 template <int BITS, int T>
 __device__ __forceinline__ void lookup(const uint32_t (&c)[8], uint32_t lane_table, uint32_t (&a)[4]) {
   a[0] = lds32(pair_address<BITS, T, 0>(c, lane_table));
   a[1] = lds32(pair_address<BITS, T, 1>(c, lane_table));
   a[2] = lds32(pair_address<BITS, T, 2>(c, lane_table));
   a[3] = lds32(pair_address<BITS, T, 3>(c, lane_table));
+}
+// The same for a tile index t known only after unrolling (register arrays need constant indices:
+// the switch folds away).
+template <int BITS>
+__device__ __forceinline__ void lookup(int t, const uint32_t (&c)[8], uint32_t lane_table, uint32_t (&a)[4]) {
+  switch (t) {
+    case 0: return lookup<BITS, 0>(c, lane_table, a);
+    case 1: return lookup<BITS, 1>(c, lane_table, a);
+    case 2: return lookup<BITS, 2>(c, lane_table, a);
+    case 3: return lookup<BITS, 3>(c, lane_table, a);
+    case 4: return lookup<BITS, 4>(c, lane_table, a);
+    case 5: return lookup<BITS, 5>(c, lane_table, a);
+    case 6: return lookup<BITS, 6>(c, lane_table, a);
+    default: return lookup<BITS, 7>(c, lane_table, a);
+  }
 }
 
 // One chunk of RB row blocks (one warp's): acc[j][nt] += X_tile(nt) . W_hat(j)^T over 128 columns.
@@ -196,20 +211,10 @@ __device__ __forceinline__ void chunk_mma(const uint8_t* block, int block_stride
 #pragma unroll
     for (int j = 0; j < RB; ++j) {
       uint32_t a[4];
-      switch (q) {  // tile indices must be compile-time constants (register arrays)
-        case 0: lookup<BITS, 0>(c[j], lane_table, a); break;
-        case 1: lookup<BITS, 2>(c[j], lane_table, a); break;
-        case 2: lookup<BITS, 4>(c[j], lane_table, a); break;
-        default: lookup<BITS, 6>(c[j], lane_table, a); break;
-      }
+      lookup<BITS>(2 * q, c[j], lane_table, a);
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt) mma<BF16>(d[j][nt], a, xv[nt].x, xv[nt].y);
-      switch (q) {
-        case 0: lookup<BITS, 1>(c[j], lane_table, a); break;
-        case 1: lookup<BITS, 3>(c[j], lane_table, a); break;
-        case 2: lookup<BITS, 5>(c[j], lane_table, a); break;
-        default: lookup<BITS, 7>(c[j], lane_table, a); break;
-      }
+      lookup<BITS>(2 * q + 1, c[j], lane_table, a);
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt) mma<BF16>(d[j][nt], a, xv[nt].z, xv[nt].w);
     }
