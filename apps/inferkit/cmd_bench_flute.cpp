@@ -166,8 +166,8 @@ void run_tune(const FluteArgs& a) {
                   if (rb == 1 && warps == 8 && unit == 2 && stages == 4 && bps == 0) default_us = t;
                   if (t < best_us) best_us = t, best = c;
                 }
-        fmt::print("{:>11} {} bits m={:<2}: warps {} chunks/stage {} stages {} blocks/SM {} row blocks/warp {} -> {:.1f} us "
-                   "(default {:.1f} us)\n",
+        fmt::print("{:>11} {} bits m={:<2}: warps {} chunks/stage {} stages {} blocks/SM {} row blocks/warp {} -> "
+                   "{:.1f} us (default {:.1f} us)\n",
                    sh.text, bits, m, best.warps, best.unit_chunks, best.stages, best.blocks_per_sm,
                    best.row_blocks_per_warp, best_us, default_us);
         lines.push_back(fmt::format("{{{}, {}, {}, {}, {}, {}, {}, {}, {}, {}}},", sh.n, sh.k, bits, a.group, nt,

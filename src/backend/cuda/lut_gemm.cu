@@ -341,8 +341,8 @@ __global__ void __launch_bounds__(kMaxThreads(RB)) lut_gemm_kernel(Params p) {
     if (rb < p.row_blocks && p.diag != 1) {  // a second row block past the last one computes on stale data, unused
       const uint8_t* xs = st + x_offset + gid * x_row_bytes + tid * 16;
       for (int u = 0; u < nu; ++u)
-        chunk_mma<BITS, NT, GPC, BF16, RB>(st + (warp * RB * U + u) * BB, U * BB, xs + u * 256, 8 * x_row_bytes, x_valid,
-                                           lane_table, lane, acc);
+        chunk_mma<BITS, NT, GPC, BF16, RB>(st + (warp * RB * U + u) * BB, U * BB, xs + u * 256, 8 * x_row_bytes,
+                                           x_valid, lane_table, lane, acc);
     }
     __syncwarp();
     if (lane == 0) mbar_arrive(empty + s);
@@ -358,7 +358,8 @@ __global__ void __launch_bounds__(kMaxThreads(RB)) lut_gemm_kernel(Params p) {
 #pragma unroll
           for (int c = 0; c < 4; ++c) {
             const int row = (rb + j) * kLutRowBlock + gid + 8 * (c >> 1), tok = nt * 8 + tid * 2 + (c & 1);
-            if (rb + j < p.row_blocks && row < p.n && tok < p.m) atomicAdd(p.y + size_t(tok) * p.ldy + row, acc[j][nt][c]);
+            if (rb + j < p.row_blocks && row < p.n && tok < p.m)
+              atomicAdd(p.y + size_t(tok) * p.ldy + row, acc[j][nt][c]);
             acc[j][nt][c] = 0.0f;
           }
     }
@@ -383,14 +384,20 @@ KernelFn pick_dtype(bool bf16, int rb) {
 }
 template <int BITS, int NT>
 KernelFn pick_gpc(int gpc, bool bf16, int rb) {
-  return gpc == 1 ? pick_dtype<BITS, NT, 1>(bf16, rb) : gpc == 2 ? pick_dtype<BITS, NT, 2>(bf16, rb) : pick_dtype<BITS, NT, 4>(bf16, rb);
+  return gpc == 1   ? pick_dtype<BITS, NT, 1>(bf16, rb)
+         : gpc == 2 ? pick_dtype<BITS, NT, 2>(bf16, rb)
+                    : pick_dtype<BITS, NT, 4>(bf16, rb);
 }
 template <int BITS>
 KernelFn pick_nt(int nt, int gpc, bool bf16, int rb) {
-  return nt == 1 ? pick_gpc<BITS, 1>(gpc, bf16, rb) : nt == 2 ? pick_gpc<BITS, 2>(gpc, bf16, rb) : pick_gpc<BITS, 4>(gpc, bf16, rb);
+  return nt == 1   ? pick_gpc<BITS, 1>(gpc, bf16, rb)
+         : nt == 2 ? pick_gpc<BITS, 2>(gpc, bf16, rb)
+                   : pick_gpc<BITS, 4>(gpc, bf16, rb);
 }
 KernelFn pick_kernel(int bits, int nt, int gpc, bool bf16, int rb) {
-  return bits == 4 ? pick_nt<4>(nt, gpc, bf16, rb) : bits == 3 ? pick_nt<3>(nt, gpc, bf16, rb) : pick_nt<2>(nt, gpc, bf16, rb);
+  return bits == 4   ? pick_nt<4>(nt, gpc, bf16, rb)
+         : bits == 3 ? pick_nt<3>(nt, gpc, bf16, rb)
+                     : pick_nt<2>(nt, gpc, bf16, rb);
 }
 
 // Blocks of one configuration that fit on an SM (computed once per kernel and shape of block);
@@ -601,15 +608,17 @@ void lut_matmul(const void* x, bool x_bf16, const LutMatrix& w, float* y, int ld
     const int mc = std::min(32, m - m0);
     const int nt = mc <= 8 ? 1 : mc <= 16 ? 2 : 4;
     LutKernelConfig c = config ? *config : tuned_lut_config(w.n, w.k, w.bits, w.group, nt);
-    if (!config && rb_override == 2 && c.row_blocks_per_warp == 1) c.row_blocks_per_warp = 2, c.warps = std::max(1, c.warps / 2);
-    if (!config && rb_override == 1 && c.row_blocks_per_warp == 2) c.row_blocks_per_warp = 1, c.warps = std::min(16, c.warps * 2);
+    if (!config && rb_override == 2 && c.row_blocks_per_warp == 1)
+      c.row_blocks_per_warp = 2, c.warps = std::max(1, c.warps / 2);
+    if (!config && rb_override == 1 && c.row_blocks_per_warp == 2)
+      c.row_blocks_per_warp = 1, c.warps = std::min(16, c.warps * 2);
     if (nt > 2) c.row_blocks_per_warp = 1;
     IK_CUDA_REQUIRE(c.warps >= 1 && c.warps <= 16 && c.unit_chunks >= 1 && c.unit_chunks <= 8 && c.stages >= 2 &&
                         c.stages <= kMaxStages && c.blocks_per_sm >= 0 &&
                         (c.row_blocks_per_warp == 1 || (c.row_blocks_per_warp == 2 && c.warps <= 8)),
                     "lut_matmul: bad kernel configuration");
-    const int RB = c.row_blocks_per_warp;
-    const KernelFn fn = pick_kernel(w.bits, nt, gpc, x_bf16, RB);
+    const int rb = c.row_blocks_per_warp;
+    const KernelFn fn = pick_kernel(w.bits, nt, gpc, x_bf16, rb);
     const int threads = 32 * (c.warps + 1);
     size_t smem = lut_smem_bytes(w.bits, w.group, mc, c);
     int fit = occupancy(fn, threads, smem);
@@ -628,9 +637,9 @@ void lut_matmul(const void* x, bool x_bf16, const LutMatrix& w, float* y, int ld
     p.chunks = w.chunks, p.row_blocks = w.row_blocks;
     p.unit_chunks = c.unit_chunks;
     p.units_per_row_group = (w.chunks + c.unit_chunks - 1) / c.unit_chunks;
-    p.units = (long long)((w.row_blocks + c.warps * RB - 1) / (c.warps * RB)) * p.units_per_row_group;
+    p.units = (long long)((w.row_blocks + c.warps * rb - 1) / (c.warps * rb)) * p.units_per_row_group;
     p.stages = c.stages;
-    p.stage_bytes = c.warps * RB * c.unit_chunks * w.block_bytes + nt * 8 * (c.unit_chunks * 256 + 16);
+    p.stage_bytes = c.warps * rb * c.unit_chunks * w.block_bytes + nt * 8 * (c.unit_chunks * 256 + 16);
     p.smem_bytes = int(smem);
     p.diag = diag;
     const long long grid = std::min<long long>(p.units, (long long)ctx().device.sm_count * per_sm);

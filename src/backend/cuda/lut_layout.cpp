@@ -15,7 +15,9 @@ size_t piece_offset(int q, int lane) { return size_t(q) * 512 + size_t(lane) * 1
 
 // Where a lane's word w of a 3-bit block sits: words 0-3 are its 16-byte piece, words 4-5
 // follow all lanes' pieces as [lane][8 B].
-size_t word3_offset(int lane, int w) { return w < 4 ? piece_offset(0, lane) + size_t(w) * 4 : 512 + size_t(lane) * 8 + size_t(w - 4) * 4; }
+size_t word3_offset(int lane, int w) {
+  return w < 4 ? piece_offset(0, lane) + size_t(w) * 4 : 512 + size_t(lane) * 8 + size_t(w - 4) * 4;
+}
 
 // Bit of a lane's 192-bit 3-bit stream where code (t, r, e) starts: register pair p = 4t + r is
 // the 6-bit field c(r,0) | c(r,1) << 3 at bit 6p (a field may straddle two words).
