@@ -235,12 +235,14 @@ __device__ __forceinline__ void chunk_mma(const uint8_t* block, int block_stride
   }
 }
 
-// Up to 16 consumer warps and the producer; with two row blocks per warp up to 8, so that the
-// doubled accumulators and codes have registers (at 16 warps they spilled).
-constexpr int kMaxThreads(int rb) { return rb == 2 ? 32 * 9 : 32 * 17; }
+// Up to 16 consumer warps and the producer. With two row blocks per warp up to 4, and registers
+// for three such blocks per SM: the doubled accumulators and codes need about 136 registers (at
+// 16 warps they spilled; at 8, 140 registers left room for one block of 8 warps per SM).
+constexpr int kMaxWarps(int rb) { return rb == 2 ? 4 : 16; }
+constexpr int kMinBlocks(int rb) { return rb == 2 ? 3 : 1; }
 
 template <int BITS, int NT, int GPC, bool BF16, int RB>
-__global__ void __launch_bounds__(kMaxThreads(RB)) lut_gemm_kernel(Params p) {
+__global__ void __launch_bounds__(32 * (kMaxWarps(RB) + 1), kMinBlocks(RB)) lut_gemm_kernel(Params p) {
   constexpr int CB = code_bytes(BITS), BB = CB + 32 * GPC, TABLE = 1 << (2 * BITS);
   extern __shared__ __align__(128) uint8_t smem[];
   let_next_kernel_start();  // chained (see common.cuh): the set-up below overlaps the previous kernel
@@ -609,13 +611,13 @@ void lut_matmul(const void* x, bool x_bf16, const LutMatrix& w, float* y, int ld
     const int nt = mc <= 8 ? 1 : mc <= 16 ? 2 : 4;
     LutKernelConfig c = config ? *config : tuned_lut_config(w.n, w.k, w.bits, w.group, nt);
     if (!config && rb_override == 2 && c.row_blocks_per_warp == 1)
-      c.row_blocks_per_warp = 2, c.warps = std::max(1, c.warps / 2);
+      c.row_blocks_per_warp = 2, c.warps = std::clamp(c.warps / 2, 1, kMaxWarps(2));
     if (!config && rb_override == 1 && c.row_blocks_per_warp == 2)
       c.row_blocks_per_warp = 1, c.warps = std::min(16, c.warps * 2);
     if (nt > 2) c.row_blocks_per_warp = 1;
-    IK_CUDA_REQUIRE(c.warps >= 1 && c.warps <= 16 && c.unit_chunks >= 1 && c.unit_chunks <= 8 && c.stages >= 2 &&
-                        c.stages <= kMaxStages && c.blocks_per_sm >= 0 &&
-                        (c.row_blocks_per_warp == 1 || (c.row_blocks_per_warp == 2 && c.warps <= 8)),
+    IK_CUDA_REQUIRE((c.row_blocks_per_warp == 1 || c.row_blocks_per_warp == 2) && c.warps >= 1 &&
+                        c.warps <= kMaxWarps(c.row_blocks_per_warp) && c.unit_chunks >= 1 && c.unit_chunks <= 8 &&
+                        c.stages >= 2 && c.stages <= kMaxStages && c.blocks_per_sm >= 0,
                     "lut_matmul: bad kernel configuration");
     const int rb = c.row_blocks_per_warp;
     const KernelFn fn = pick_kernel(w.bits, nt, gpc, x_bf16, rb);
