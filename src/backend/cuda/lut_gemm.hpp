@@ -1,6 +1,6 @@
 #pragma once
-// Lookup-table weights on the GPU (FLUTE, see lut_gemm.cu and lut_layout.hpp): upload a packed
-// matrix once, then multiply activations by it without ever materialising the dequantized
+// Lookup-table weights on the GPU (FLUTE: lut_gemm.cu, lut_matrix.cu, lut_layout.hpp): upload a
+// packed matrix once, then multiply activations by it without ever materialising the dequantized
 // weights. Plain host functions like cuda.hpp; no CUDA headers.
 #include <cstddef>
 #include <cstdint>
