@@ -34,8 +34,8 @@ void free_lut(LutMatrix& w);
 struct LutKernelConfig {
   int warps = 8, unit_chunks = 2, stages = 4, blocks_per_sm = 0, row_blocks_per_warp = 1;
 };
-// Dynamic shared memory the kernel needs for m rows of X (m <= 32 per launch); the table
-// (2^(2 bits) x 32 copies x 4 bytes) is static on top.
+// Dynamic shared memory the kernel needs for m rows of X (m <= 32 per launch): the pipeline
+// stages, their barriers and the pair table (2^(2 bits) entries x 32 copies x 4 bytes).
 size_t lut_smem_bytes(int bits, int group, int m, const LutKernelConfig& c);
 // The configuration tuned for this shape (`inferkit bench-flute --tune` writes the table,
 // src/backend/cuda/lut_tuned.inc), else a default. nt: 8-token tiles per launch (1, 2 or 4).
