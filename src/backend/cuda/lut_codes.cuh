@@ -3,10 +3,13 @@
 // kernel (lut_gemm.cu) and the dequantize kernel (lut_matrix.cu) share.
 #include <cstdint>
 
+#include "backend/cuda/lut_layout.hpp"
+
 namespace ik::backend::cuda {
 
-// Bytes of codes in one (row block, chunk) block.
-__host__ __device__ constexpr int code_bytes(int bits) { return bits == 4 ? 1024 : bits == 3 ? 768 : 512; }
+// Bytes of codes in one (row block, chunk) block, as a constant device code can use.
+template <int BITS>
+constexpr int kCodeBytes = code_block_bytes(BITS);
 
 // A lane's code words of one chunk (4-bit: 8 words; 3-bit: 6 words, one stream; 2-bit: 4); the
 // rest are 0.

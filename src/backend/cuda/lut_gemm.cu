@@ -71,6 +71,10 @@ struct Params {
   int diag;                // IK_LUT_DIAG: 1 = copy (no math: the memory pipeline alone), 2 = math (codes not copied)
 };
 
+// The pair table in shared memory: 2^(2 bits) entries, 32 copies of 4 bytes each.
+__host__ __device__ constexpr int table_bytes(int bits) { return (1 << (2 * bits)) * 128; }
+// A stage's row of X: unit_chunks x 128 columns of 2 bytes, padded so rows fall on different banks.
+__host__ __device__ constexpr int x_row_bytes(int unit_chunks) { return unit_chunks * 256 + 16; }
 
 __device__ __forceinline__ unsigned smem_addr(const void* p) { return unsigned(__cvta_generic_to_shared(p)); }
 
@@ -181,7 +185,7 @@ template <int BITS, int NT, int GPC, bool BF16, int RB>
 __device__ __forceinline__ void chunk_mma(const uint8_t* block, int block_stride, const uint8_t* xs,
                                           int x_tile_bytes, const bool (&x_valid)[NT], uint32_t lane_table, int lane,
                                           float (&acc)[RB][NT][4]) {
-  constexpr int CB = code_bytes(BITS);
+  constexpr int CB = kCodeBytes<BITS>;
   const int gid = lane >> 2;
   uint32_t c[RB][8];
 #pragma unroll
@@ -228,18 +232,18 @@ constexpr int kMinBlocks(int rb) { return rb == 2 ? 3 : 1; }
 
 template <int BITS, int NT, int GPC, bool BF16, int RB>
 __global__ void __launch_bounds__(32 * (kMaxWarps(RB) + 1), kMinBlocks(RB)) lut_gemm_kernel(Params p) {
-  constexpr int CB = code_bytes(BITS), BB = CB + 32 * GPC, TABLE = 1 << (2 * BITS);
+  constexpr int CB = kCodeBytes<BITS>, BB = CB + 32 * GPC, TABLE = 1 << (2 * BITS);
   extern __shared__ __align__(128) uint8_t smem[];
   let_next_kernel_start();  // chained (see common.cuh): the set-up below overlaps the previous kernel
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, W = (blockDim.x >> 5) - 1;
   const int gid = lane >> 2, tid = lane & 3;
   const int U = p.unit_chunks, S = p.stages;
-  const SmemLayout L = smem_layout(smem_addr(smem), TABLE * 128, p.stage_bytes, S);
+  const SmemLayout L = smem_layout(smem_addr(smem), table_bytes(BITS), p.stage_bytes, S);
   if (L.total > p.smem_bytes) __trap();  // dynamic shared memory not where the host assumed
   uint32_t* table = reinterpret_cast<uint32_t*>(smem + L.table);
   uint64_t* full = reinterpret_cast<uint64_t*>(smem + L.barriers);
   uint64_t* empty = full + kMaxStages;
-  const int x_offset = W * RB * U * BB, x_row_bytes = U * 256 + 16;  // padded: no bank conflicts between rows
+  const int x_offset = W * RB * U * BB, x_row = x_row_bytes(U);
 
   const long long per_block = p.units / gridDim.x, extra = p.units % gridDim.x;
   const long long begin = blockIdx.x * per_block + min((long long)blockIdx.x, extra);
@@ -254,7 +258,7 @@ __global__ void __launch_bounds__(32 * (kMaxWarps(RB) + 1), kMinBlocks(RB)) lut_
     for (int c = 0; c < 32; ++c) table[i * 32 + ((c + lane) & 31)] = v;
   }
   for (int s = 0; s < S; ++s)
-    for (int i = threadIdx.x * 16; i < NT * 8 * x_row_bytes; i += blockDim.x * 16)
+    for (int i = threadIdx.x * 16; i < NT * 8 * x_row; i += blockDim.x * 16)
       *reinterpret_cast<uint4*>(smem + L.stage(s, p.stage_bytes) + x_offset + i) = make_uint4(0, 0, 0, 0);
   if (threadIdx.x == 0) {
     for (int s = 0; s < S; ++s) mbar_init(full + s, 1), mbar_init(empty + s, W);
@@ -286,7 +290,7 @@ __global__ void __launch_bounds__(32 * (kMaxWarps(RB) + 1), kMinBlocks(RB)) lut_
           bulk_copy(st + b * U * BB, p.blocks + (size_t(first_rb + b) * p.chunks + c0) * BB, nu * BB, full + s);
       }
       for (int t = lane - W; copy_x && lane >= W && t < p.m; t += 32 - W)
-        bulk_copy(st + x_offset + t * x_row_bytes, p.x + size_t(t) * p.ldx + k0, xk * 2, full + s);
+        bulk_copy(st + x_offset + t * x_row, p.x + size_t(t) * p.ldx + k0, xk * 2, full + s);
     };
     // Chained launch: the codes of the first ring of units do not depend on the previous kernel
     // and are requested before waiting for it; their rows of X after.
@@ -326,10 +330,10 @@ __global__ void __launch_bounds__(32 * (kMaxWarps(RB) + 1), kMinBlocks(RB)) lut_
     const int rb = (rg * W + warp) * RB, nu = min(U, p.chunks - c0);  // this warp's first row block
     const uint8_t* st = smem + L.stage(s, p.stage_bytes);
     if (rb < p.row_blocks && p.diag != 1) {  // a second row block past the last one computes on stale data, unused
-      const uint8_t* xs = st + x_offset + gid * x_row_bytes + tid * 16;
+      const uint8_t* xs = st + x_offset + gid * x_row + tid * 16;
       for (int u = 0; u < nu; ++u)
-        chunk_mma<BITS, NT, GPC, BF16, RB>(st + (warp * RB * U + u) * BB, U * BB, xs + u * 256, 8 * x_row_bytes,
-                                           x_valid, lane_table, lane, acc);
+        chunk_mma<BITS, NT, GPC, BF16, RB>(st + (warp * RB * U + u) * BB, U * BB, xs + u * 256, 8 * x_row, x_valid,
+                                           lane_table, lane, acc);
     }
     __syncwarp();
     if (lane == 0) mbar_arrive(empty + s);
@@ -437,11 +441,21 @@ LutKernelConfig tuned_lut_config(int n, int k, int bits, int group, int nt) {
   return {};
 }
 
+namespace {
+// 8-token tiles for a launch of m <= 32 rows.
+int token_tiles(int m) { return m <= 8 ? 1 : m <= 16 ? 2 : 4; }
+// Row blocks per warp as launched: several only up to 16 tokens (pick_rb).
+int launched_row_blocks(const LutKernelConfig& c, int nt) { return nt > 2 ? 1 : c.row_blocks_per_warp; }
+// One pipeline stage: each warp's code blocks for the unit, then the unit's rows of X.
+int stage_bytes(int bits, int group, int nt, const LutKernelConfig& c) {
+  return c.warps * launched_row_blocks(c, nt) * c.unit_chunks * lut_block_bytes(bits, group) +
+         nt * 8 * x_row_bytes(c.unit_chunks);
+}
+}  // namespace
+
 size_t lut_smem_bytes(int bits, int group, int m, const LutKernelConfig& c) {
-  const int nt = m <= 8 ? 1 : m <= 16 ? 2 : 4, rb = nt > 2 ? 1 : c.row_blocks_per_warp;
-  const int stage = c.warps * rb * c.unit_chunks * lut_block_bytes(bits, group) +
-                    nt * 8 * (c.unit_chunks * 256 + 16);
-  return size_t(smem_layout(kDynamicSmemBase, (1 << (2 * bits)) * 128, stage, c.stages).total);
+  return size_t(smem_layout(kDynamicSmemBase, table_bytes(bits), stage_bytes(bits, group, token_tiles(m), c), c.stages)
+                    .total);
 }
 
 void lut_matmul(const void* x, bool x_bf16, const LutMatrix& w, float* y, int ldy, int m, bool accumulate,
@@ -464,13 +478,13 @@ void lut_matmul(const void* x, bool x_bf16, const LutMatrix& w, float* y, int ld
   const int gpc = groups_per_chunk(w.group);
   for (int m0 = 0; m0 < m; m0 += 32) {
     const int mc = std::min(32, m - m0);
-    const int nt = mc <= 8 ? 1 : mc <= 16 ? 2 : 4;
+    const int nt = token_tiles(mc);
     LutKernelConfig c = config ? *config : tuned_lut_config(w.n, w.k, w.bits, w.group, nt);
     if (!config && rb_override == 2 && c.row_blocks_per_warp == 1)
       c.row_blocks_per_warp = 2, c.warps = std::clamp(c.warps / 2, 1, kMaxWarps(2));
     if (!config && rb_override == 1 && c.row_blocks_per_warp == 2)
-      c.row_blocks_per_warp = 1, c.warps = std::min(16, c.warps * 2);
-    if (nt > 2) c.row_blocks_per_warp = 1;
+      c.row_blocks_per_warp = 1, c.warps = std::min(kMaxWarps(1), c.warps * 2);
+    c.row_blocks_per_warp = launched_row_blocks(c, nt);
     IK_CUDA_REQUIRE((c.row_blocks_per_warp == 1 || c.row_blocks_per_warp == 2) && c.warps >= 1 &&
                         c.warps <= kMaxWarps(c.row_blocks_per_warp) && c.unit_chunks >= 1 && c.unit_chunks <= 8 &&
                         c.stages >= 2 && c.stages <= kMaxStages && c.blocks_per_sm >= 0,
@@ -497,7 +511,7 @@ void lut_matmul(const void* x, bool x_bf16, const LutMatrix& w, float* y, int ld
     p.units_per_row_group = (w.chunks + c.unit_chunks - 1) / c.unit_chunks;
     p.units = (long long)((w.row_blocks + c.warps * rb - 1) / (c.warps * rb)) * p.units_per_row_group;
     p.stages = c.stages;
-    p.stage_bytes = c.warps * rb * c.unit_chunks * w.block_bytes + nt * 8 * (c.unit_chunks * 256 + 16);
+    p.stage_bytes = stage_bytes(w.bits, w.group, nt, c);
     p.smem_bytes = int(smem);
     p.diag = diag;
     const long long grid = std::min<long long>(p.units, (long long)ctx().device.sm_count * per_sm);

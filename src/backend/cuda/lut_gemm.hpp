@@ -30,7 +30,7 @@ void free_lut(LutMatrix& w);
 
 // Kernel shape: consumer warps per block, chunks of 128 columns per pipeline stage, stages in
 // the shared-memory ring, blocks per SM (0: as many as fit), row blocks of 16 rows per warp (1,
-// or 2 with at most 8 warps, used up to 16 tokens: each X fragment then serves both).
+// or 2 with at most 4 warps, used up to 16 tokens: each X fragment then serves both).
 struct LutKernelConfig {
   int warps = 8, unit_chunks = 2, stages = 4, blocks_per_sm = 0, row_blocks_per_warp = 1;
 };

@@ -37,7 +37,7 @@ namespace ik::backend::cuda {
 constexpr int kLutRowBlock = 16;
 constexpr int kLutChunk = 128;
 
-inline int code_block_bytes(int bits) { return bits == 4 ? 1024 : bits == 3 ? 768 : 512; }
+constexpr int code_block_bytes(int bits) { return bits == 4 ? 1024 : bits == 3 ? 768 : 512; }
 inline int groups_per_chunk(int group) { return group >= kLutChunk ? 1 : kLutChunk / group; }
 // One (row block, chunk) block on the device: its codes, then its scale pairs.
 inline int lut_block_bytes(int bits, int group) { return code_block_bytes(bits) + 32 * groups_per_chunk(group); }

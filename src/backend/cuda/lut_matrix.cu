@@ -39,9 +39,9 @@ __global__ void lut_dequantize_kernel(const uint8_t* blocks, const float* table,
   const int blk = blockIdx.x, rb = blk / chunks, kc = blk % chunks, lane = threadIdx.x;
   const int gid = lane >> 2, tid = lane & 3;
   uint32_t c[8];
-  const uint8_t* b = blocks + size_t(blk) * (code_bytes(BITS) + 32 * gpc);
+  const uint8_t* b = blocks + size_t(blk) * (kCodeBytes<BITS> + 32 * gpc);
   load_codes<BITS>(b, lane, c);
-  const __half2* s = reinterpret_cast<const __half2*>(b + code_bytes(BITS));
+  const __half2* s = reinterpret_cast<const __half2*>(b + kCodeBytes<BITS>);
   auto code = [&](int t, int r, int e) -> int {  // code of element e of register r of tile t
     if (BITS == 4) return (c[t] >> (8 * r + 4 * e)) & 15;
     if (BITS == 2) return (c[t / 2] >> (16 * (t % 2) + 4 * r + 2 * e)) & 3;
@@ -96,7 +96,7 @@ LutMatrix upload_lut(const LutPacked& p) {
   IK_CUDA_REQUIRE(p.rows <= (1 << 30) && p.cols <= (1 << 30), "lookup-table matrix too large");
   LutMatrix w = allocate_lut(int(p.rows), int(p.cols), p.bits, p.group, p.table);
   // Interleave: each block's codes, then its scales, so one copy moves both.
-  const size_t n_blocks = size_t(w.row_blocks) * w.chunks, cb = code_bytes(p.bits), sb = w.block_bytes - cb;
+  const size_t n_blocks = size_t(w.row_blocks) * w.chunks, cb = code_block_bytes(p.bits), sb = w.block_bytes - cb;
   std::vector<uint8_t> host(n_blocks * w.block_bytes);
   const auto* scales = reinterpret_cast<const uint8_t*>(p.scales.data());
   for (size_t b = 0; b < n_blocks; ++b) {
@@ -113,8 +113,8 @@ LutMatrix random_lut(int n, int k, int bits, int group, const std::vector<float>
   auto* blocks = const_cast<uint8_t*>(w.blocks);
   const size_t n_blocks = size_t(w.row_blocks) * w.chunks;
   fill_random_bytes_kernel<<<1024, 256, 0, ctx().stream>>>(blocks, w.stream_bytes(), seed);
-  fill_random_scales_kernel<<<256, 256, 0, ctx().stream>>>(blocks, n_blocks, code_bytes(bits),
-                                                           w.block_bytes - code_bytes(bits), seed + 1, scale);
+  const int cb = code_block_bytes(bits);
+  fill_random_scales_kernel<<<256, 256, 0, ctx().stream>>>(blocks, n_blocks, cb, w.block_bytes - cb, seed + 1, scale);
   check_launch("random_lut");
   return w;
 }
