@@ -73,8 +73,10 @@ struct Params {
 
 // The pair table in shared memory: 2^(2 bits) entries, 32 copies of 4 bytes each.
 __host__ __device__ constexpr int table_bytes(int bits) { return (1 << (2 * bits)) * 128; }
-// A stage's row of X: unit_chunks x 128 columns of 2 bytes, padded so rows fall on different banks.
-__host__ __device__ constexpr int x_row_bytes(int unit_chunks) { return unit_chunks * 256 + 16; }
+// A stage's row of X: unit_chunks x 128 columns of 2 bytes, padded by 64 bytes. A warp's 16-byte
+// X loads are served 8 lanes (two tokens' rows, 64 bytes each) per wavefront: with the rows 64
+// bytes apart modulo 128 the two fall on disjoint banks (16 bytes apart, they conflicted 2-way).
+__host__ __device__ constexpr int x_row_bytes(int unit_chunks) { return unit_chunks * 256 + 64; }
 
 __device__ __forceinline__ unsigned smem_addr(const void* p) { return unsigned(__cvta_generic_to_shared(p)); }
 
