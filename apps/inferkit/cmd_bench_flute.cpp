@@ -121,8 +121,8 @@ struct NormBefore {
   void run(int m) const { cuda::rms_norm(x, w, out, m, k, 1e-5f); }
 };
 
-// For each shape and bit width: every configuration at m = 8 * nt (nt = 1: m = 1), keep the
-// fastest, and write the table (one line per shape, bits and nt). Each product is timed as it
+// For each shape and bit width: every configuration at m = 8 * nt (nt = 1: m = 1), the fastest
+// few confirmed against the table in effect, and write the table (one line per shape, bits and nt). Each product is timed as it
 // runs in the decode step: after an RMSNorm (a short kernel its chained launch overlaps), less
 // the norm's own time. Timed back to back instead, the kernel overlaps with itself, and the
 // winners were slower in the model (bench/flute/results/retune_dropped_h200.txt).
@@ -142,30 +142,50 @@ void run_tune(const FluteArgs& a) {
       for (int i = 0; i < sets; ++i) ws.push_back(cuda::random_lut(sh.n, sh.k, bits, a.group, table_for(bits), 100 + i, 0.02f));
       for (int nt : {1, 2, 4}) {
         const int m = nt == 1 ? 1 : 8 * nt;
-        cuda::LutKernelConfig best;
-        double best_us = 1e30, default_us = 0;
+        // Whether a configuration launches at m rows (tried outside any graph capture: one that
+        // does not fit throws here).
+        auto fits = [&](const cuda::LutKernelConfig& c) {
+          try {
+            cuda::lut_matmul(buf.x, false, ws[0], buf.y, sh.n, m, true, &c);
+            cuda::sync();
+            return true;
+          } catch (const Error&) {
+            return false;
+          }
+        };
         const double norm_us = time_us(sets, a.reps, [&](int) { norm.run(m); });
+        auto timed = [&](const cuda::LutKernelConfig& c, int reps) {
+          return time_us(sets, reps, [&](int i) {
+                   norm.run(m);
+                   cuda::lut_matmul(buf.x, false, ws[i], buf.y, sh.n, m, true, &c);
+                 }) -
+                 norm_us;
+        };
+        std::vector<std::pair<double, cuda::LutKernelConfig>> results;
+        double default_us = 0;
         for (int rb : {1, 2})
-          for (int warps : {4, 8, 12, 16})
+          for (int warps : {4, 8, 11, 12, 15, 16})  // 11 and 15: the largest blocks of 2 row blocks per warp
             for (int unit : {1, 2, 4})
               for (int stages : {2, 3, 4, 6})
                 for (int bps : {1, 2, 3, 0}) {
                   if (rb == 2 && nt > 2) continue;  // launched with one row block per warp (too many warps: throws)
                   const cuda::LutKernelConfig c{warps, unit, stages, bps, rb};
-                  try {  // outside the graph capture: a configuration that does not fit throws here
-                    cuda::lut_matmul(buf.x, false, ws[0], buf.y, sh.n, m, true, &c);
-                    cuda::sync();
-                  } catch (const Error&) {
-                    continue;
-                  }
-                  const double t = time_us(sets, a.reps, [&](int i) {
-                                     norm.run(m);
-                                     cuda::lut_matmul(buf.x, false, ws[i], buf.y, sh.n, m, true, &c);
-                                   }) -
-                                   norm_us;
-                  if (rb == 1 && warps == 8 && unit == 2 && stages == 4 && bps == 0) default_us = t;
-                  if (t < best_us) best_us = t, best = c;
+                  if (!fits(c)) continue;
+                  results.push_back({timed(c, a.reps), c});
+                  if (rb == 1 && warps == 8 && unit == 2 && stages == 4 && bps == 0) default_us = results.back().first;
                 }
+        // The minimum of ~1,000 noisy timings favours luck: the fastest few and the configuration
+        // in effect now are timed again with 4x the repetitions, and the fastest of those wins.
+        std::sort(results.begin(), results.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
+        results.resize(std::min<size_t>(results.size(), 5));
+        const cuda::LutKernelConfig current = cuda::tuned_lut_config(sh.n, sh.k, bits, a.group, nt);
+        if (fits(current)) results.push_back({0.0, current});
+        cuda::LutKernelConfig best;
+        double best_us = 1e30;
+        for (const auto& [t0, c] : results) {
+          const double t = timed(c, 4 * a.reps);
+          if (t < best_us) best_us = t, best = c;
+        }
         fmt::print("{:>11} {} bits m={:<2}: warps {} chunks/stage {} stages {} blocks/SM {} row blocks/warp {} -> "
                    "{:.1f} us (default {:.1f} us)\n",
                    sh.text, bits, m, best.warps, best.unit_chunks, best.stages, best.blocks_per_sm,

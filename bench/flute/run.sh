@@ -19,7 +19,7 @@ for stage in "${@:-all}"; do
     tune|all)
       echo "== bench-flute --tune"
       $D/bin/inferkit bench-flute --tune --tune-out "$OUTDIR/lut_tuned.inc" \
-        --shapes 4096x4096,14336x4096,4096x14336,8192x8192,28672x8192,8192x28672,6144x4096,28672x4096 \
+        --shapes 4096x4096,14336x4096,4096x14336,8192x8192,28672x8192,8192x28672,6144x4096,28672x4096,10240x8192,57344x8192 \
         --bits 4,3 --reps 5 2>&1 | tee "$OUTDIR/tune.txt" ;;&
     bench|all)
       echo "== bench-flute"

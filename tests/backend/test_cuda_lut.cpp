@@ -105,11 +105,12 @@ TEST_F(CudaLut, HostPackedMatchesHostDequantizedCublas) {
             EXPECT_LT(run_ours(x, w, m, f16, ref), f16 ? 2e-3 : 1e-2)
                 << (f16 ? "f16" : "bf16") << " bits " << bits << " group " << group << " " << s.n << "x" << s.k
                 << " m " << m;
-            // Two row blocks per warp (an odd number of row blocks here: the last warp has one).
-            const cuda::LutKernelConfig two{4, 2, 3, 0, 2};
-            EXPECT_LT(run_ours(x, w, m, f16, ref, &two), f16 ? 2e-3 : 1e-2)
-                << "2 row blocks per warp, " << (f16 ? "f16" : "bf16") << " bits " << bits << " group " << group << " "
-                << s.n << "x" << s.k << " m " << m;
+            // Two row blocks per warp (an odd number of row blocks here: the last warp has one), in
+            // small blocks and in the one-block-per-SM kernel (11 warps: a row group of 22 blocks).
+            for (const cuda::LutKernelConfig two : {cuda::LutKernelConfig{4, 2, 3, 0, 2}, cuda::LutKernelConfig{11, 2, 2, 0, 2}})
+              EXPECT_LT(run_ours(x, w, m, f16, ref, &two), f16 ? 2e-3 : 1e-2)
+                  << "2 row blocks per warp, " << two.warps << " warps, " << (f16 ? "f16" : "bf16") << " bits " << bits
+                  << " group " << group << " " << s.n << "x" << s.k << " m " << m;
           }
         }
         cuda::free_lut(w);

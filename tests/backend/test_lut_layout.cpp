@@ -5,8 +5,10 @@
 
 #include <cmath>
 #include <cstring>
+#include <string>
 #include <vector>
 
+#include "backend/cuda/lut_gemm.hpp"
 #include "backend/cuda/lut_layout.hpp"
 #include "core/error.hpp"
 #include "core/fp16.hpp"
@@ -115,4 +117,28 @@ TEST(LutLayout, RejectsWhatItCannotTile) {
   EXPECT_THROW(cuda::pack_lut(codes.data(), scales.data(), table.data(), 16, 96, 4, 48), ik::Error);   // group
   codes[3] = 16;
   EXPECT_THROW(cuda::pack_lut(codes.data(), scales.data(), table.data(), 16, 96, 4, 32), ik::Error);   // code range
+}
+
+// The tuned-configuration table (lut_tuned.inc, or IK_LUT_TUNED=FILE at run time): lines as the
+// tuner writes them parse; anything else is an error naming the line.
+TEST(LutTunedTable, ParsesTheTunersLinesAndRejectsOthers) {
+  const auto entries = cuda::parse_lut_tuned(
+      "// Written by `inferkit bench-flute --tune`\n\n{4096, 14336, 4, 128, 2, 12, 2, 3, 1, 2},\n"
+      "  {8192,8192,3,128,1,4,4,2,0,1},\r\n",
+      "t.inc");
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_EQ(entries[0].k, 14336);
+  EXPECT_EQ(entries[0].warps, 12);
+  EXPECT_EQ(entries[0].row_blocks_per_warp, 2);
+  EXPECT_EQ(entries[1].bits, 3);
+  EXPECT_EQ(entries[1].blocks_per_sm, 0);
+  for (const char* bad : {"{1, 2, 3, 4, 5, 6, 7, 8, 9},", "{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}", "{1, 2, 3, 4, 5, 6, 7, 8, 9, x},",
+                          "{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, junk", "warps 4"}) {
+    try {
+      cuda::parse_lut_tuned(std::string("// ok\n") + bad + "\n", "t.inc");
+      ADD_FAILURE() << "accepted: " << bad;
+    } catch (const ik::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("t.inc line 2"), std::string::npos) << e.what();
+    }
+  }
 }

@@ -226,14 +226,20 @@ __device__ __forceinline__ void chunk_mma(const uint8_t* block, int block_stride
   }
 }
 
-// Up to 16 consumer warps and the producer. With two row blocks per warp up to 4, and registers
-// for three such blocks per SM: the doubled accumulators and codes need about 136 registers (at
-// 16 warps they spilled; at 8, 140 registers left room for one block of 8 warps per SM).
-constexpr int kMaxWarps(int rb) { return rb == 2 ? 4 : 16; }
-constexpr int kMinBlocks(int rb) { return rb == 2 ? 3 : 1; }
+// Consumer warps per block (the producer is one more). ptxas divides the registers by the warps
+// of the busiest of the SM's four schedulers: 17 warps leave 96 registers a thread, 16 leave 128,
+// 12 leave 168. Two row blocks per warp double the codes and accumulators: about 95 registers at
+// one token (so at most 15 warps, without spilling), about 136 at 9-16 tokens (at most 11).
+constexpr int max_warps(int rb, int nt) { return rb == 1 ? 16 : nt == 1 ? 15 : 11; }
+// Each kernel is compiled for the largest block it runs (MAXW consumer warps): blocks of up to 4
+// warps are bounded so that three fit per SM (128 registers), larger ones for one per SM. Many
+// small blocks or few large ones is the tuner's choice: a large block shares one table and one
+// ring among all its warps.
+constexpr int min_blocks(int maxw) { return maxw <= 4 ? 3 : 1; }
+constexpr int kSmallBlockWarps = 4;
 
-template <int BITS, int NT, int GPC, bool BF16, int RB>
-__global__ void __launch_bounds__(32 * (kMaxWarps(RB) + 1), kMinBlocks(RB)) lut_gemm_kernel(Params p) {
+template <int BITS, int NT, int GPC, bool BF16, int RB, int MAXW>
+__global__ void __launch_bounds__(32 * (MAXW + 1), min_blocks(MAXW)) lut_gemm_kernel(Params p) {
   constexpr int CB = kCodeBytes<BITS>, BB = CB + 32 * GPC, TABLE = 1 << (2 * BITS);
   extern __shared__ __align__(128) uint8_t smem[];
   let_next_kernel_start();  // chained (see common.cuh): the set-up below overlaps the previous kernel
@@ -251,60 +257,72 @@ __global__ void __launch_bounds__(32 * (kMaxWarps(RB) + 1), kMinBlocks(RB)) lut_
   const long long begin = blockIdx.x * per_block + min((long long)blockIdx.x, extra);
   const long long end = begin + per_block + (blockIdx.x < extra ? 1 : 0);
 
-  // Set-up: the table (32 copies: entry i of copy c at word 32 i + c; each thread starts at its
-  // own lane's bank so a warp's stores never collide), zeroed X rows (columns past k are never
-  // copied and must read as 0), the barriers.
-  for (int i = threadIdx.x; i < TABLE; i += blockDim.x) {
-    const uint32_t v = p.table2[i];
-#pragma unroll
-    for (int c = 0; c < 32; ++c) table[i * 32 + ((c + lane) & 31)] = v;
-  }
-  for (int s = 0; s < S; ++s)
-    for (int i = threadIdx.x * 16; i < NT * 8 * x_row; i += blockDim.x * 16)
-      *reinterpret_cast<uint4*>(smem + L.stage(s, p.stage_bytes) + x_offset + i) = make_uint4(0, 0, 0, 0);
-  if (threadIdx.x == 0) {
-    for (int s = 0; s < S; ++s) mbar_init(full + s, 1), mbar_init(empty + s, W);
-    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
-  }
-  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");  // the zeroes before any TMA write
-  __syncthreads();
-
   // Position of the first unit: row group and first chunk (counters advance without division,
   // which would cost more than the math of a unit).
   const int upr = p.units_per_row_group;
   const int rg0 = int(begin / upr), c00 = int(begin % upr) * U;
   const int n_units = int(end - begin);
 
-  if (warp == W) {  // producer: lane w < W copies warp w's blocks, lanes W.. copy the rows of X
-    // Unit i at (rg, c0) into stage s: its codes and/or its rows of X.
-    const bool codes = p.diag != 2;
-    auto copy_unit = [&](int rg, int c0, int s, bool copy_codes, bool copy_x) {
-      const int nu = min(U, p.chunks - c0), k0 = c0 * kLutChunk, xk = min(nu * kLutChunk, p.k - k0);
-      const int first_rb = rg * W * RB, blocks_here = min(W * RB, p.row_blocks - first_rb);
-      if (copy_codes && lane == 0)
-        mbar_arrive_expect_tx(full + s, unsigned((codes ? blocks_here * nu * BB : 0) + p.m * xk * 2));
-      __syncwarp();
-      uint8_t* st = smem + L.stage(s, p.stage_bytes);
+  // Producer: lane w < W copies warp w's blocks, lanes W.. copy the rows of X. Unit i at (rg, c0)
+  // into stage s: its codes and/or its rows of X.
+  const bool codes = p.diag != 2;
+  auto copy_unit = [&](int rg, int c0, int s, bool copy_codes, bool copy_x) {
+    const int nu = min(U, p.chunks - c0), k0 = c0 * kLutChunk, xk = min(nu * kLutChunk, p.k - k0);
+    const int first_rb = rg * W * RB, blocks_here = min(W * RB, p.row_blocks - first_rb);
+    if (copy_codes && lane == 0)
+      mbar_arrive_expect_tx(full + s, unsigned((codes ? blocks_here * nu * BB : 0) + p.m * xk * 2));
+    __syncwarp();
+    uint8_t* st = smem + L.stage(s, p.stage_bytes);
 #pragma unroll
-      for (int j = 0; j < RB; ++j) {  // lane w copies warp w's row blocks
-        const int b = lane * RB + j;
-        if (copy_codes && codes && lane < W && b < blocks_here)
-          bulk_copy(st + b * U * BB, p.blocks + (size_t(first_rb + b) * p.chunks + c0) * BB, nu * BB, full + s);
-      }
-      for (int t = lane - W; copy_x && lane >= W && t < p.m; t += 32 - W)
-        bulk_copy(st + x_offset + t * x_row, p.x + size_t(t) * p.ldx + k0, xk * 2, full + s);
-    };
-    // Chained launch: the codes of the first ring of units do not depend on the previous kernel
-    // and are requested before waiting for it; their rows of X after.
-    const int early = min(S, n_units);
-    for (int pass = 0; pass < 2; ++pass) {
-      if (pass == 1) wait_for_previous_kernel();
-      int rg = rg0, c0 = c00;
-      for (int i = 0; i < early; ++i) {
-        copy_unit(rg, c0, i, pass == 0, pass == 1);
-        if ((c0 += U) >= p.chunks) c0 = 0, ++rg;
-      }
+    for (int j = 0; j < RB; ++j) {  // lane w copies warp w's row blocks
+      const int b = lane * RB + j;
+      if (copy_codes && codes && lane < W && b < blocks_here)
+        bulk_copy(st + b * U * BB, p.blocks + (size_t(first_rb + b) * p.chunks + c0) * BB, nu * BB, full + s);
     }
+    for (int t = lane - W; copy_x && lane >= W && t < p.m; t += 32 - W)
+      bulk_copy(st + x_offset + t * x_row, p.x + size_t(t) * p.ldx + k0, xk * 2, full + s);
+  };
+  // The first ring of units, codes or rows of X.
+  const int early = min(S, n_units);
+  auto copy_first_ring = [&](bool copy_codes, bool copy_x) {
+    int rg = rg0, c0 = c00;
+    for (int i = 0; i < early; ++i) {
+      copy_unit(rg, c0, i, copy_codes, copy_x);
+      if ((c0 += U) >= p.chunks) c0 = 0, ++rg;
+    }
+  };
+
+  // Set-up. The producer initialises the barriers and at once requests the codes of the first
+  // ring: they depend neither on the table nor on the previous kernel (chained launch), and the
+  // first bytes then arrive while the consumers build the table (a microsecond, which is half
+  // the floor of a 4096x4096 product). The consumers write the table (32 copies: entry i of copy
+  // c at word 32 i + c; each thread starts at its own lane's bank so a warp's stores never
+  // collide) and zero the X rows (columns past k are never copied and must read as 0; the
+  // copies of X wait for the __syncthreads below).
+  if (warp == W) {
+    if (lane == 0) {
+      for (int s = 0; s < S; ++s) mbar_init(full + s, 1), mbar_init(empty + s, W);
+      asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    }
+    __syncwarp();
+    copy_first_ring(true, false);
+  } else {
+    const int consumers = W * 32;
+    for (int i = threadIdx.x; i < TABLE; i += consumers) {
+      const uint32_t v = p.table2[i];
+#pragma unroll
+      for (int c = 0; c < 32; ++c) table[i * 32 + ((c + lane) & 31)] = v;
+    }
+    for (int s = 0; s < S; ++s)
+      for (int i = threadIdx.x * 16; i < NT * 8 * x_row; i += consumers * 16)
+        *reinterpret_cast<uint4*>(smem + L.stage(s, p.stage_bytes) + x_offset + i) = make_uint4(0, 0, 0, 0);
+    asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");  // the zeroes before any TMA write
+  }
+  __syncthreads();
+
+  if (warp == W) {
+    wait_for_previous_kernel();  // X is the previous kernel's output
+    copy_first_ring(false, true);
     int rg = rg0, c0 = c00, s = 0;
     unsigned phase = 0;
     for (int i = 0; i < n_units; ++i) {
@@ -366,31 +384,33 @@ using KernelFn = void (*)(Params);
 
 // Two row blocks per warp only up to 16 tokens: at 32 the doubled accumulators would spill.
 template <int BITS, int NT, int GPC, bool BF16>
-KernelFn pick_rb(int rb) {
+KernelFn pick_rb(int rb, int warps) {
   if constexpr (NT <= 2)
-    if (rb == 2) return lut_gemm_kernel<BITS, NT, GPC, BF16, 2>;
-  return lut_gemm_kernel<BITS, NT, GPC, BF16, 1>;
+    if (rb == 2)
+      return warps <= kSmallBlockWarps ? lut_gemm_kernel<BITS, NT, GPC, BF16, 2, kSmallBlockWarps>
+                                       : lut_gemm_kernel<BITS, NT, GPC, BF16, 2, max_warps(2, NT)>;
+  return lut_gemm_kernel<BITS, NT, GPC, BF16, 1, max_warps(1, NT)>;
 }
 template <int BITS, int NT, int GPC>
-KernelFn pick_dtype(bool bf16, int rb) {
-  return bf16 ? pick_rb<BITS, NT, GPC, true>(rb) : pick_rb<BITS, NT, GPC, false>(rb);
+KernelFn pick_dtype(bool bf16, int rb, int warps) {
+  return bf16 ? pick_rb<BITS, NT, GPC, true>(rb, warps) : pick_rb<BITS, NT, GPC, false>(rb, warps);
 }
 template <int BITS, int NT>
-KernelFn pick_gpc(int gpc, bool bf16, int rb) {
-  return gpc == 1   ? pick_dtype<BITS, NT, 1>(bf16, rb)
-         : gpc == 2 ? pick_dtype<BITS, NT, 2>(bf16, rb)
-                    : pick_dtype<BITS, NT, 4>(bf16, rb);
+KernelFn pick_gpc(int gpc, bool bf16, int rb, int warps) {
+  return gpc == 1   ? pick_dtype<BITS, NT, 1>(bf16, rb, warps)
+         : gpc == 2 ? pick_dtype<BITS, NT, 2>(bf16, rb, warps)
+                    : pick_dtype<BITS, NT, 4>(bf16, rb, warps);
 }
 template <int BITS>
-KernelFn pick_nt(int nt, int gpc, bool bf16, int rb) {
-  return nt == 1   ? pick_gpc<BITS, 1>(gpc, bf16, rb)
-         : nt == 2 ? pick_gpc<BITS, 2>(gpc, bf16, rb)
-                   : pick_gpc<BITS, 4>(gpc, bf16, rb);
+KernelFn pick_nt(int nt, int gpc, bool bf16, int rb, int warps) {
+  return nt == 1   ? pick_gpc<BITS, 1>(gpc, bf16, rb, warps)
+         : nt == 2 ? pick_gpc<BITS, 2>(gpc, bf16, rb, warps)
+                   : pick_gpc<BITS, 4>(gpc, bf16, rb, warps);
 }
-KernelFn pick_kernel(int bits, int nt, int gpc, bool bf16, int rb) {
-  return bits == 4   ? pick_nt<4>(nt, gpc, bf16, rb)
-         : bits == 3 ? pick_nt<3>(nt, gpc, bf16, rb)
-                     : pick_nt<2>(nt, gpc, bf16, rb);
+KernelFn pick_kernel(int bits, int nt, int gpc, bool bf16, int rb, int warps) {
+  return bits == 4   ? pick_nt<4>(nt, gpc, bf16, rb, warps)
+         : bits == 3 ? pick_nt<3>(nt, gpc, bf16, rb, warps)
+                     : pick_nt<2>(nt, gpc, bf16, rb, warps);
 }
 
 // Blocks of one configuration that fit on an SM (computed once per kernel and shape of block);
@@ -424,24 +444,6 @@ __global__ void zero_rows_kernel(float* y, int ldy, int n) {
 }
 
 }  // namespace
-
-// ---- tuned configurations ------------------------------------------------------------------------
-
-namespace {
-struct TunedEntry {
-  int n, k, bits, group, nt, warps, unit_chunks, stages, blocks_per_sm, row_blocks_per_warp;  // 0 (absent): 1
-};
-constexpr TunedEntry kTuned[] = {
-#include "backend/cuda/lut_tuned.inc"
-};
-}  // namespace
-
-LutKernelConfig tuned_lut_config(int n, int k, int bits, int group, int nt) {
-  for (const TunedEntry& e : kTuned)
-    if (e.n == n && e.k == k && e.bits == bits && e.group == group && e.nt == nt)
-      return {e.warps, e.unit_chunks, e.stages, e.blocks_per_sm, std::max(e.row_blocks_per_warp, 1)};
-  return {};
-}
 
 namespace {
 // 8-token tiles for a launch of m <= 32 rows.
@@ -483,16 +485,16 @@ void lut_matmul(const void* x, bool x_bf16, const LutMatrix& w, float* y, int ld
     const int nt = token_tiles(mc);
     LutKernelConfig c = config ? *config : tuned_lut_config(w.n, w.k, w.bits, w.group, nt);
     if (!config && rb_override == 2 && c.row_blocks_per_warp == 1)
-      c.row_blocks_per_warp = 2, c.warps = std::clamp(c.warps / 2, 1, kMaxWarps(2));
+      c.row_blocks_per_warp = 2, c.warps = std::clamp(c.warps / 2, 1, max_warps(2, nt));
     if (!config && rb_override == 1 && c.row_blocks_per_warp == 2)
-      c.row_blocks_per_warp = 1, c.warps = std::min(kMaxWarps(1), c.warps * 2);
+      c.row_blocks_per_warp = 1, c.warps = std::min(max_warps(1, nt), c.warps * 2);
     c.row_blocks_per_warp = launched_row_blocks(c, nt);
     IK_CUDA_REQUIRE((c.row_blocks_per_warp == 1 || c.row_blocks_per_warp == 2) && c.warps >= 1 &&
-                        c.warps <= kMaxWarps(c.row_blocks_per_warp) && c.unit_chunks >= 1 && c.unit_chunks <= 8 &&
+                        c.warps <= max_warps(c.row_blocks_per_warp, nt) && c.unit_chunks >= 1 && c.unit_chunks <= 8 &&
                         c.stages >= 2 && c.stages <= kMaxStages && c.blocks_per_sm >= 0,
                     "lut_matmul: bad kernel configuration");
     const int rb = c.row_blocks_per_warp;
-    const KernelFn fn = pick_kernel(w.bits, nt, gpc, x_bf16, rb);
+    const KernelFn fn = pick_kernel(w.bits, nt, gpc, x_bf16, rb, c.warps);
     const int threads = 32 * (c.warps + 1);
     size_t smem = lut_smem_bytes(w.bits, w.group, mc, c);
     int fit = occupancy(fn, threads, smem);

@@ -4,6 +4,7 @@
 // weights. Plain host functions like cuda.hpp; no CUDA headers.
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "backend/cuda/cuda.hpp"
@@ -30,7 +31,7 @@ void free_lut(LutMatrix& w);
 
 // Kernel shape: consumer warps per block, chunks of 128 columns per pipeline stage, stages in
 // the shared-memory ring, blocks per SM (0: as many as fit), row blocks of 16 rows per warp (1,
-// or 2 with at most 4 warps, used up to 16 tokens: each X fragment then serves both).
+// or 2, used up to 16 tokens: each X fragment then serves both; at 9-16 tokens at most 12 warps).
 struct LutKernelConfig {
   int warps = 8, unit_chunks = 2, stages = 4, blocks_per_sm = 0, row_blocks_per_warp = 1;
 };
@@ -38,8 +39,18 @@ struct LutKernelConfig {
 // stages, their barriers and the pair table (2^(2 bits) entries x 32 copies x 4 bytes).
 size_t lut_smem_bytes(int bits, int group, int m, const LutKernelConfig& c);
 // The configuration tuned for this shape (`inferkit bench-flute --tune` writes the table,
-// src/backend/cuda/lut_tuned.inc), else a default. nt: 8-token tiles per launch (1, 2 or 4).
+// src/backend/cuda/lut_tuned.inc; IK_LUT_TUNED=FILE reads one at run time instead), else a
+// default. nt: 8-token tiles per launch (1, 2 or 4).
 LutKernelConfig tuned_lut_config(int n, int k, int bits, int group, int nt);
+// One line of the table: {n, k, bits, group, nt, warps, unit_chunks, stages, blocks_per_sm,
+// row_blocks_per_warp},
+struct LutTunedEntry {
+  int n = 0, k = 0, bits = 0, group = 0, nt = 0, warps = 0, unit_chunks = 0, stages = 0, blocks_per_sm = 0,
+      row_blocks_per_warp = 1;
+};
+// The table's text (// comments and blank lines skipped); a malformed line throws, naming
+// `name` and the line.
+std::vector<LutTunedEntry> parse_lut_tuned(const std::string& text, const std::string& name);
 
 // y[i, j] (row stride ldy) = (accumulate ? y : 0) + sum_k x[i, k] W_hat[j, k] for m rows of x
 // (row stride w.k, bf16 or f16 bits). fp32 accumulation; y receives fp32 atomic adds, so the

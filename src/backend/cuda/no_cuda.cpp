@@ -81,7 +81,6 @@ void sample(const float*, int, int, SamplingParams*, int32_t*) { no_cuda(); }
 LutMatrix upload_lut(const LutPacked&) { no_cuda(); }
 LutMatrix random_lut(int, int, int, int, const std::vector<float>&, uint64_t, float) { no_cuda(); }
 void free_lut(LutMatrix&) {}
-LutKernelConfig tuned_lut_config(int, int, int, int, int) { return {}; }
 size_t lut_smem_bytes(int, int, int, const LutKernelConfig&) { return 0; }
 void lut_matmul(const void*, bool, const LutMatrix&, float*, int, int, bool, const LutKernelConfig*) { no_cuda(); }
 void lut_dequantize(const LutMatrix&, uint16_t*, bool) { no_cuda(); }
