@@ -3,6 +3,7 @@
 # where the toolkit lacks them), NVLink multicast off, and OUTDIR (the device tool's $OUT).
 D=.devcarry
 mkdir -p /tmp/iklib && tar -xJf $D/libs.tar.xz -C /tmp/iklib
+[ -f $D/bins.tar.xz ] && mkdir -p $D/bin && tar -xJf $D/bins.tar.xz -C $D/bin && rm $D/bins.tar.xz  # PACK_BINS=xz
 pylib() { python3 -c "import $1 as m; print(list(m.__path__)[0] + '/lib')" 2>/dev/null || true; }
 export LD_LIBRARY_PATH=/tmp/iklib:/usr/local/cuda/lib64:$(pylib nvidia.cublas):$(pylib nvidia.nccl):${LD_LIBRARY_PATH:-}
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1

@@ -5,11 +5,7 @@
 # Needs .devcarry from bench/cuda/pack.sh. Usage (device tool): bench/flute/run.sh [tests|bench|tune|e2e|all]...
 set -u
 cd "$(dirname "$0")/../.."
-D=.devcarry
-mkdir -p /tmp/iklib && tar -xJf $D/libs.tar.xz -C /tmp/iklib
-export LD_LIBRARY_PATH=/tmp/iklib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
-OUTDIR=${OUT:-/tmp/ikout}
-mkdir -p "$OUTDIR"
+. bench/cuda/env.sh
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader
 for stage in "${@:-all}"; do
   case $stage in
