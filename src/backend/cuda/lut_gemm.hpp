@@ -31,7 +31,8 @@ void free_lut(LutMatrix& w);
 
 // Kernel shape: consumer warps per block, chunks of 128 columns per pipeline stage, stages in
 // the shared-memory ring, blocks per SM (0: as many as fit), row blocks of 16 rows per warp (1,
-// or 2, used up to 16 tokens: each X fragment then serves both; at 9-16 tokens at most 12 warps).
+// or 2, used up to 16 tokens: each X fragment then serves both; then at most 15 warps, 11 at 9-16
+// tokens).
 struct LutKernelConfig {
   int warps = 8, unit_chunks = 2, stages = 4, blocks_per_sm = 0, row_blocks_per_warp = 1;
 };

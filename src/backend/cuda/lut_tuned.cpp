@@ -2,6 +2,7 @@
 // (lut_tuned.inc, compiled in), or the same format read at run time from IK_LUT_TUNED=FILE, so
 // that a fresh tuning run can be measured before it is built in. Plain host code, built with
 // and without CUDA.
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
