@@ -1,10 +1,13 @@
 // The GPU layout of lookup-table weights, on the host: packing then reading back lane by lane
 // (the kernel's access pattern) gives table[code] * scale at every position, for every
 // (bits, group) and for shapes that need padding; the pair tables hold the right pairs.
+// Also the tuned-configuration table's parser.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -120,7 +123,8 @@ TEST(LutLayout, RejectsWhatItCannotTile) {
 }
 
 // The tuned-configuration table (lut_tuned.inc, or IK_LUT_TUNED=FILE at run time): lines as the
-// tuner writes them parse; anything else is an error naming the line.
+// tuner writes them parse; anything else (missing or extra fields, signs, numbers past int) is an
+// error naming the line.
 TEST(LutTunedTable, ParsesTheTunersLinesAndRejectsOthers) {
   const auto entries = cuda::parse_lut_tuned(
       "// Written by `inferkit bench-flute --tune`\n\n{4096, 14336, 4, 128, 2, 12, 2, 3, 1, 2},\n"
@@ -133,12 +137,31 @@ TEST(LutTunedTable, ParsesTheTunersLinesAndRejectsOthers) {
   EXPECT_EQ(entries[1].bits, 3);
   EXPECT_EQ(entries[1].blocks_per_sm, 0);
   for (const char* bad : {"{1, 2, 3, 4, 5, 6, 7, 8, 9},", "{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}", "{1, 2, 3, 4, 5, 6, 7, 8, 9, x},",
-                          "{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, junk", "warps 4"}) {
+                          "{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, junk", "warps 4", "{1, 2, 3, 4, 5, 6, 7, 8, 9, -1},",
+                          "{1, 2, 3, 4, 5, 6, 7, 8, 9, 99999999999},"}) {
     try {
       cuda::parse_lut_tuned(std::string("// ok\n") + bad + "\n", "t.inc");
       ADD_FAILURE() << "accepted: " << bad;
     } catch (const ik::Error& e) {
       EXPECT_NE(std::string(e.what()).find("t.inc line 2"), std::string::npos) << e.what();
     }
+  }
+}
+
+// The table in the repository is what the tuner writes and what IK_LUT_TUNED reads back; the
+// compiled-in table gives the same configurations.
+TEST(LutTunedTable, RepositoryTableParsesAndMatchesTheCompiledOne) {
+  std::ifstream in(std::string(IK_SOURCE_DIR) + "/src/backend/cuda/lut_tuned.inc");
+  ASSERT_TRUE(in) << "lut_tuned.inc not found";
+  std::stringstream text;
+  text << in.rdbuf();
+  const auto entries = cuda::parse_lut_tuned(text.str(), "lut_tuned.inc");
+  ASSERT_GE(entries.size(), 30u);
+  for (const auto& e : entries) {
+    const auto c = cuda::tuned_lut_config(e.n, e.k, e.bits, e.group, e.nt);
+    EXPECT_EQ(c.warps, e.warps) << e.n << "x" << e.k;
+    EXPECT_EQ(c.unit_chunks, e.unit_chunks) << e.n << "x" << e.k;
+    EXPECT_EQ(c.stages, e.stages) << e.n << "x" << e.k;
+    EXPECT_EQ(c.row_blocks_per_warp, e.row_blocks_per_warp) << e.n << "x" << e.k;
   }
 }

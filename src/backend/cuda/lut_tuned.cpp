@@ -3,7 +3,6 @@
 // that a fresh tuning run can be measured before it is built in. Plain host code, built with
 // and without CUDA.
 #include <algorithm>
-#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
@@ -31,6 +30,35 @@ const std::vector<LutTunedEntry>& tuned_table() {
   }();
   return table;
 }
+
+// "{a, b, ..., j}," with ten non-negative ints (spaces allowed around each), nothing after.
+bool parse_line(const std::string& line, LutTunedEntry& e) {
+  int* fields[] = {&e.n,     &e.k,           &e.bits,   &e.group,         &e.nt,
+                   &e.warps, &e.unit_chunks, &e.stages, &e.blocks_per_sm, &e.row_blocks_per_warp};
+  size_t i = 0;
+  auto skip_spaces = [&] {
+    while (i < line.size() && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r')) ++i;
+  };
+  auto expect = [&](char c) {
+    skip_spaces();
+    if (i >= line.size() || line[i] != c) return false;
+    ++i;
+    return true;
+  };
+  if (!expect('{')) return false;
+  for (size_t f = 0; f < std::size(fields); ++f) {
+    if (f > 0 && !expect(',')) return false;
+    skip_spaces();
+    long long v = 0;
+    const size_t start = i;
+    while (i < line.size() && line[i] >= '0' && line[i] <= '9' && v <= 1000000000) v = v * 10 + (line[i++] - '0');
+    if (i == start || v > 1000000000 || (i < line.size() && line[i] >= '0' && line[i] <= '9')) return false;
+    *fields[f] = int(v);
+  }
+  if (!expect('}') || !expect(',')) return false;
+  skip_spaces();
+  return i == line.size();
+}
 }  // namespace
 
 std::vector<LutTunedEntry> parse_lut_tuned(const std::string& text, const std::string& name) {
@@ -41,13 +69,9 @@ std::vector<LutTunedEntry> parse_lut_tuned(const std::string& text, const std::s
     const size_t first = line.find_first_not_of(" \t\r");
     if (first == std::string::npos || line.compare(first, 2, "//") == 0) continue;
     LutTunedEntry e;
-    int used = 0;
-    const int got = std::sscanf(line.c_str() + first, " {%d , %d , %d , %d , %d , %d , %d , %d , %d , %d } ,%n", &e.n,
-                                &e.k, &e.bits, &e.group, &e.nt, &e.warps, &e.unit_chunks, &e.stages, &e.blocks_per_sm,
-                                &e.row_blocks_per_warp, &used);
-    if (got != 10 || used == 0 || line.find_first_not_of(" \t\r", first + used) != std::string::npos)
+    if (!parse_line(line, e))
       fail("{} line {}: expected {{n, k, bits, group, nt, warps, unit_chunks, stages, blocks_per_sm, "
-           "row_blocks_per_warp}},",
+           "row_blocks_per_warp}}, (ten non-negative integers)",
            name, number);
     entries.push_back(e);
   }
