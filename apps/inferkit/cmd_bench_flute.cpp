@@ -124,8 +124,9 @@ struct NormBefore {
 // For each shape and bit width: every configuration at m = 8 * nt (nt = 1: m = 1), the fastest
 // few confirmed against the table in effect, and write the table (one line per shape, bits and
 // nt). Each product is timed as it runs in the decode step: after an RMSNorm (a short kernel its
-// chained launch overlaps), less the norm's own time. Timed back to back instead, the kernel overlaps with itself, and the
-// winners were slower in the model (bench/flute/results/retune_dropped_h200.txt).
+// chained launch overlaps), less the norm's own time. Timed back to back instead, the kernel
+// overlaps with itself, and the winners were slower in the model
+// (bench/flute/results/retune_dropped_h200.txt).
 void run_tune(const FluteArgs& a) {
   const auto shapes = parse_shapes(a.shapes, 32);
   const auto dev = cuda::init(a.device);

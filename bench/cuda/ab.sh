@@ -2,19 +2,20 @@
 # A/B of engine builds in one device call (machines differ by several percent between calls, so
 # compare only within one). Here: copy the other build's stripped binary into .devcarry/bin as
 # inferkit_<name> after bench/cuda/pack.sh (mind the 64 MiB a call carries). There: every
-# .devcarry/bin/inferkit* runs the same decode benchmark, ROUNDS times in turn.
-# Usage (device tool): [CONFIGS="llama3-8b smollm2-135m"] [WEIGHTS="bf16"] [BATCH=1,4] [ROUNDS=2]
-#   bash bench/cuda/ab.sh
+# .devcarry/bin/inferkit* under every VARIANTS setting (ab_runs in env.sh, e.g.
+# VARIANTS="- IK_NO_PDL=1") runs the same decode benchmark, ROUNDS times in turn.
+# Usage (device tool): [CONFIGS="llama3-8b smollm2-135m"] [WEIGHTS="bf16"] [BATCH=1,4] [VARIANTS=...]
+#   [ROUNDS=2] bash bench/cuda/ab.sh
 set -u
 cd "$(dirname "$0")/../.."
 . bench/cuda/env.sh
 for round in $(seq "${ROUNDS:-2}"); do
-  for bin in $D/bin/inferkit*; do
+  ab_runs | while read -r label setting bin; do
     for cfg in ${CONFIGS:-llama3-8b smollm2-135m}; do
       for w in ${WEIGHTS:-bf16}; do
-        $bin bench --device cuda --random-weights --config $cfg --weights $w --batch ${BATCH:-1,4} --prompt-tokens 512 \
-          --gen-tokens 128 --prefill-tokens 64 --reps 2 2>&1 | grep -E "decode batch" |
-          sed "s/^/round $round $(basename $bin) $cfg $w: /"
+        env $setting $bin bench --device cuda --random-weights --config $cfg --weights $w --batch ${BATCH:-1,4} \
+          --prompt-tokens 512 --gen-tokens 128 --prefill-tokens 64 --reps 2 2>&1 < /dev/null | grep -E "decode batch" |
+          sed "s/^/round $round $label $cfg $w: /"
       done
     done
   done

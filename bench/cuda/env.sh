@@ -10,3 +10,13 @@ export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVL
 OUTDIR=${OUT:-/tmp/ikout}
 mkdir -p "$OUTDIR"
 BIN=$D/bin/inferkit
+# The runs an A/B compares (bench/cuda/ab.sh, bench/flute/ab.sh): every carried build
+# ($D/bin/inferkit*) under every setting of VARIANTS (space-separated VAR=VALUE, "-" for none;
+# default "-"). One line per run: label (build, +setting), the setting for env, the binary.
+ab_runs() {
+  for bin in $D/bin/inferkit*; do
+    for v in ${VARIANTS:--}; do
+      if [ "$v" = - ]; then echo "$(basename $bin) IK_UNUSED=1 $bin"; else echo "$(basename $bin)+$v $v $bin"; fi
+    done
+  done
+}

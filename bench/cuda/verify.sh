@@ -4,19 +4,17 @@
 # (IK_NO_KEY_SPLIT=1: one block per head and 64 queries walks every key). With PROFILE=1 also
 # Nsight Compute's per-kernel times for one pass of 64 nodes (kernels serialized, so they add
 # up to more than the chained pass). Needs .devcarry (bench/cuda/pack.sh); every
-# .devcarry/bin/inferkit* runs (A/B of builds, as in ab.sh). VARIANTS="shipped" skips the second.
-# Usage (device tool): [VARIANTS="shipped no-key-split"] bash bench/cuda/verify.sh
+# .devcarry/bin/inferkit* under every VARIANTS setting runs (ab_runs in env.sh, as in ab.sh);
+# VARIANTS="-" skips the run without the key split.
+# Usage (device tool): [VARIANTS="- IK_NO_KEY_SPLIT=1"] bash bench/cuda/verify.sh
 set -u
 cd "$(dirname "$0")/../.."
 . bench/cuda/env.sh
-declare -A ENV=([shipped]=IK_UNUSED=1 [no-key-split]=IK_NO_KEY_SPLIT=1)
-for bin in $D/bin/inferkit*; do
-  for v in ${VARIANTS:-shipped no-key-split}; do
-    echo "== $(basename $bin) $v"
-    env ${ENV[$v]} $bin bench --device cuda --random-weights --config smollm2-135m --batch 1 --tree-nodes 16,32,64 \
-      --prompt-tokens 512 --gen-tokens 128 --prefill-tokens 64 --reps 2 2>&1 | grep -E "decode|verification" |
-      tee "$OUTDIR/verify_$(basename $bin)_$v.txt"
-  done
+VARIANTS=${VARIANTS:-- IK_NO_KEY_SPLIT=1} ab_runs | while read -r label setting bin; do
+  echo "== $label"
+  env $setting $bin bench --device cuda --random-weights --config smollm2-135m --batch 1 --tree-nodes 16,32,64 \
+    --prompt-tokens 512 --gen-tokens 128 --prefill-tokens 64 --reps 2 2>&1 < /dev/null | grep -E "decode|verification" |
+    tee "$OUTDIR/verify_${label//[^A-Za-z0-9_.-]/_}.txt"
 done
 if [ "${PROFILE:-0}" = 1 ] && command -v ncu > /dev/null; then
   ncu --csv --page raw --metrics gpu__time_duration.sum --cache-control none --clock-control none \
