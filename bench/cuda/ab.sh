@@ -10,7 +10,7 @@ set -u
 cd "$(dirname "$0")/../.."
 . bench/cuda/env.sh
 for round in $(seq "${ROUNDS:-2}"); do
-  ab_runs | while read -r label setting bin; do
+  ab_runs | while read -r label bin setting; do
     for cfg in ${CONFIGS:-llama3-8b smollm2-135m}; do
       for w in ${WEIGHTS:-bf16}; do
         env $setting $bin bench --device cuda --random-weights --config $cfg --weights $w --batch ${BATCH:-1,4} \

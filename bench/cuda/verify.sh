@@ -6,13 +6,13 @@
 # up to more than the chained pass). Needs .devcarry (bench/cuda/pack.sh); every
 # .devcarry/bin/inferkit* under every VARIANTS setting runs (ab_runs in env.sh, as in ab.sh);
 # VARIANTS="-" skips the run without the key split.
-# Usage (device tool): [VARIANTS="- IK_NO_KEY_SPLIT=1"] bash bench/cuda/verify.sh
+# Usage (device tool): [VARIANTS="- IK_NO_KEY_SPLIT=1"] [NODES=16,32,64] bash bench/cuda/verify.sh
 set -u
 cd "$(dirname "$0")/../.."
 . bench/cuda/env.sh
-VARIANTS=${VARIANTS:-- IK_NO_KEY_SPLIT=1} ab_runs | while read -r label setting bin; do
+VARIANTS=${VARIANTS:-- IK_NO_KEY_SPLIT=1} ab_runs | while read -r label bin setting; do
   echo "== $label"
-  env $setting $bin bench --device cuda --random-weights --config smollm2-135m --batch 1 --tree-nodes 16,32,64 \
+  env $setting $bin bench --device cuda --random-weights --config smollm2-135m --batch 1 --tree-nodes ${NODES:-16,32,64} \
     --prompt-tokens 512 --gen-tokens 128 --prefill-tokens 64 --reps 2 2>&1 < /dev/null | grep -E "decode|verification" |
     tee "$OUTDIR/verify_${label//[^A-Za-z0-9_.-]/_}.txt"
 done

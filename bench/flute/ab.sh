@@ -10,7 +10,7 @@ set -u
 cd "$(dirname "$0")/../.."
 . bench/cuda/env.sh
 for round in $(seq "${ROUNDS:-2}"); do
-  ab_runs | while read -r label setting bin; do
+  ab_runs | while read -r label bin setting; do
     env $setting $bin bench-flute --shapes ${SHAPES:-8192x28672,28672x8192,4096x14336,14336x4096,4096x4096} \
       --m ${MS:-1,8,16,32} --bits ${BITS:-4,3} 2>&1 < /dev/null | grep -E '^ +[0-9]+x' | sed "s/^/round $round $label /"
   done

@@ -172,6 +172,8 @@ TEST_F(CudaOps, MatvecMatchesF32Reference) {
   EXPECT_TRUE(cuda::matvec_fits(odd.p, odd.p, 1, 4096, 4096)) << "one row: up to 32 MiB of weights";
   EXPECT_FALSE(cuda::matvec_fits(odd.p, odd.p, 2, 4096, 4096)) << "two rows: up to 16 MiB";
   EXPECT_FALSE(cuda::matvec_fits(odd.p, odd.p, 1, 4104, 4096)) << "one row, past 32 MiB: cuBLAS's";
+  EXPECT_TRUE(cuda::matvec_fits(odd.p, odd.p, 1, 49152, 576)) << "one row of short rows (an LM head): any size";
+  EXPECT_FALSE(cuda::matvec_fits(odd.p, odd.p, 2, 49152, 576)) << "two rows of short rows: up to 16 MiB";
   EXPECT_THROW(cuda::matvec(odd.p + 1, odd.p, nullptr, 1, 4, 16, false, 4), ik::Error);
 }
 

@@ -181,8 +181,9 @@ struct DecodeRope {
 };
 
 static int decode_splits(int n, int n_kv) {
+  static const int max_splits = std::clamp(env_setting("IK_DECODE_SPLITS", kMaxSplits), 1, kMaxSplits);
   const int want = (2 * ctx().device.sm_count + n * n_kv - 1) / (n * n_kv);
-  return std::clamp(want, 1, kMaxSplits);
+  return std::clamp(want, 1, max_splits);
 }
 
 size_t attention_decode_scratch_floats(int n, int n_head, int head_dim) {

@@ -30,6 +30,9 @@ bool chained_launches_enabled();
 // KV store in attention, RMSNorm in matvec) fall back to separate launches, for comparisons
 // (bench/cuda/decode_variants.sh). which: "rope" or "norm".
 bool decode_fusion_off(const char* which);
+// An integer setting from the environment for comparisons (IK_DECODE_SPLITS, ...): fallback
+// when unset or not a number.
+int env_setting(const char* name, int fallback);
 // Throws ik::Error (defined in device.cpp: nvcc cannot compile fmt's checked format strings).
 [[noreturn]] void raise(const std::string& message);
 

@@ -136,12 +136,13 @@ void rms_norm(const float* x, const float* w, bf16* out, int rows, int n, float 
               int clear_n = 0, int ld_clear = 0);
 // y[m, n] = x[m, k] * W[n, k]^T, plus y when accumulate (the residual add, fused); rows of y
 // ldy floats apart (0: n).
-// Up to 4 rows of x against a small matrix (decode; one row: up to 32 MiB) go to matvec() when it
+// Up to 4 rows of x against a small matrix (decode; one row: see below) go to matvec() when it
 // fits, the rest to cuBLAS.
 void matmul(const bf16* x, const bf16* w, float* y, int m, int n, int k, bool accumulate, int ldy = 0);
-// matmul's kernel for decode on small matrices: m <= 4, k a multiple of 8, weights of at most
-// 16 MiB (32 MiB for one row), x and w 16-byte aligned (matvec_fits; IK_MATVEC_CUBLAS=1 turns it
-// off, to compare).
+// matmul's kernel for decode on small matrices: m <= 4, k a multiple of 8, x and w 16-byte
+// aligned, weights of at most 16 MiB; one row: 32 MiB, or any size where k <= 1024 (small
+// models' LM heads) (matvec_fits; IK_MATVEC_CUBLAS=1 turns it off, to compare;
+// IK_MATVEC_ONE_ROW_MB=N: one row up to N MiB, whatever k).
 // A chained launch: it starts reading weights while the previous kernel still runs. matvec()
 // itself takes any n (bench-matvec times it on large matrices too).
 bool matvec_fits(const bf16* x, const bf16* w, int m, int n, int k);

@@ -4,6 +4,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 
@@ -37,6 +38,14 @@ bool chained_launches_enabled() {
 bool decode_fusion_off(const char* which) {
   static const char* env = std::getenv("IK_NO_DECODE_FUSION");
   return env && (std::strcmp(env, "1") == 0 || std::strcmp(env, which) == 0);
+}
+
+int env_setting(const char* name, int fallback) {
+  const char* e = std::getenv(name);
+  if (!e || !*e) return fallback;
+  char* end = nullptr;
+  const long v = std::strtol(e, &end, 10);
+  return *end == '\0' && v >= INT_MIN && v <= INT_MAX ? int(v) : fallback;
 }
 
 bool available() {

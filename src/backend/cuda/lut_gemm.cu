@@ -475,10 +475,7 @@ void lut_matmul(const void* x, bool x_bf16, const LutMatrix& w, float* y, int ld
   }();
   // IK_LUT_ROW_BLOCKS=1|2 (comparisons): row blocks per warp instead of the table's, with the
   // warps halved or doubled so that a stage holds as many row blocks as the table's.
-  static const int rb_override = [] {
-    const char* e = std::getenv("IK_LUT_ROW_BLOCKS");
-    return e ? std::atoi(e) : 0;
-  }();
+  static const int rb_override = env_setting("IK_LUT_ROW_BLOCKS", 0);
   const int gpc = groups_per_chunk(w.group);
   for (int m0 = 0; m0 < m; m0 += 32) {
     const int mc = std::min(32, m - m0);

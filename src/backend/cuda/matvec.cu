@@ -20,6 +20,10 @@ constexpr size_t kMatvecMaxBytes = size_t(16) << 20;  // larger weights go to cu
 // One row: up to 32 MiB (Llama-3-8B's 4096 x 4096 output projection: 11.2 us against cuBLAS's
 // 12.3 plus 2.9 for its split-K reduction). Beyond, and for more rows, cuBLAS streams faster.
 constexpr size_t kMatvecMaxBytesOneRow = size_t(32) << 20;
+// One row of short rows (k <= 1024: small models' LM heads) at any size: there cuBLAS is faster
+// alone (SmolLM2's 49152 x 576 head: 16.2 against 20.4 us, bench-matvec), yet the decode step
+// is faster with the matvec (0.602 -> 0.570 ms; bench/cuda/results/decode_knobs_ab_h200.txt).
+constexpr int kMatvecShortRow = 1024;
 
 __device__ __forceinline__ float dot8(uint4 a, uint4 b, float acc) {
   const __nv_bfloat162* pa = reinterpret_cast<const __nv_bfloat162*>(&a);
@@ -154,11 +158,20 @@ static void dispatch_rows(const bf16* x, const bf16* w, float* y, int m, int n, 
   }
 }
 
+// Whether one row of x against w (n x k) goes to the matvec. IK_MATVEC_ONE_ROW_MB=N (comparisons):
+// up to N MiB of weights instead, whatever k.
+static bool one_row_fits(int n, int k) {
+  static const int limit_mb = env_setting("IK_MATVEC_ONE_ROW_MB", -1);
+  const size_t bytes = size_t(n) * k * 2;
+  if (limit_mb >= 0) return bytes <= size_t(limit_mb) << 20;
+  return bytes <= kMatvecMaxBytesOneRow || k <= kMatvecShortRow;
+}
+
 bool matvec_fits(const bf16* x, const bf16* w, int m, int n, int k) {
   static const bool off = std::getenv("IK_MATVEC_CUBLAS") != nullptr;  // to compare with cuBLAS
-  const size_t bytes = size_t(n) * k * 2;
   return !off && m >= 1 && m <= kMatvecMaxRows && k % 8 == 0 &&
-         bytes <= (m == 1 ? kMatvecMaxBytesOneRow : kMatvecMaxBytes) && aligned_to(x, 16) && aligned_to(w, 16);
+         (m == 1 ? one_row_fits(n, k) : size_t(n) * k * 2 <= kMatvecMaxBytes) && aligned_to(x, 16) &&
+         aligned_to(w, 16);
 }
 
 void matvec(const bf16* x, const bf16* w, float* y, int m, int n, int k, bool accumulate, int ldy) {
