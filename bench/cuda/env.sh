@@ -13,11 +13,11 @@ BIN=$D/bin/inferkit
 # The runs an A/B compares (bench/cuda/ab.sh, bench/flute/ab.sh): every carried build
 # ($D/bin/inferkit*) under every setting of VARIANTS (space-separated VAR=VALUE, "-" for none;
 # default "-"; several at once joined by commas: "IK_A=1,IK_B=2"). One line per run: label
-# (build, +setting), the binary, the settings for env (the rest of the line).
+# (build, +setting; slashes as _), the binary, the settings for env (the rest of the line).
 ab_runs() {
   for bin in $D/bin/inferkit*; do
     for v in ${VARIANTS:--}; do
-      if [ "$v" = - ]; then echo "$(basename $bin) $bin IK_UNUSED=1"; else echo "$(basename $bin)+$v $bin ${v//,/ }"; fi
+      if [ "$v" = - ]; then echo "$(basename $bin) $bin IK_UNUSED=1"; else v2=${v//\//_} && echo "$(basename $bin)+${v2//,/+} $bin ${v//,/ }"; fi
     done
   done
 }
