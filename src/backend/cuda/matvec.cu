@@ -22,7 +22,7 @@ constexpr size_t kMatvecMaxBytes = size_t(16) << 20;  // larger weights go to cu
 constexpr size_t kMatvecMaxBytesOneRow = size_t(32) << 20;
 // One row of short rows (k <= 1024: small models' LM heads) at any size: there cuBLAS is faster
 // alone (SmolLM2's 49152 x 576 head: 16.2 against 20.4 us, bench-matvec), yet the decode step
-// is faster with the matvec (0.602 -> 0.570 ms; bench/cuda/results/decode_knobs_ab_h200.txt).
+// is faster with the matvec (0.613 -> 0.582 ms; bench/cuda/results/lm_head_matvec_ab_h200.txt).
 constexpr int kMatvecShortRow = 1024;
 
 __device__ __forceinline__ float dot8(uint4 a, uint4 b, float acc) {
