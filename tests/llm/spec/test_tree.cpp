@@ -43,7 +43,9 @@ TEST(DraftTree, McSim7b63Buffers) {
       const std::vector<int> pj = j ? t.paths[j - 1] : std::vector<int>{};
       const bool ancestor_or_self = pj.size() <= pi.size() && std::equal(pj.begin(), pj.end(), pi.begin());
       EXPECT_EQ(t.mask[i * n + j] != 0, ancestor_or_self) << i << " " << j;
-      if (j > i) EXPECT_EQ(t.mask[i * n + j], 0);  // lower triangular in sorted order
+      if (j > i) {
+        EXPECT_EQ(t.mask[i * n + j], 0);  // lower triangular in sorted order
+      }
     }
   }
   // Every retrieve row walks root -> leaf through parents.
