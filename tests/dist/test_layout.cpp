@@ -35,7 +35,9 @@ TEST(DistLayouts, EveryTokenHeldExactlyOnce) {
           for (int64_t i = 0; i < n; ++i) {
             const int64_t g = global_index(layout, P, T, r, i);
             EXPECT_TRUE(seen.insert(g).second) << layout_name(layout) << " duplicate " << g;
-            if (i > 0) EXPECT_LT(global_index(layout, P, T, r, i - 1), g);  // increasing within a shard
+            if (i > 0) {
+              EXPECT_LT(global_index(layout, P, T, r, i - 1), g);  // increasing within a shard
+            }
           }
         EXPECT_EQ(int64_t(seen.size()), P * n);
         for (int64_t t = 0; t < T; ++t) EXPECT_TRUE(seen.count(t)) << layout_name(layout) << " misses token " << t;

@@ -134,7 +134,9 @@ TEST(TensorParallel, QuantizedFastPathEqualsOneRank) {
       // Loose: a sum-order difference can flip an 8-bit activation rounding (a wrong head or
       // slice gives O(1) differences); the slices themselves are checked bit-exact below.
       EXPECT_LT(rel_diff(decode(tp, kTokens), decode(single, kTokens)), 3e-2);
-      if (k == 0) EXPECT_LT(rel_diff(prefill(single, kTokens), engine_logits(*M->model, kTokens)), 1e-5);
+      if (k == 0) {
+        EXPECT_LT(rel_diff(prefill(single, kTokens), engine_logits(*M->model, kTokens)), 1e-5);
+      }
     }
   }
 }

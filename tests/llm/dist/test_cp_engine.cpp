@@ -91,8 +91,9 @@ void expect_matches_single_rank(llm::LlamaModel& model, const std::vector<int32_
   EXPECT_EQ(cp.local_rows(), (T - comm.rank() + comm.size() - 1) / comm.size());  // tokens r, r+P, ...
   std::vector<float> logits = last;
   for (int s = 0; s < steps; ++s) {
-    if (comm.rank() == 0)
+    if (comm.rank() == 0) {
       EXPECT_LT(max_rel_diff(logits.data(), ref.step_logits[s].data(), V), tol) << "decode step " << s << ", T=" << T;
+    }
     cp.decode(ref.greedy[s], logits.data());
   }
   EXPECT_EQ(cp.n_past(), T + steps);

@@ -165,7 +165,9 @@ TEST(EvalTasks, FunctionPromptsAreConsistentAndBalanced) {
         ones_in_exemplars += ex[i].y, ++n_exemplars;
         for (int v : ex[i].x) EXPECT_TRUE(v >= -9 && v <= 9);
       }
-      if (kind == "tree") EXPECT_TRUE(tree_fits(ex, 4)) << it.prompt;
+      if (kind == "tree") {
+        EXPECT_TRUE(tree_fits(ex, 4)) << it.prompt;
+      }
     }
     EXPECT_EQ(ones, 20) << kind;  // query labels alternate
     EXPECT_GT(ones_in_exemplars, n_exemplars / 5) << kind;  // both labels common among exemplars

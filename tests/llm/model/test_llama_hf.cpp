@@ -40,9 +40,10 @@ TEST(TinyHfLlama, MatchesTransformers) {
     }
     // bf16 weights are exact in f32; the fast path re-quantizes them to Q8_0 and rounds activations.
     EXPECT_LT(max_rel, mode == llm::WeightMode::Reference ? 1e-4 : 5e-2);
-    if (mode == llm::WeightMode::Reference)
+    if (mode == llm::WeightMode::Reference) {
       for (size_t p = 0; p < ids.size(); ++p)
         EXPECT_EQ(llm::argmax(logits.data() + p * c.n_vocab, c.n_vocab), int(ref["argmax_per_position"][p])) << p;
+    }
   }
 }
 
