@@ -162,6 +162,7 @@ TEST(LutTunedTable, RepositoryTableParsesAndMatchesTheCompiledOne) {
     EXPECT_EQ(c.warps, e.warps) << e.n << "x" << e.k;
     EXPECT_EQ(c.unit_chunks, e.unit_chunks) << e.n << "x" << e.k;
     EXPECT_EQ(c.stages, e.stages) << e.n << "x" << e.k;
+    EXPECT_EQ(c.blocks_per_sm, e.blocks_per_sm) << e.n << "x" << e.k;
     EXPECT_EQ(c.row_blocks_per_warp, e.row_blocks_per_warp) << e.n << "x" << e.k;
   }
 }

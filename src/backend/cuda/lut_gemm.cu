@@ -231,12 +231,12 @@ __device__ __forceinline__ void chunk_mma(const uint8_t* block, int block_stride
 // 12 leave 168. Two row blocks per warp double the codes and accumulators: about 95 registers at
 // one token (so at most 15 warps, without spilling), about 136 at 9-16 tokens (at most 11).
 constexpr int max_warps(int rb, int nt) { return rb == 1 ? 16 : nt == 1 ? 15 : 11; }
-// Each kernel is compiled for the largest block it runs (MAXW consumer warps): blocks of up to 4
-// warps are bounded so that three fit per SM (128 registers), larger ones for one per SM. Many
-// small blocks or few large ones is the tuner's choice: a large block shares one table and one
-// ring among all its warps.
-constexpr int min_blocks(int maxw) { return maxw <= 4 ? 3 : 1; }
+// Each kernel is compiled for the largest block it runs (MAXW consumer warps): small blocks (up to
+// kSmallBlockWarps) are bounded so that three fit per SM (128 registers), larger ones for one per
+// SM. Many small blocks or few large ones is the tuner's choice: a large block shares one table
+// and one ring among all its warps.
 constexpr int kSmallBlockWarps = 4;
+constexpr int min_blocks(int maxw) { return maxw <= kSmallBlockWarps ? 3 : 1; }
 
 template <int BITS, int NT, int GPC, bool BF16, int RB, int MAXW>
 __global__ void __launch_bounds__(32 * (MAXW + 1), min_blocks(MAXW)) lut_gemm_kernel(Params p) {
