@@ -432,6 +432,51 @@ TEST_F(CudaOps, FusedRopeStoreDecodeMatchesSeparateKernels) {
       }
 }
 
+// A draft tree's pass through the fused decode kernel against the long way (rope_and_store_kv,
+// then attention_prefill with the tree mask) on the same inputs: a chain, a random tree and a
+// lone root, both RoPE layouts, head dimensions 64 and 128, a short cache (some key slices
+// empty) and a long one. Outputs agree, and the rows' keys and values land in the same cache rows.
+TEST_F(CudaOps, TreeDecodeAttentionMatchesPrefillWithMask) {
+  struct Case {
+    int n_past, m, H, KVH, hd;
+    bool chain;
+  };
+  for (Case c : {Case{5, 16, 9, 3, 64, true}, Case{700, 11, 9, 3, 64, false}, Case{300, 4, 32, 8, 128, false},
+                 Case{1, 1, 8, 2, 128, true}, Case{2000, 16, 4, 1, 128, false}})
+    for (bool half : {false, true}) {
+      const int Q = c.H * c.hd, KV = c.KVH * c.hd, W = Q + 2 * KV, n_ctx = c.n_past + c.m + 3;
+      auto qkv = random_vec(size_t(c.m) * W, 41, 2.0f);
+      auto kc = to_bf16(random_vec(size_t(n_ctx) * KV, 42, 2.0f)), vc = to_bf16(random_vec(size_t(n_ctx) * KV, 43));
+      std::vector<uint8_t> mask(size_t(c.m) * c.m, 0);
+      std::vector<int32_t> pos(c.m), rows(c.m), seq(c.m, 0), n_past = {c.n_past};
+      ik::Rng rng(44, 0);
+      for (int i = 0; i < c.m; ++i) {  // a node sees itself and its parent's ancestors (parent < child)
+        const int parent = i == 0 ? -1 : c.chain ? i - 1 : int(rng.below(i));
+        mask[size_t(i) * c.m + i] = 1;
+        if (parent >= 0)
+          for (int j = 0; j < c.m; ++j) mask[size_t(i) * c.m + j] |= mask[size_t(parent) * c.m + j];
+        pos[i] = c.n_past + (parent < 0 ? 0 : pos[parent] - c.n_past + 1);  // depth
+        rows[i] = c.n_past + i;
+      }
+      const auto inv_freq = ik::backend::Rope::make(c.hd, 10000.0, 1.0, {}, ik::backend::RopeLayout::Adjacent).inv_freq;
+      Buf<float> d_inv(inv_freq), scratch(cuda::attention_decode_scratch_floats(c.m, c.H, c.hd));
+      Buf<int32_t> d_pos(pos), d_rows(rows), d_seq(seq), d_n_past(n_past);
+      Buf<uint8_t> d_mask(mask);
+      Buf<float> q_ref(qkv), q_tree(qkv);
+      Buf<bf16> k_ref(kc), v_ref(vc), k_tree(kc), v_tree(vc), out_ref(size_t(c.m) * Q), out_tree(size_t(c.m) * Q);
+      cuda::rope_and_store_kv(q_ref.p, c.m, c.H, c.KVH, c.hd, d_pos.p, d_seq.p, d_rows.p, d_inv.p, half, k_ref.p,
+                              v_ref.p, n_ctx);
+      cuda::attention_prefill(q_ref.p, W, k_ref.p, v_ref.p, out_ref.p, c.m, c.n_past, c.H, c.KVH, c.hd, d_mask.p);
+      cuda::rope_store_attention_tree(q_tree.p, W, k_tree.p, v_tree.p, out_tree.p, c.m, d_n_past.p, d_pos.p, d_mask.p,
+                                      c.H, c.KVH, c.hd, scratch.p, d_inv.p, half);
+      const std::string what = "n_past " + std::to_string(c.n_past) + " m " + std::to_string(c.m) + " hd " +
+                               std::to_string(c.hd) + " half " + std::to_string(half);
+      EXPECT_LT(rel_err(to_f32(out_tree.get()), to_f32(out_ref.get())), 2e-2) << what;
+      EXPECT_LT(rel_err(to_f32(k_tree.get()), to_f32(k_ref.get())), 1e-2) << what;
+      EXPECT_EQ(to_f32(v_tree.get()), to_f32(v_ref.get())) << what;
+    }
+}
+
 // Sampling: greedy is argmax; draws follow the filtered, tempered distribution.
 TEST_F(CudaOps, GreedySamplingIsArgmax) {
   const int n = 3, V = 128256;

@@ -180,6 +180,22 @@ struct DecodeRope {
   bool half_layout = false;
 };
 
+// The rows of a draft tree (rope_store_attention_tree): all of one sequence, row i at cache row
+// n_past + i, rotated at pos[i], seeing tree row j where mask[i * m + j] (device arrays).
+struct DecodeTree {
+  const int32_t* pos = nullptr;
+  const uint8_t* mask = nullptr;
+};
+
+// RoPE angle of a position at one frequency: formed and reduced to [-pi, pi] in double (as
+// exact as the CPU backend's double sincos), then sincosf (a double sincos per lane and dimension
+// was a third of the decode kernel's time).
+__device__ __forceinline__ void rope_sincos(int position, float inv_freq, float* s, float* c) {
+  const double angle = double(position) * double(inv_freq);
+  constexpr double kTwoPi = 6.283185307179586476925286766559;
+  sincosf(float(angle - kTwoPi * rint(angle / kTwoPi)), s, c);
+}
+
 static int decode_splits(int n, int n_kv) {
   static const int max_splits = std::clamp(env_setting("IK_DECODE_SPLITS", kMaxSplits), 1, kMaxSplits);
   const int want = (2 * ctx().device.sm_count + n * n_kv - 1) / (n * n_kv);
@@ -232,12 +248,16 @@ __device__ __forceinline__ void rotate_head(float (&x)[D], const float (&cs)[D],
 // Lane l owns dims [l*HD/32, (l+1)*HD/32). Partial results: per (seq, head, split) the
 // running max, the sum of exponentials and the unnormalised output; with one split, the
 // normalised output itself (bf16 in out), so no merge kernel runs. kRope: see
-// rope_store_attention_decode.
-template <int HD, int kKeysInFlight, bool kRope>
+// rope_store_attention_decode. kTree (with kRope): blockIdx.z is a row of one draft tree
+// (rope_store_attention_tree); the splits share the sequence's cached rows [0, n_past[0]), and the
+// last split also takes the tree rows the row sees, rotated from qkv itself, since the blocks
+// that store them into the cache run concurrently with it.
+template <int HD, int kKeysInFlight, bool kRope, bool kTree = false>
 __global__ void __launch_bounds__(kDecodeWarps * 32)
     decode_kernel(const float* q, int q_stride, __nv_bfloat16* k_cache, __nv_bfloat16* v_cache,
                   const int32_t* n_past, int n_ctx, int n_head, int n_kv, float* partial, __nv_bfloat16* out,
-                  DecodeRope rope) {
+                  DecodeRope rope, DecodeTree tree) {
+  static_assert(kRope || !kTree, "tree rows are rotated in the kernel");
   constexpr int D = HD / 32;
   let_next_kernel_start();  // chained: see common.cuh
   wait_for_previous_kernel();
@@ -259,21 +279,17 @@ __global__ void __launch_bounds__(kDecodeWarps * 32)
 #pragma unroll
       for (int t = 0; t < D; ++t) qr[g][t] = query(g, t);
   }
-  const int n_keys = n_past[b] + 1;
+  // Keys the splits share: a sequence's rows up to its new one; a tree's cached rows.
+  const int n_keys = kTree ? n_past[0] : n_past[b] + 1;
   const int chunk = (n_keys + splits - 1) / splits;
   const int k_begin = split * chunk, k_end = min(n_keys, k_begin + chunk);
 
-  // Fused RoPE: the angles at the new row's position, once per block. The angle is formed and
-  // reduced to [-pi, pi] in double (as exact as the CPU backend's double sincos), then sincosf:
-  // a double sincos per lane and dimension was a third of this kernel's time.
+  // Fused RoPE: the angles at the new row's position, once per block.
   float cs[D], sn[D];
   if constexpr (kRope) {
     __shared__ float s_cos[HD / 2], s_sin[HD / 2];
-    if (threadIdx.x < HD / 2) {
-      const double angle = double(n_past[b]) * double(rope.inv_freq[threadIdx.x]);
-      constexpr double kTwoPi = 6.283185307179586476925286766559;
-      sincosf(float(angle - kTwoPi * rint(angle / kTwoPi)), &s_sin[threadIdx.x], &s_cos[threadIdx.x]);
-    }
+    if (threadIdx.x < HD / 2)
+      rope_sincos(kTree ? tree.pos[b] : n_past[b], rope.inv_freq[threadIdx.x], &s_sin[threadIdx.x], &s_cos[threadIdx.x]);
     __syncthreads();
 #pragma unroll
     for (int t = 0; t < D; ++t) {
@@ -295,46 +311,34 @@ __global__ void __launch_bounds__(kDecodeWarps * 32)
 #pragma unroll
     for (int t = 0; t < D; ++t) qr[g][t] *= scale;
   }
-  // The block whose slice holds the new row writes its key (rotated) and value to the cache
-  // before any warp reads them; no other block reads that row.
+  // One block writes the row's key (rotated) and value to the cache: for a sequence, the block
+  // whose slice holds the new row, before any warp reads it (no other block reads that row); for
+  // a tree row, the first split's (no block reads tree rows from the cache).
   if constexpr (kRope) {
-    if (k_begin <= n_keys - 1 && n_keys - 1 < k_end) {
+    const int new_row = kTree ? n_keys + b : n_keys - 1;  // the row's cache row in its sequence
+    if (kTree ? split == 0 : k_begin <= new_row && new_row < k_end) {
       if (warp == 0) {
         float kx[D];
         const float* src = qrow + n_head * HD + kvh * HD + lane * D;
 #pragma unroll
         for (int t = 0; t < D; ++t) kx[t] = src[t];
         rotate_head<D>(kx, cs, sn, rope.half_layout, lane);
-        const size_t dst = (size_t(b) * n_ctx + n_keys - 1) * kv_dim + size_t(kvh) * HD + lane * D;
+        const size_t dst = ((kTree ? 0 : size_t(b) * n_ctx) + new_row) * kv_dim + size_t(kvh) * HD + lane * D;
 #pragma unroll
         for (int t = 0; t < D; ++t) {
           k_cache[dst + t] = to_bf16(kx[t]);
           v_cache[dst + t] = to_bf16(src[kv_dim + t]);
         }
       }
-      __syncthreads();
+      if (!kTree) __syncthreads();
     }
   }
-  const __nv_bfloat16* kbase = k_cache + size_t(b) * n_ctx * kv_dim + size_t(kvh) * HD + lane * D;
-  const __nv_bfloat16* vbase = v_cache + size_t(b) * n_ctx * kv_dim + size_t(kvh) * HD + lane * D;
-  // kKeysInFlight keys per warp at a time, all loaded before any is used: a short split costs
-  // about one memory round trip instead of one per key. (4 when the keys are split over many
-  // blocks; 2 when each block has a whole sequence, so 4 blocks fit an SM, which wins at batch
-  // 64. 8 keys did worse: a slice of 17 keys leaves most of a round's dot products unused.)
-  for (int j0 = k_begin + warp; j0 < k_end; j0 += kDecodeWarps * kKeysInFlight) {
-    float kr[kKeysInFlight][D], vr[kKeysInFlight][D];
-#pragma unroll
-    for (int u = 0; u < kKeysInFlight; ++u) {
-      const int j = min(j0 + u * kDecodeWarps, k_end - 1);  // past the end: a valid key, not used
-      load_bf16s<D>(kbase + size_t(j) * kv_dim, kr[u]);
-      load_bf16s<D>(vbase + size_t(j) * kv_dim, vr[u]);
-    }
-    bool valid[kKeysInFlight];
-#pragma unroll
-    for (int u = 0; u < kKeysInFlight; ++u) valid[u] = j0 + u * kDecodeWarps < k_end;  // u = 0 always
-    // kHeadsAtOnce heads at a time: the round's dot products first, then their warp sums
-    // interleaved (independent shuffles rather than a 5-deep chain per key and head), then one
-    // online-softmax update per head for the whole round.
+  // A round of keys, at least one of them valid, into every query head's online softmax:
+  // kHeadsAtOnce heads at a time, the round's dot products first, then their warp sums
+  // interleaved (independent shuffles rather than a 5-deep chain per key and head), then one
+  // online-softmax update per head for the whole round.
+  auto attend = [&](const float(&kr)[kKeysInFlight][D], const float(&vr)[kKeysInFlight][D],
+                    const bool(&valid)[kKeysInFlight]) {
 #pragma unroll
     for (int g0 = 0; g0 < kMaxGroup; g0 += kHeadsAtOnce) {
       if (g0 >= group) break;  // warp-uniform
@@ -362,7 +366,7 @@ __global__ void __launch_bounds__(kDecodeWarps * 32)
 #pragma unroll
         for (int u = 0; u < kKeysInFlight; ++u)
           if (valid[u]) new_max = fmaxf(new_max, dot[u][c]);
-        const float corr = __expf(mx[g] - new_max);  // finite new_max: key u = 0 is valid
+        const float corr = __expf(mx[g] - new_max);  // finite new_max: a key is valid
         sum[g] *= corr;
 #pragma unroll
         for (int t = 0; t < D; ++t) o[g][t] *= corr;
@@ -375,6 +379,54 @@ __global__ void __launch_bounds__(kDecodeWarps * 32)
         }
         mx[g] = new_max;
       }
+    }
+  };
+  const size_t sequence = kTree ? 0 : size_t(b) * n_ctx * kv_dim;  // a tree's caches are its sequence's
+  const __nv_bfloat16* kbase = k_cache + sequence + size_t(kvh) * HD + lane * D;
+  const __nv_bfloat16* vbase = v_cache + sequence + size_t(kvh) * HD + lane * D;
+  // kKeysInFlight keys per warp at a time, all loaded before any is used: a short split costs
+  // about one memory round trip instead of one per key. (4 when the keys are split over many
+  // blocks; 2 when each block has a whole sequence, so 4 blocks fit an SM, which wins at batch
+  // 64. 8 keys did worse: a slice of 17 keys leaves most of a round's dot products unused.)
+  for (int j0 = k_begin + warp; j0 < k_end; j0 += kDecodeWarps * kKeysInFlight) {
+    float kr[kKeysInFlight][D], vr[kKeysInFlight][D];
+#pragma unroll
+    for (int u = 0; u < kKeysInFlight; ++u) {
+      const int j = min(j0 + u * kDecodeWarps, k_end - 1);  // past the end: a valid key, not used
+      load_bf16s<D>(kbase + size_t(j) * kv_dim, kr[u]);
+      load_bf16s<D>(vbase + size_t(j) * kv_dim, vr[u]);
+    }
+    bool valid[kKeysInFlight];
+#pragma unroll
+    for (int u = 0; u < kKeysInFlight; ++u) valid[u] = j0 + u * kDecodeWarps < k_end;  // u = 0 always
+    attend(kr, vr, valid);
+  }
+  // The tree rows this row sees, in the last split: each key rotated at its row's position and
+  // rounded to bf16, exactly as its own block stores it.
+  if constexpr (kTree) {
+    const int m = gridDim.z;
+    for (int j0 = warp * kKeysInFlight; split == splits - 1 && j0 < m; j0 += kDecodeWarps * kKeysInFlight) {
+      float kr[kKeysInFlight][D], vr[kKeysInFlight][D];
+      bool valid[kKeysInFlight], any = false;
+#pragma unroll
+      for (int u = 0; u < kKeysInFlight; ++u) {
+        const int j = j0 + u;
+        valid[u] = j < m && tree.mask[size_t(b) * m + j] != 0;  // warp-uniform
+        any = any || valid[u];
+        const float* src = q + size_t(min(j, m - 1)) * q_stride + n_head * HD + kvh * HD + lane * D;
+        float kc[D], ks[D];
+#pragma unroll
+        for (int t = 0; t < D; ++t) {
+          const int d = lane * D + t, i = rope.half_layout ? d % (HD / 2) : d / 2;
+          rope_sincos(tree.pos[min(j, m - 1)], rope.inv_freq[i], &ks[t], &kc[t]);
+          kr[u][t] = src[t];
+          vr[u][t] = to_f32(to_bf16(src[kv_dim + t]));
+        }
+        rotate_head<D>(kr[u], kc, ks, rope.half_layout, lane);
+#pragma unroll
+        for (int t = 0; t < D; ++t) kr[u][t] = to_f32(to_bf16(kr[u][t]));
+      }
+      if (any) attend(kr, vr, valid);
     }
   }
   // Merge the warps through shared memory, then write this split's partial result.
@@ -444,10 +496,10 @@ static void merge_key_slices(const float* scratch, bf16* out, int rows, int n_he
   check_launch("attention merge of key slices");
 }
 
-template <bool kRope>
+template <bool kRope, bool kTree = false>
 static void launch_decode(const float* q, int q_stride, bf16* k_cache, bf16* v_cache, bf16* out, int n,
                           const int32_t* n_past, int n_ctx, int n_head, int n_kv, int head_dim, float* scratch,
-                          DecodeRope rope) {
+                          DecodeRope rope, DecodeTree tree = {}) {
   if (n_head % n_kv != 0 || n_head / n_kv > kMaxGroup)
     raise("CUDA decode attention supports up to " + std::to_string(kMaxGroup) + " query heads per KV head");
   const int splits = decode_splits(n, n_kv);
@@ -456,13 +508,13 @@ static void launch_decode(const float* q, int q_stride, bf16* k_cache, bf16* v_c
   auto v = reinterpret_cast<__nv_bfloat16*>(v_cache);
   auto launch = [&](auto kernel) {
     launch_chained(kernel, grid, dim3(kDecodeWarps * 32), 0, q, q_stride, k, v, n_past, n_ctx, n_head, n_kv, scratch,
-                   reinterpret_cast<__nv_bfloat16*>(out), rope);
+                   reinterpret_cast<__nv_bfloat16*>(out), rope, tree);
   };
   const bool short_slices = splits > 1;
   if (head_dim == 64)
-    short_slices ? launch(decode_kernel<64, 4, kRope>) : launch(decode_kernel<64, 2, kRope>);
+    short_slices ? launch(decode_kernel<64, 4, kRope, kTree>) : launch(decode_kernel<64, 2, kRope, kTree>);
   else if (head_dim == 128)
-    short_slices ? launch(decode_kernel<128, 4, kRope>) : launch(decode_kernel<128, 2, kRope>);
+    short_slices ? launch(decode_kernel<128, 4, kRope, kTree>) : launch(decode_kernel<128, 2, kRope, kTree>);
   else
     raise("CUDA attention supports head dimensions 64 and 128, not " + std::to_string(head_dim));
   check_launch("attention_decode");
@@ -486,6 +538,18 @@ void rope_store_attention_decode(float* qkv, int qkv_stride, bf16* k_cache, bf16
   }
   launch_decode<true>(qkv, qkv_stride, k_cache, v_cache, out, n, n_past, n_ctx, n_head, n_kv, head_dim, scratch,
                       DecodeRope{inv_freq, half_layout});
+}
+
+int tree_decode_max_rows() {
+  static const int rows = std::clamp(env_setting("IK_TREE_DECODE_ROWS", kTreeDecodeRows), 0, kTreeDecodeRows * 4);
+  return rows;
+}
+
+void rope_store_attention_tree(float* qkv, int qkv_stride, bf16* k_cache, bf16* v_cache, bf16* out, int m,
+                               const int32_t* n_past, const int32_t* pos, const uint8_t* mask, int n_head, int n_kv,
+                               int head_dim, float* scratch, const float* inv_freq, bool half_layout) {
+  launch_decode<true, true>(qkv, qkv_stride, k_cache, v_cache, out, m, n_past, 0, n_head, n_kv, head_dim, scratch,
+                            DecodeRope{inv_freq, half_layout}, DecodeTree{pos, mask});
 }
 
 }  // namespace ik::backend::cuda

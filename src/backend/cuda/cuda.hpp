@@ -207,8 +207,20 @@ void rope_store_attention_decode(float* qkv, int qkv_stride, bf16* k_cache, bf16
                                  const int32_t* n_past, int n_ctx, int n_head, int n_kv, int head_dim, float* scratch,
                                  const float* inv_freq, bool half_layout);
 size_t attention_decode_scratch_floats(int n, int n_head, int head_dim);
-// n[i] += 1 for i < count (advances positions inside a captured decode graph).
-void increment(int32_t* n, int count);
+// A draft tree's verification pass through the fused decode kernel: m rows of one sequence
+// (k_cache, v_cache: its caches) at cache rows n_past[0] + i, row i rotated at pos[i] and seeing
+// the cached rows < n_past[0] and tree row j where mask[i * m + j] (n_past, pos, mask: device,
+// read at replay); each row's key and value stored into its cache row. For trees of up to
+// tree_decode_max_rows() rows (kTreeDecodeRows; IK_TREE_DECODE_ROWS=N to compare, 0: never);
+// larger ones go through rope_and_store_kv and attention_prefill, whose tensor-core tiles share
+// each key's load among 16 rows.
+constexpr int kTreeDecodeRows = 8;
+int tree_decode_max_rows();
+void rope_store_attention_tree(float* qkv, int qkv_stride, bf16* k_cache, bf16* v_cache, bf16* out, int m,
+                               const int32_t* n_past, const int32_t* pos, const uint8_t* mask, int n_head, int n_kv,
+                               int head_dim, float* scratch, const float* inv_freq, bool half_layout);
+// n[i] += by for i < count (advances positions inside a captured decode or verification graph).
+void increment(int32_t* n, int count, int by = 1);
 
 // ---- sampling -----------------------------------------------------------------------------
 // Parameters on the device, so one captured graph serves any settings. The rule matches the

@@ -80,13 +80,13 @@ void fill_f32(float* dst, size_t n, float value) {
   check_launch("fill_f32");
 }
 
-__global__ void increment_kernel(int32_t* n, int count) {
+__global__ void increment_kernel(int32_t* n, int count, int by) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < count) n[i] += 1;
+  if (i < count) n[i] += by;
 }
 
-void increment(int32_t* n, int count) {
-  increment_kernel<<<blocks_for(count, 128), 128, 0, ctx().stream>>>(n, count);
+void increment(int32_t* n, int count, int by) {
+  increment_kernel<<<blocks_for(count, 128), 128, 0, ctx().stream>>>(n, count, by);
   check_launch("increment");
 }
 

@@ -76,7 +76,12 @@ void attention_block(const float*, int, const bf16*, const bf16*, int, int, int,
 }
 void attention_merge(float*, float*, const float*, const float*, int, int, int) { no_cuda(); }
 size_t attention_decode_scratch_floats(int, int, int) { return 0; }
-void increment(int32_t*, int) { no_cuda(); }
+int tree_decode_max_rows() { return 0; }
+void rope_store_attention_tree(float*, int, bf16*, bf16*, bf16*, int, const int32_t*, const int32_t*, const uint8_t*,
+                               int, int, int, float*, const float*, bool) {
+  no_cuda();
+}
+void increment(int32_t*, int, int) { no_cuda(); }
 void sample(const float*, int, int, SamplingParams*, int32_t*) { no_cuda(); }
 LutMatrix upload_lut(const LutPacked&) { no_cuda(); }
 LutMatrix random_lut(int, int, int, int, const std::vector<float>&, uint64_t, float) { no_cuda(); }

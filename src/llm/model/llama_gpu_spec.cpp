@@ -65,7 +65,9 @@ const backend::cuda::bf16* GpuLlama::lm_head_weights() const {
 // One graph per tree (keyed by its mask): the copy of the rows' ids, positions and mask from
 // pinned memory, the layers (attention reads n_past on the device, so the graph stays valid as
 // the sequence grows), the LM head over every row, the greedy tokens and the final-norm states
-// copied back. Only the pinned inputs change between replays.
+// copied back, and n_past advanced on the device (no upload after the pass). Only the pinned
+// inputs change between replays. Trees of up to cuda::tree_decode_max_rows() nodes take the
+// decode step's attention kernel (RoPE and the cache store fused), larger ones the prefill path.
 void GpuLlama::verify_tree(const int32_t* tokens, int m, const int32_t* positions, const uint8_t* mask,
                            int32_t* greedy, float* hidden) {
   const LlamaConfig& c = cfg_;
@@ -102,14 +104,14 @@ void GpuLlama::verify_tree(const int32_t* tokens, int m, const int32_t* position
     cuda::top_k_rows(logits_, m, int(c.n_vocab), 1, d_next_);
     cuda::copy_async(pinned_next_, d_next_, size_t(m) * 4);
     cuda::copy_async(states, xn_, size_t(m) * E * sizeof(bf16));
+    cuda::increment(d_n_past_, 1, m);  // the nodes join the sequence (keep_rows trims it to the accepted path)
     graph = tree_graphs_.emplace(key, cuda::end_capture()).first;
   }
   cuda::launch(graph->second);
   cuda::sync();
   std::copy(pinned_next_, pinned_next_ + m, greedy);
   if (hidden) io::dequantize(io::DType::BF16, states, hidden, m * E);
-  n_past_[0] += m;
-  upload_n_past(0);
+  n_past_[0] += m;  // the graph advanced the device's copy
   last_rows_ = last_forward_rows_ = m;
 }
 
