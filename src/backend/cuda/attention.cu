@@ -288,8 +288,10 @@ __global__ void __launch_bounds__(kDecodeWarps * 32)
   float cs[D], sn[D];
   if constexpr (kRope) {
     __shared__ float s_cos[HD / 2], s_sin[HD / 2];
-    if (threadIdx.x < HD / 2)
-      rope_sincos(kTree ? tree.pos[b] : n_past[b], rope.inv_freq[threadIdx.x], &s_sin[threadIdx.x], &s_cos[threadIdx.x]);
+    if (threadIdx.x < HD / 2) {
+      const int position = kTree ? tree.pos[b] : n_past[b];
+      rope_sincos(position, rope.inv_freq[threadIdx.x], &s_sin[threadIdx.x], &s_cos[threadIdx.x]);
+    }
     __syncthreads();
 #pragma unroll
     for (int t = 0; t < D; ++t) {
