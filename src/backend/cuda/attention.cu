@@ -286,11 +286,22 @@ __global__ void __launch_bounds__(kDecodeWarps * 32)
 
   // Fused RoPE: the angles at the new row's position, once per block.
   float cs[D], sn[D];
+  constexpr int kTreeAngles = kTree ? kTreeDecodeRows : 1;
+  __shared__ float s_tree_cos[kTreeAngles][HD / 2], s_tree_sin[kTreeAngles][HD / 2];
   if constexpr (kRope) {
     __shared__ float s_cos[HD / 2], s_sin[HD / 2];
     if (threadIdx.x < HD / 2) {
       const int position = kTree ? tree.pos[b] : n_past[b];
       rope_sincos(position, rope.inv_freq[threadIdx.x], &s_sin[threadIdx.x], &s_cos[threadIdx.x]);
+    }
+    // Tree: the last split also rotates the keys of the tree rows its row sees. Their angles
+    // (a row of them per tree row) come from the whole block at once, not lane by lane.
+    if constexpr (kTree) {
+      if (split == splits - 1)
+        for (int e = threadIdx.x; e < int(gridDim.z) * (HD / 2); e += blockDim.x) {
+          const int r = e / (HD / 2), i = e % (HD / 2);
+          rope_sincos(tree.pos[r], rope.inv_freq[i], &s_tree_sin[r][i], &s_tree_cos[r][i]);
+        }
     }
     __syncthreads();
 #pragma unroll
@@ -415,12 +426,17 @@ __global__ void __launch_bounds__(kDecodeWarps * 32)
         const int j = j0 + u;
         valid[u] = j < m && tree.mask[size_t(b) * m + j] != 0;  // warp-uniform
         any = any || valid[u];
-        const float* src = q + size_t(min(j, m - 1)) * q_stride + n_head * HD + kvh * HD + lane * D;
+        if (!valid[u]) {  // finite values, weighted 0
+#pragma unroll
+          for (int t = 0; t < D; ++t) kr[u][t] = vr[u][t] = 0.0f;
+          continue;
+        }
+        const float* src = q + size_t(j) * q_stride + n_head * HD + kvh * HD + lane * D;
         float kc[D], ks[D];
 #pragma unroll
         for (int t = 0; t < D; ++t) {
           const int d = lane * D + t, i = rope.half_layout ? d % (HD / 2) : d / 2;
-          rope_sincos(tree.pos[min(j, m - 1)], rope.inv_freq[i], &ks[t], &kc[t]);
+          kc[t] = s_tree_cos[j][i], ks[t] = s_tree_sin[j][i];
           kr[u][t] = src[t];
           vr[u][t] = to_f32(to_bf16(src[kv_dim + t]));
         }
@@ -543,13 +559,16 @@ void rope_store_attention_decode(float* qkv, int qkv_stride, bf16* k_cache, bf16
 }
 
 int tree_decode_max_rows() {
-  static const int rows = std::clamp(env_setting("IK_TREE_DECODE_ROWS", kTreeDecodeRows), 0, kTreeDecodeRows * 4);
+  static const int rows = std::clamp(env_setting("IK_TREE_DECODE_ROWS", kTreeDecodeRows), 0, kTreeDecodeRows);
   return rows;
 }
 
 void rope_store_attention_tree(float* qkv, int qkv_stride, bf16* k_cache, bf16* v_cache, bf16* out, int m,
                                const int32_t* n_past, const int32_t* pos, const uint8_t* mask, int n_head, int n_kv,
                                int head_dim, float* scratch, const float* inv_freq, bool half_layout) {
+  if (m < 1 || m > kTreeDecodeRows)
+    raise("tree attention in the decode kernel takes 1-" + std::to_string(kTreeDecodeRows) + " rows, not " +
+          std::to_string(m));
   launch_decode<true, true>(qkv, qkv_stride, k_cache, v_cache, out, m, n_past, 0, n_head, n_kv, head_dim, scratch,
                             DecodeRope{inv_freq, half_layout}, DecodeTree{pos, mask});
 }

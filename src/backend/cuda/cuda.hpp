@@ -211,10 +211,12 @@ size_t attention_decode_scratch_floats(int n, int n_head, int head_dim);
 // (k_cache, v_cache: its caches) at cache rows n_past[0] + i, row i rotated at pos[i] and seeing
 // the cached rows < n_past[0] and tree row j where mask[i * m + j] (n_past, pos, mask: device,
 // read at replay); each row's key and value stored into its cache row. For trees of up to
-// tree_decode_max_rows() rows (kTreeDecodeRows; IK_TREE_DECODE_ROWS=N to compare, 0: never);
-// larger ones go through rope_and_store_kv and attention_prefill, whose tensor-core tiles share
-// each key's load among 16 rows.
-constexpr int kTreeDecodeRows = 8;
+// tree_decode_max_rows() rows (kTreeDecodeRows; IK_TREE_DECODE_ROWS=N lowers it, 0: never)
+// whose nodes each see at most kTreeDecodeSeen tree rows (themselves included): the tree rows a
+// node sees are rotated by one block, so deep trees take longer. Others go through
+// rope_and_store_kv and attention_prefill, whose tensor-core tiles share each key's load among
+// 16 rows.
+constexpr int kTreeDecodeRows = 16, kTreeDecodeSeen = 8;
 int tree_decode_max_rows();
 void rope_store_attention_tree(float* qkv, int qkv_stride, bf16* k_cache, bf16* v_cache, bf16* out, int m,
                                const int32_t* n_past, const int32_t* pos, const uint8_t* mask, int n_head, int n_kv,
@@ -236,7 +238,7 @@ struct SamplingParams {
 };
 // ---- speculative decoding (draft heads) ----------------------------------------------------
 // out[r, 0..k) = the indices of row r's k largest logits, largest first, ties by smaller index
-// (k <= kMaxTopK; k = 1 is the greedy token).
+// (k <= kMaxTopK; k = 1 is the greedy token, through argmax_rows).
 constexpr int kMaxTopK = 32;
 void top_k_rows(const float* logits, int rows, int n_vocab, int k, int32_t* out);
 // y[m, n] += silu(pre + bias) (bias [n]): the draft heads' ResBlock.
@@ -252,6 +254,9 @@ void scatter_candidates(const int32_t* topk, int k, const int32_t* plan, int n, 
 // row_elems values), row dst_row0 + i = row src_rows[i] (device; increasing, >= dst_row0 + i).
 void keep_cache_rows(bf16* const* caches, int n_caches, int row_elems, const int32_t* src_rows, int n, int dst_row0);
 
+// The greedy token of each row of logits [rows, n_vocab]: the lowest index holding the row's
+// maximum (0 for a row of -inf), by the sampler's first pass over 64 chunks per row.
+void argmax_rows(const float* logits, int rows, int n_vocab, int32_t* tokens);
 // One block per row of logits [n, n_vocab]; row i uses params[i] (device) and tokens[i]
 // receives its draw.
 void sample(const float* logits, int n, int n_vocab, SamplingParams* params, int32_t* tokens);

@@ -82,6 +82,7 @@ void rope_store_attention_tree(float*, int, bf16*, bf16*, bf16*, int, const int3
   no_cuda();
 }
 void increment(int32_t*, int, int) { no_cuda(); }
+void argmax_rows(const float*, int, int, int32_t*) { no_cuda(); }
 void sample(const float*, int, int, SamplingParams*, int32_t*) { no_cuda(); }
 LutMatrix upload_lut(const LutPacked&) { no_cuda(); }
 LutMatrix random_lut(int, int, int, int, const std::vector<float>&, uint64_t, float) { no_cuda(); }

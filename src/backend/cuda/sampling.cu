@@ -93,6 +93,20 @@ __global__ void __launch_bounds__(kExtremaThreads) row_extrema_kernel(const floa
   if (threadIdx.x == 0) g_extrema[blockIdx.y * kExtremaChunks + blockIdx.x] = e;
 }
 
+// Row `row`'s extrema, its chunks' merged by one warp (every lane gets the result).
+__device__ __forceinline__ Extrema merged_extrema(int row) {
+  Extrema e{-INFINITY, INFINITY, INT_MAX};
+  for (int c = threadIdx.x & 31; c < kExtremaChunks; c += 32) merge_extrema(e, g_extrema[row * kExtremaChunks + c]);
+  return warp_extrema(e);
+}
+
+// Block (row), one warp: the greedy token, the lowest index holding the maximum (0 where the row
+// holds no number above -inf, as a stable sort would put first).
+__global__ void argmax_kernel(int n_vocab, int32_t* tokens) {
+  const Extrema e = merged_extrema(blockIdx.x);
+  if (threadIdx.x == 0) tokens[blockIdx.x] = e.argmax < n_vocab ? e.argmax : 0;
+}
+
 // ---- the draw -------------------------------------------------------------------------------
 
 __global__ void __launch_bounds__(kSampleThreads)
@@ -107,9 +121,7 @@ __global__ void __launch_bounds__(kSampleThreads)
 
   if (have_extrema) {  // the first pass's chunks, merged by warp 0
     if (tid < 32) {
-      Extrema e{-INFINITY, INFINITY, INT_MAX};
-      for (int c = tid; c < kExtremaChunks; c += 32) merge_extrema(e, g_extrema[blockIdx.x * kExtremaChunks + c]);
-      e = warp_extrema(e);
+      const Extrema e = merged_extrema(blockIdx.x);
       if (tid == 0) row = e;
     }
   } else {  // the whole row in this block
@@ -193,6 +205,16 @@ __global__ void __launch_bounds__(kSampleThreads)
   if (tid == 0) {
     tokens[blockIdx.x] = chosen < n_vocab ? chosen : 0;
     p.counter += 1;
+  }
+}
+
+void argmax_rows(const float* logits, int rows, int n_vocab, int32_t* tokens) {
+  for (int r0 = 0; r0 < rows; r0 += kMaxExtremaRows) {  // as many rows as the chunk buffer holds at a time
+    const int n = rows - r0 < kMaxExtremaRows ? rows - r0 : kMaxExtremaRows;
+    row_extrema_kernel<<<dim3(kExtremaChunks, n), kExtremaThreads, 0, ctx().stream>>>(logits + size_t(r0) * n_vocab,
+                                                                                       n_vocab);
+    argmax_kernel<<<n, 32, 0, ctx().stream>>>(n_vocab, tokens + r0);
+    check_launch("argmax_rows");
   }
 }
 

@@ -75,6 +75,7 @@ __global__ void __launch_bounds__(kTopKThreads) top_k_kernel(const float* logits
 void top_k_rows(const float* logits, int rows, int n_vocab, int k, int32_t* out) {
   IK_CUDA_REQUIRE(k >= 1 && k <= kMaxTopK && k <= n_vocab,
                   "top_k_rows: k = " + std::to_string(k) + " outside [1, " + std::to_string(kMaxTopK) + "]");
+  if (k == 1) return argmax_rows(logits, rows, n_vocab, out);  // many blocks per row, not one
   top_k_kernel<<<rows, kTopKThreads, 0, ctx().stream>>>(logits, n_vocab, k, out);
   check_launch("top_k_rows");
 }

@@ -127,7 +127,7 @@ void GpuLlama::attention(const Layer& L, int m, const std::vector<SlotRun>* deco
     return;
   }
   const size_t seq_offset = size_t(seq) * opt_.n_ctx * c.kv_dim();
-  if (capturing_tree_ && m <= cuda::tree_decode_max_rows()) {  // a small draft tree: the decode kernel
+  if (capturing_tree_ && tree_in_decode_kernel_) {  // a small draft tree: the decode kernel
     cuda::rope_store_attention_tree(qkv_, QKV, L.k + seq_offset, L.v + seq_offset, attn_, m, d_n_past_ + seq, d_pos_,
                                     mask, c.n_head, c.n_head_kv, c.head_dim, attn_scratch_, inv_freq_, half);
     return;

@@ -209,6 +209,7 @@ class GpuLlama {
   uint8_t* pinned_tree_ = nullptr;
   backend::cuda::bf16** d_cache_ptrs_ = nullptr;
   bool capturing_tree_ = false;
+  bool tree_in_decode_kernel_ = false;  // the tree being captured takes the decode attention kernel
   // Module outputs in flight (tensor parallelism, ladder, parallel block), and the events that
   // order their all-reduces on the side stream.
   float* y_[2] = {nullptr, nullptr};

@@ -1,6 +1,7 @@
 // GpuLlama's part in speculative decoding (llm/spec/gpu.hpp): the verification pass of a draft
 // tree as a CUDA graph, the final hidden states and greedy tokens of a pass, and the KV-cache
 // compaction to the accepted path.
+#include <algorithm>
 #include <cstring>
 
 #include "core/error.hpp"
@@ -97,6 +98,10 @@ void GpuLlama::verify_tree(const int32_t* tokens, int m, const int32_t* position
     cuda::copy_async(d_tokens_, rows, size_t(4 * R) * 4);
     cuda::copy_async(d_mask_, pinned_mask, size_t(m) * m);
     cuda::embed(embd_, d_tokens_, m, int(E), x_);
+    int seen = 0;  // the most tree rows a node sees
+    for (int i = 0; i < m; ++i)
+      seen = std::max(seen, int(std::count_if(mask + size_t(i) * m, mask + size_t(i + 1) * m, [](uint8_t v) { return v; })));
+    tree_in_decode_kernel_ = m <= cuda::tree_decode_max_rows() && seen <= cuda::kTreeDecodeSeen;
     capturing_tree_ = true;
     run_layers(m, nullptr, 0, d_mask_);
     capturing_tree_ = false;
