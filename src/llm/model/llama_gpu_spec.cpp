@@ -67,8 +67,9 @@ const backend::cuda::bf16* GpuLlama::lm_head_weights() const {
 // pinned memory, the layers (attention reads n_past on the device, so the graph stays valid as
 // the sequence grows), the LM head over every row, the greedy tokens and the final-norm states
 // copied back, and n_past advanced on the device (no upload after the pass). Only the pinned
-// inputs change between replays. Trees of up to cuda::tree_decode_max_rows() nodes take the
-// decode step's attention kernel (RoPE and the cache store fused), larger ones the prefill path.
+// inputs change between replays. Trees of up to cuda::tree_decode_max_rows() nodes whose nodes
+// each see at most cuda::kTreeDecodeSeen tree rows take the decode step's attention kernel (RoPE
+// and the cache store fused), others the prefill path.
 void GpuLlama::verify_tree(const int32_t* tokens, int m, const int32_t* positions, const uint8_t* mask,
                            int32_t* greedy, float* hidden) {
   const LlamaConfig& c = cfg_;
@@ -99,8 +100,10 @@ void GpuLlama::verify_tree(const int32_t* tokens, int m, const int32_t* position
     cuda::copy_async(d_mask_, pinned_mask, size_t(m) * m);
     cuda::embed(embd_, d_tokens_, m, int(E), x_);
     int seen = 0;  // the most tree rows a node sees
-    for (int i = 0; i < m; ++i)
-      seen = std::max(seen, int(std::count_if(mask + size_t(i) * m, mask + size_t(i + 1) * m, [](uint8_t v) { return v; })));
+    for (int i = 0; i < m; ++i) {
+      const uint8_t* row = mask + size_t(i) * m;
+      seen = std::max(seen, int(std::count_if(row, row + m, [](uint8_t v) { return v != 0; })));
+    }
     tree_in_decode_kernel_ = m <= cuda::tree_decode_max_rows() && seen <= cuda::kTreeDecodeSeen;
     capturing_tree_ = true;
     run_layers(m, nullptr, 0, d_mask_);
