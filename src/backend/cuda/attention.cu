@@ -244,6 +244,18 @@ __device__ __forceinline__ void rotate_head(float (&x)[D], const float (&cs)[D],
   }
 }
 
+// This lane's angles (dims lane D .. lane D + D - 1) from a row of HD / 2 cosines and sines, one
+// per frequency: pairs (2i, 2i + 1) in the adjacent layout, (i, i + HD / 2) in the half layout.
+template <int HD, int D>
+__device__ __forceinline__ void lane_angles(const float* cos_row, const float* sin_row, bool half_layout, int lane,
+                                            float (&cs)[D], float (&sn)[D]) {
+#pragma unroll
+  for (int t = 0; t < D; ++t) {
+    const int d = lane * D + t, i = half_layout ? d % (HD / 2) : d / 2;
+    cs[t] = cos_row[i], sn[t] = sin_row[i];
+  }
+}
+
 // Block (kv head, split, sequence): every query head of the group over the split's keys.
 // Lane l owns dims [l*HD/32, (l+1)*HD/32). Partial results: per (seq, head, split) the
 // running max, the sum of exponentials and the unnormalised output; with one split, the
@@ -304,11 +316,7 @@ __global__ void __launch_bounds__(kDecodeWarps * 32)
         }
     }
     __syncthreads();
-#pragma unroll
-    for (int t = 0; t < D; ++t) {
-      const int d = lane * D + t, i = rope.half_layout ? d % (HD / 2) : d / 2;
-      cs[t] = s_cos[i], sn[t] = s_sin[i];
-    }
+    lane_angles<HD, D>(s_cos, s_sin, rope.half_layout, lane, cs, sn);
   }
 #pragma unroll
   for (int g = 0; g < kMaxGroup; ++g) {
@@ -433,10 +441,9 @@ __global__ void __launch_bounds__(kDecodeWarps * 32)
         }
         const float* src = q + size_t(j) * q_stride + n_head * HD + kvh * HD + lane * D;
         float kc[D], ks[D];
+        lane_angles<HD, D>(s_tree_cos[j], s_tree_sin[j], rope.half_layout, lane, kc, ks);
 #pragma unroll
         for (int t = 0; t < D; ++t) {
-          const int d = lane * D + t, i = rope.half_layout ? d % (HD / 2) : d / 2;
-          kc[t] = s_tree_cos[j][i], ks[t] = s_tree_sin[j][i];
           kr[u][t] = src[t];
           vr[u][t] = to_f32(to_bf16(src[kv_dim + t]));
         }

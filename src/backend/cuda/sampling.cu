@@ -5,6 +5,7 @@
 // A first pass over many blocks finds each row's maximum, minimum and first argmax: one block
 // alone reads a row of 128K logits at a fraction of the bandwidth (70 us on the 8B shape, where
 // the greedy token now takes two short kernels).
+#include <algorithm>
 #include <climits>
 
 #include "backend/cuda/common.cuh"
@@ -208,11 +209,16 @@ __global__ void __launch_bounds__(kSampleThreads)
   }
 }
 
+// The first pass over n <= kMaxExtremaRows rows into g_extrema.
+static void row_extrema(const float* logits, int n, int n_vocab) {
+  row_extrema_kernel<<<dim3(kExtremaChunks, n), kExtremaThreads, 0, ctx().stream>>>(logits, n_vocab);
+  check_launch("row extrema");
+}
+
 void argmax_rows(const float* logits, int rows, int n_vocab, int32_t* tokens) {
   for (int r0 = 0; r0 < rows; r0 += kMaxExtremaRows) {  // as many rows as the chunk buffer holds at a time
-    const int n = rows - r0 < kMaxExtremaRows ? rows - r0 : kMaxExtremaRows;
-    row_extrema_kernel<<<dim3(kExtremaChunks, n), kExtremaThreads, 0, ctx().stream>>>(logits + size_t(r0) * n_vocab,
-                                                                                       n_vocab);
+    const int n = std::min(kMaxExtremaRows, rows - r0);
+    row_extrema(logits + size_t(r0) * n_vocab, n, n_vocab);
     argmax_kernel<<<n, 32, 0, ctx().stream>>>(n_vocab, tokens + r0);
     check_launch("argmax_rows");
   }
@@ -220,10 +226,7 @@ void argmax_rows(const float* logits, int rows, int n_vocab, int32_t* tokens) {
 
 void sample(const float* logits, int n, int n_vocab, SamplingParams* params, int32_t* tokens) {
   const bool extrema = n <= kMaxExtremaRows;
-  if (extrema) {
-    row_extrema_kernel<<<dim3(kExtremaChunks, n), kExtremaThreads, 0, ctx().stream>>>(logits, n_vocab);
-    check_launch("sample (row extrema)");
-  }
+  if (extrema) row_extrema(logits, n, n_vocab);
   sample_kernel<<<n, kSampleThreads, 0, ctx().stream>>>(logits, n_vocab, params, tokens, extrema);
   check_launch("sample");
 }
