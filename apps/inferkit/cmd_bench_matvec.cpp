@@ -1,7 +1,7 @@
-// inferkit bench-matvec: the decode matrix-vector kernel (bf16 weights, a few rows of
-// activations) beside cuBLAS on the same shapes, with the memory-bandwidth floor (weight bytes
-// over the device-to-device copy bandwidth measured in the same run), and which of the two
-// matmul uses for the shape.
+// inferkit bench-matvec: our decode matrix-vector kernels (bf16 weights, a few rows of
+// activations: matvec(), which streams one row of a large matrix) beside cuBLAS on the same
+// shapes, with the memory-bandwidth floor (weight bytes over the device-to-device copy bandwidth
+// measured in the same run), and which kernel matmul uses for the shape.
 #include <fmt/format.h>
 
 #include <memory>
@@ -36,7 +36,7 @@ void run(const MatvecArgs& a) {
              dev.sm_count, bw / 1e9);
   fmt::print("weights rotate over sets of >= 256 MiB in total; times are per call, from CUDA graphs of {} replays\n\n",
              a.reps);
-  fmt::print("{:>12} {:>2} {:>10} {:>7} {:>10} {:>7} {:>8} {:>9}  {}\n", "N x K", "M", "cuBLAS", "%floor", "matvec",
+  fmt::print("{:>12} {:>2} {:>10} {:>7} {:>10} {:>7} {:>8} {:>9}  {}\n", "N x K", "M", "cuBLAS", "%floor", "ours",
              "%floor", "speedup", "floor", "matmul uses");
   for (const Shape& sh : shapes) {
     const size_t bytes = size_t(sh.n) * sh.k * 2;
@@ -56,7 +56,9 @@ void run(const MatvecArgs& a) {
       const double t_ours = time_us(sets, a.reps, [&](int i) { cuda::matvec(x, w[i], y, m, sh.n, sh.k, false, sh.n); });
       fmt::print("{:>12} {:>2} {:>8.1f}us {:>6.0f}% {:>8.1f}us {:>6.0f}% {:>7.2f}x {:>7.1f}us  {}\n", sh.text, m, t_blas,
                  100 * floor_us / t_blas, t_ours, 100 * floor_us / t_ours, t_blas / t_ours, floor_us,
-                 cuda::matvec_fits(x, w[0], m, sh.n, sh.k) ? "matvec" : "cuBLAS");
+                 cuda::matvec_streams(x, w[0], m, sh.n, sh.k) ? "stream"
+                 : cuda::matvec_fits(x, w[0], m, sh.n, sh.k)  ? "matvec"
+                                                              : "cuBLAS");
     }
     for (auto* p : w) cuda::release(p);
     cuda::release(x);

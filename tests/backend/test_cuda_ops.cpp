@@ -128,53 +128,83 @@ TEST_F(CudaOps, MatmulMatchesF32Reference) {
   }
 }
 
+// A decode product kernel (y = x W^T for m <= 4 rows, or y += with accumulate) against an f64
+// reference, with y of leading dimension n + 3: columns it must not touch stay poisoned.
+using ProductKernel = void (*)(const cuda::bf16*, const cuda::bf16*, float*, int, int, int, bool, int);
+static void expect_product_matches(ProductKernel kernel, int m, int n, int k) {
+  const int ldy = n + 3;
+  auto x = bf16_round(random_vec(size_t(m) * k, 40 + m)), w = bf16_round(random_vec(size_t(n) * k, 41));
+  auto y0 = random_vec(size_t(m) * ldy, 42);
+  Buf<bf16> dx(to_bf16(x)), dw(to_bf16(w));
+  for (bool acc : {false, true}) {
+    std::vector<float> ref(size_t(m) * n), got(size_t(m) * n);
+    for (int i = 0; i < m; ++i)
+      for (int j = 0; j < n; ++j) {
+        double sum = acc ? y0[size_t(i) * ldy + j] : 0.0;
+        for (int t = 0; t < k; ++t) sum += double(x[size_t(i) * k + t]) * w[size_t(j) * k + t];
+        ref[size_t(i) * n + j] = float(sum);
+      }
+    Buf<float> dy(size_t(m) * ldy);
+    if (acc) cuda::upload(dy.p, y0.data(), y0.size() * 4);
+    kernel(dx.p, dw.p, dy.p, m, n, k, acc, ldy);
+    const auto y = dy.get();
+    for (int i = 0; i < m; ++i) {
+      for (int j = 0; j < n; ++j) got[size_t(i) * n + j] = y[size_t(i) * ldy + j];
+      for (int j = n; j < ldy; ++j) {
+        const float v = y[size_t(i) * ldy + j];
+        EXPECT_TRUE(acc ? v == y0[size_t(i) * ldy + j] : std::isnan(v)) << "column " << j << " past n touched";
+      }
+    }
+    EXPECT_LT(rel_err(got, ref), 1e-4) << "n=" << n << " k=" << k << " m=" << m << " accumulate=" << acc;
+  }
+}
+
 // The decode kernel behind matmul for m <= 4: rows past a multiple of its chunk, more rows than
-// one resident wave of warps (each warp strides), and y with a leading dimension: columns it
-// must not touch stay poisoned.
+// one resident wave of warps (each warp strides).
 TEST_F(CudaOps, MatvecMatchesF32Reference) {
   struct Shape {
     int n, k;
   };
-  for (Shape s : {Shape{1, 8}, Shape{37, 4104}, Shape{300, 14336}, Shape{50000, 64}}) {
+  for (Shape s : {Shape{1, 8}, Shape{37, 4104}, Shape{300, 14336}, Shape{50000, 64}})
     for (int m = 1; m <= 4; ++m) {
-      const int n = s.n, k = s.k, ldy = n + 3;
-      auto x = bf16_round(random_vec(size_t(m) * k, 40 + m)), w = bf16_round(random_vec(size_t(n) * k, 41));
-      auto y0 = random_vec(size_t(m) * ldy, 42);
-      Buf<bf16> dx(to_bf16(x)), dw(to_bf16(w));
-      ASSERT_TRUE(cuda::matvec_fits(dx.p, dw.p, m, n, k));
-      for (bool acc : {false, true}) {
-        std::vector<float> ref(size_t(m) * n), got(size_t(m) * n);
-        for (int i = 0; i < m; ++i)
-          for (int j = 0; j < n; ++j) {
-            double sum = acc ? y0[size_t(i) * ldy + j] : 0.0;
-            for (int t = 0; t < k; ++t) sum += double(x[size_t(i) * k + t]) * w[size_t(j) * k + t];
-            ref[size_t(i) * n + j] = float(sum);
-          }
-        Buf<float> dy(size_t(m) * ldy);
-        if (acc) cuda::upload(dy.p, y0.data(), y0.size() * 4);
-        cuda::matvec(dx.p, dw.p, dy.p, m, n, k, acc, ldy);
-        const auto y = dy.get();
-        for (int i = 0; i < m; ++i) {
-          for (int j = 0; j < n; ++j) got[size_t(i) * n + j] = y[size_t(i) * ldy + j];
-          for (int j = n; j < ldy; ++j) {
-            const float v = y[size_t(i) * ldy + j];
-            EXPECT_TRUE(acc ? v == y0[size_t(i) * ldy + j] : std::isnan(v)) << "column " << j << " past n touched";
-          }
-        }
-        EXPECT_LT(rel_err(got, ref), 1e-4) << "n=" << n << " k=" << k << " m=" << m << " accumulate=" << acc;
-      }
+      Buf<bf16> probe(8);
+      ASSERT_TRUE(cuda::matvec_fits(probe.p, probe.p, m, s.n, s.k));
+      expect_product_matches(cuda::matvec, m, s.n, s.k);
     }
-  }
   Buf<bf16> odd(64);
   EXPECT_FALSE(cuda::matvec_fits(odd.p, odd.p, 1, 4, 12)) << "k not a multiple of 8";
   EXPECT_FALSE(cuda::matvec_fits(odd.p + 1, odd.p, 1, 4, 16)) << "x not 16-byte aligned";
   EXPECT_FALSE(cuda::matvec_fits(odd.p, odd.p, 5, 4, 16)) << "more than 4 rows";
   EXPECT_TRUE(cuda::matvec_fits(odd.p, odd.p, 1, 4096, 4096)) << "one row: up to 32 MiB of weights";
   EXPECT_FALSE(cuda::matvec_fits(odd.p, odd.p, 2, 4096, 4096)) << "two rows: up to 16 MiB";
-  EXPECT_FALSE(cuda::matvec_fits(odd.p, odd.p, 1, 4104, 4096)) << "one row, past 32 MiB: cuBLAS's";
+  EXPECT_FALSE(cuda::matvec_fits(odd.p, odd.p, 1, 4104, 4104)) << "one row, past 32 MiB, k not streamed: cuBLAS's";
+  EXPECT_TRUE(cuda::matvec_streams(odd.p, odd.p, 1, 28672, 4096)) << "one row of a large matrix: streamed";
+  EXPECT_TRUE(cuda::matvec_fits(odd.p, odd.p, 1, 28672, 4096));
+  EXPECT_FALSE(cuda::matvec_streams(odd.p, odd.p, 2, 28672, 4096)) << "two rows of a large matrix: cuBLAS's";
+  EXPECT_FALSE(cuda::matvec_streams(odd.p, odd.p, 1, 960, 2048)) << "small matrices: the load-based kernel";
   EXPECT_TRUE(cuda::matvec_fits(odd.p, odd.p, 1, 49152, 576)) << "one row of short rows (an LM head): any size";
   EXPECT_FALSE(cuda::matvec_fits(odd.p, odd.p, 2, 49152, 576)) << "two rows of short rows: up to 16 MiB";
   EXPECT_THROW(cuda::matvec(odd.p + 1, odd.p, nullptr, 1, 4, 16, false, 4), ik::Error);
+}
+
+// The streaming matvec (large matrices): one row, fewer rows than warps, more rows than one wave
+// of warps (several rows per warp), long rows (7 copies each), 1-4 rows of x.
+TEST_F(CudaOps, StreamMatvecMatchesF32Reference) {
+  struct Case {
+    int m, n, k;
+  };
+  for (Case c : {Case{1, 1, 2048}, Case{1, 37, 4096}, Case{4, 37, 4096}, Case{1, 3000, 4096}, Case{3, 3000, 4096},
+                 Case{1, 300, 14336}, Case{2, 300, 14336}}) {
+    Buf<bf16> probe(8);
+    ASSERT_TRUE(cuda::stream_matvec_fits(probe.p, probe.p, c.m, c.n, c.k));
+    expect_product_matches(cuda::stream_matvec, c.m, c.n, c.k);
+  }
+  Buf<bf16> odd(64);
+  EXPECT_FALSE(cuda::stream_matvec_fits(odd.p, odd.p, 1, 4, 4104)) << "k not a multiple of 2048";
+  EXPECT_FALSE(cuda::stream_matvec_fits(odd.p, odd.p, 3, 4, 14336)) << "rows of x past 64 KB";
+  EXPECT_FALSE(cuda::stream_matvec_fits(odd.p, odd.p, 5, 4, 4096)) << "more than 4 rows";
+  EXPECT_FALSE(cuda::stream_matvec_fits(odd.p + 1, odd.p, 1, 4, 4096)) << "x not 16-byte aligned";
+  EXPECT_THROW(cuda::stream_matvec(odd.p, odd.p, nullptr, 1, 4, 4104, false, 4), ik::Error);
 }
 
 // The decode step's norm + product in one kernel against rms_norm then matvec on the same

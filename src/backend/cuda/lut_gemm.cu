@@ -23,6 +23,7 @@
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/lut_codes.cuh"
 #include "backend/cuda/lut_gemm.hpp"
+#include "backend/cuda/tma.cuh"
 
 namespace ik::backend::cuda {
 
@@ -77,35 +78,6 @@ __host__ __device__ constexpr int table_bytes(int bits) { return (1 << (2 * bits
 // X loads are served 8 lanes (two tokens' rows, 64 bytes each) per wavefront: with the rows 64
 // bytes apart modulo 128 the two fall on disjoint banks (16 bytes apart, they conflicted 2-way).
 __host__ __device__ constexpr int x_row_bytes(int unit_chunks) { return unit_chunks * 256 + 64; }
-
-__device__ __forceinline__ unsigned smem_addr(const void* p) { return unsigned(__cvta_generic_to_shared(p)); }
-
-__device__ __forceinline__ void mbar_init(uint64_t* bar, unsigned count) {
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_addr(bar)), "r"(count));
-}
-__device__ __forceinline__ void mbar_arrive(uint64_t* bar) {
-  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smem_addr(bar)) : "memory");
-}
-__device__ __forceinline__ void mbar_arrive_expect_tx(uint64_t* bar, unsigned bytes) {
-  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(smem_addr(bar)), "r"(bytes) : "memory");
-}
-__device__ __forceinline__ void mbar_wait(uint64_t* bar, unsigned parity) {
-  unsigned done = 0;
-  do {
-    asm volatile(
-        "{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}\n"
-        : "=r"(done)
-        : "r"(smem_addr(bar)), "r"(parity)
-        : "memory");
-  } while (!done);
-}
-// TMA bulk copy global -> shared (bytes: a multiple of 16, both addresses 16-byte aligned).
-__device__ __forceinline__ void bulk_copy(void* dst, const void* src, unsigned bytes, uint64_t* bar) {
-  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(
-                   smem_addr(dst)),
-               "l"(src), "r"(bytes), "r"(smem_addr(bar))
-               : "memory");
-}
 
 template <bool BF16>
 __device__ __forceinline__ void mma(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
@@ -302,7 +274,7 @@ __global__ void __launch_bounds__(32 * (MAXW + 1), min_blocks(MAXW)) lut_gemm_ke
   if (warp == W) {
     if (lane == 0) {
       for (int s = 0; s < S; ++s) mbar_init(full + s, 1), mbar_init(empty + s, W);
-      asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+      mbar_init_fence();
     }
     __syncwarp();
     copy_first_ring(true, false);

@@ -4,12 +4,16 @@
 // row; each lane keeps the next 16-byte pieces of the row in flight while it uses the current
 // ones, across row boundaries, and rows are dealt evenly over the warps. A chained launch: the
 // first pieces are loaded before waiting for the previous kernel (the weights do not depend
-// on it). Large matrices stay with cuBLAS, which streams them closer to the bandwidth limit
-// and does not compete with the attention kernels for memory while it waits.
+// on it). Large matrices go to the streaming kernel below at one row (TMA copies: closer to the
+// bandwidth limit than these loads) and to cuBLAS at 2-4 rows.
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <optional>
 
 #include "backend/cuda/common.cuh"
+#include "backend/cuda/tma.cuh"
 
 namespace ik::backend::cuda {
 
@@ -158,6 +162,155 @@ static void dispatch_rows(const bf16* x, const bf16* w, float* y, int m, int n, 
   }
 }
 
+// ---- Streaming matvec (one row, large matrices): TMA copies instead of loads --------------
+// Each warp owns a contiguous range of whole rows (so every row's sum is one warp's, written
+// once: deterministic, no atomics) and streams it through its own ring of shared-memory slots,
+// 4 KB each, filled by TMA bulk copies its lane 0 requests: the copy engine keeps more bytes in
+// flight than 16-byte loads per lane do (Llama-3-8B's matrices at one row: 84-105% of the copy
+// bandwidth against 71-93% for matvec_kernel and 63-100% for cuBLAS; bench-matvec). The first
+// ring is requested before waiting for the previous kernel (weights do not depend on it); x
+// sits in shared memory. At 4 rows the dot products from shared memory bound it (0.5-0.8x
+// cuBLAS), so it takes one row only.
+constexpr int kStreamChunk = 2048;  // bf16 values per copy: 4 KB
+constexpr int kStreamChunkBytes = kStreamChunk * 2;
+constexpr size_t kStreamMaxXBytes = size_t(64) << 10;
+
+template <int M>
+__global__ void __launch_bounds__(1024) stream_matvec_kernel(const bf16* __restrict__ w, const bf16* __restrict__ x,
+                                                             float* __restrict__ y, int n, int k, int ldy,
+                                                             bool accumulate, int rows_per_warp, int slots) {
+  extern __shared__ __align__(128) uint8_t smem[];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  const size_t x_bytes = size_t(M) * k * 2;
+  uint4* xs = reinterpret_cast<uint4*>(smem);
+  uint8_t* ring = smem + x_bytes + size_t(warp) * slots * kStreamChunkBytes;
+  uint64_t* bars = reinterpret_cast<uint64_t*>(smem + x_bytes + size_t(warps) * slots * kStreamChunkBytes) + warp * slots;
+  const int row0 = (blockIdx.x * warps + warp) * rows_per_warp;
+  const int rows = max(0, min(n - row0, rows_per_warp));
+  const int per_row = k / kStreamChunk, total = rows * per_row;
+  const bf16* src = w + size_t(row0) * k;
+  auto request = [&](int t, int s) {  // lane 0: chunk t into slot s
+    mbar_arrive_expect_tx(bars + s, kStreamChunkBytes);
+    bulk_copy(ring + s * kStreamChunkBytes, src + size_t(t) * kStreamChunk, kStreamChunkBytes, bars + s);
+  };
+  if (lane == 0) {
+    for (int s = 0; s < slots; ++s) mbar_init(bars + s, 1);
+    mbar_init_fence();
+    for (int t = 0; t < min(slots, total); ++t) request(t, t);
+  }
+  __syncwarp();
+  wait_for_previous_kernel();
+  const uint4* x4 = reinterpret_cast<const uint4*>(x);
+  for (int i = threadIdx.x; i < M * k / 8; i += blockDim.x) xs[i] = x4[i];
+  __syncthreads();
+  let_next_kernel_start();
+  float acc[M];
+#pragma unroll
+  for (int b = 0; b < M; ++b) acc[b] = 0.0f;
+  const int k8 = k / 8;
+  int s = 0, col8 = 0, row = row0;
+  unsigned phase = 0;
+  for (int t = 0; t < total; ++t) {
+    mbar_wait(bars + s, phase);
+    const uint4* piece = reinterpret_cast<const uint4*>(ring + s * kStreamChunkBytes);
+    uint4 v[8];
+#pragma unroll
+    for (int j = 0; j < 8; ++j) v[j] = piece[j * 32 + lane];
+#pragma unroll
+    for (int j = 0; j < 8; ++j)
+#pragma unroll
+      for (int b = 0; b < M; ++b) acc[b] = dot8(v[j], xs[b * k8 + col8 + j * 32 + lane], acc[b]);
+    __syncwarp();  // every lane has read the slot (its values are used above) before it is refilled
+    if (lane == 0 && t + slots < total) request(t + slots, s);
+    if (++s == slots) s = 0, phase ^= 1;
+    if ((col8 += kStreamChunk / 8) == k8) {
+      store_row<M>(acc, y, row, ldy, accumulate, lane);
+      col8 = 0;
+      ++row;
+    }
+  }
+}
+
+// Warps per block and ring slots per warp. 16 x 2 was the fastest of 4-32 warps x 1-8 slots on
+// the 8B matrices and in the 8B step (bench/cuda/results/stream_matvec_ab_h200.txt).
+struct StreamShape {
+  int warps = 16, slots = 2;
+};
+
+// IK_MATVEC_STREAM (comparisons): "off" sends what the streaming kernel would take to matvec /
+// cuBLAS as before; "WxS" sets its shape. Unparsable values leave the default.
+static const StreamShape* stream_shape() {
+  static const std::optional<StreamShape> shape = []() -> std::optional<StreamShape> {
+    StreamShape sh;
+    const char* e = std::getenv("IK_MATVEC_STREAM");
+    if (!e) return sh;
+    if (std::strcmp(e, "off") == 0) return std::nullopt;
+    int w = 0, sl = 0;
+    if (std::sscanf(e, "%dx%d", &w, &sl) == 2 && w >= 1 && w <= 32 && sl >= 1 && sl <= 16) sh.warps = w, sh.slots = sl;
+    return sh;
+  }();
+  return shape ? &*shape : nullptr;
+}
+
+static int max_smem_per_block() {
+  static const int bytes = [] {
+    int b = 0;
+    check(cudaDeviceGetAttribute(&b, cudaDevAttrMaxSharedMemoryPerBlockOptin, ctx().device.ordinal),
+          "cudaDeviceGetAttribute");
+    return b;
+  }();
+  return bytes;
+}
+
+static size_t stream_smem_bytes(int warps, int slots, int m, int k) {
+  return size_t(m) * k * 2 + size_t(warps) * slots * (kStreamChunkBytes + 8);
+}
+
+bool stream_matvec_fits(const bf16* x, const bf16* w, int m, int n, int k) {
+  return m >= 1 && m <= kMatvecMaxRows && n >= 1 && k % kStreamChunk == 0 && size_t(m) * k * 2 <= kStreamMaxXBytes &&
+         aligned_to(x, 16) && aligned_to(w, 16);
+}
+
+template <int M>
+static void launch_stream(StreamShape sh, const bf16* x, const bf16* w, float* y, int n, int k, bool accumulate,
+                          int ldy) {
+  // A ring too deep for x's rows beside it (IK_MATVEC_STREAM shapes) is shortened.
+  while (sh.slots > 1 && stream_smem_bytes(sh.warps, sh.slots, M, k) > size_t(max_smem_per_block())) --sh.slots;
+  const size_t smem = stream_smem_bytes(sh.warps, sh.slots, M, k);
+  IK_CUDA_REQUIRE(smem <= size_t(max_smem_per_block()), "stream_matvec: the ring does not fit in shared memory");
+  static const bool opted_in = (check(cudaFuncSetAttribute(stream_matvec_kernel<M>,
+                                                           cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                           max_smem_per_block()),
+                                      "cudaFuncSetAttribute"),
+                                true);
+  (void)opted_in;
+  int blocks_per_sm = 0;
+  check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks_per_sm, stream_matvec_kernel<M>, sh.warps * 32, smem),
+        "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
+  // At most one resident wave, and as few warps as give every warp the same number of rows.
+  const int max_warps = std::max(blocks_per_sm, 1) * ctx().device.sm_count * sh.warps;
+  const int per_warp = (n + max_warps - 1) / max_warps;
+  const int warps = (n + per_warp - 1) / per_warp;
+  launch_chained(stream_matvec_kernel<M>, dim3((warps + sh.warps - 1) / sh.warps), dim3(sh.warps * 32), smem, w, x,
+                 y, n, k, ldy, accumulate, per_warp, sh.slots);
+}
+
+void stream_matvec(const bf16* x, const bf16* w, float* y, int m, int n, int k, bool accumulate, int ldy) {
+  IK_CUDA_REQUIRE(stream_matvec_fits(x, w, m, n, k),
+                  "stream_matvec: 1-4 rows, k a multiple of 2048, rows of x of at most 64 KB, 16-byte aligned");
+  const StreamShape sh = stream_shape() ? *stream_shape() : StreamShape{};
+  switch (m) {
+    case 1: return launch_stream<1>(sh, x, w, y, n, k, accumulate, ldy);
+    case 2: return launch_stream<2>(sh, x, w, y, n, k, accumulate, ldy);
+    case 3: return launch_stream<3>(sh, x, w, y, n, k, accumulate, ldy);
+    default: return launch_stream<4>(sh, x, w, y, n, k, accumulate, ldy);
+  }
+}
+
+bool matvec_streams(const bf16* x, const bf16* w, int m, int n, int k) {
+  return stream_shape() && m == 1 && size_t(n) * k * 2 > kMatvecMaxBytes && stream_matvec_fits(x, w, m, n, k);
+}
+
 // Whether one row of x against w (n x k) goes to the matvec. IK_MATVEC_ONE_ROW_MB=N (comparisons):
 // up to N MiB of weights instead, whatever k.
 static bool one_row_fits(int n, int k) {
@@ -169,6 +322,7 @@ static bool one_row_fits(int n, int k) {
 
 bool matvec_fits(const bf16* x, const bf16* w, int m, int n, int k) {
   static const bool off = std::getenv("IK_MATVEC_CUBLAS") != nullptr;  // to compare with cuBLAS
+  if (!off && matvec_streams(x, w, m, n, k)) return true;
   return !off && m >= 1 && m <= kMatvecMaxRows && k % 8 == 0 &&
          (m == 1 ? one_row_fits(n, k) : size_t(n) * k * 2 <= kMatvecMaxBytes) && aligned_to(x, 16) &&
          aligned_to(w, 16);
@@ -177,6 +331,7 @@ bool matvec_fits(const bf16* x, const bf16* w, int m, int n, int k) {
 void matvec(const bf16* x, const bf16* w, float* y, int m, int n, int k, bool accumulate, int ldy) {
   IK_CUDA_REQUIRE(m >= 1 && m <= kMatvecMaxRows && k % 8 == 0 && aligned_to(x, 16) && aligned_to(w, 16),
                   "matvec: 1-4 rows, k a multiple of 8 and 16-byte aligned operands");
+  if (matvec_streams(x, w, m, n, k)) return stream_matvec(x, w, y, m, n, k, accumulate, ldy);
   dispatch_rows<false>(x, w, y, m, n, k, accumulate, ldy, NormedInput{});
 }
 

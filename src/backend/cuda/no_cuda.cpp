@@ -50,6 +50,9 @@ void rms_norm(const float*, const float*, bf16*, int, int, float, float*, int, i
 void matmul(const bf16*, const bf16*, float*, int, int, int, bool, int) { no_cuda(); }
 bool matvec_fits(const bf16*, const bf16*, int, int, int) { return false; }
 void matvec(const bf16*, const bf16*, float*, int, int, int, bool, int) { no_cuda(); }
+bool stream_matvec_fits(const bf16*, const bf16*, int, int, int) { return false; }
+void stream_matvec(const bf16*, const bf16*, float*, int, int, int, bool, int) { no_cuda(); }
+bool matvec_streams(const bf16*, const bf16*, int, int, int) { return false; }
 bool matvec_rms_norm_fits(const float*, const float*, const bf16*, int, int, int) { return false; }
 void matvec_rms_norm(const float*, const float*, float, const bf16*, float*, int, int, int, bool, int) { no_cuda(); }
 void matmul_cublas(const bf16*, const bf16*, float*, int, int, int, bool, int) { no_cuda(); }

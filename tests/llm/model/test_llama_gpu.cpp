@@ -111,6 +111,31 @@ TEST_P(GpuModel, GreedyDecodeMatchesCpuExceptNearTies) {
   EXPECT_EQ(gpu->n_past(0), int64_t(prompt.size()) + compared);
 }
 
+// Matrices past 16 MiB at one row go through the streaming matvec (TMA rings) in the decode
+// graph: gate|up 16384 x 2048 and down 2048 x 8192 here; greedy tokens still follow the CPU.
+TEST(GpuModelStreaming, GreedyDecodeWithStreamedProductsMatchesCpu) {
+  if (!cuda::available()) GTEST_SKIP() << "no CUDA GPU";
+  LlamaConfig c = gqa128_config();
+  c.n_embd = 2048;
+  c.n_head = 16;
+  c.n_head_kv = 4;
+  c.n_ff = 8192;
+  c.n_layer = 2;
+  LlamaModel cpu = LlamaModel::random(c, 13, WeightMode::Reference);
+  auto gpu = GpuLlama::upload(cpu, GpuOptions{0, 1, 256, 64});
+  alignas(16) cuda::bf16 probe[8];
+  ASSERT_TRUE(cuda::matvec_streams(probe, probe, 1, 2 * c.n_ff, c.n_embd));
+  ASSERT_TRUE(cuda::matvec_streams(probe, probe, 1, c.n_embd, c.n_ff));
+  std::vector<int32_t> prompt = {1, 17, 300, 42, 99, 7, 255, 3};
+  KVCache cache(c.n_layer, 256, c.kv_dim());
+  std::vector<float> logits(c.n_vocab);
+  cpu.forward(prompt.data(), int64_t(prompt.size()), cache, logits.data());
+  gpu->forward(0, prompt.data(), int64_t(prompt.size()), nullptr);
+  const int compared = greedy_steps_agreeing(cpu, cache, logits, *gpu, argmax(logits.data(), c.n_vocab),
+                                             gpu->sample_last(0), 24);
+  EXPECT_GT(compared, 8);
+}
+
 TEST_P(GpuModel, BatchedDecodeEqualsSingleSequences) {
   // Four sequences of different lengths decoded together give each one's own logits.
   const LlamaConfig c = config();
