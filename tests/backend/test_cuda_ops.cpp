@@ -176,11 +176,12 @@ TEST_F(CudaOps, MatvecMatchesF32Reference) {
   EXPECT_FALSE(cuda::matvec_fits(odd.p + 1, odd.p, 1, 4, 16)) << "x not 16-byte aligned";
   EXPECT_FALSE(cuda::matvec_fits(odd.p, odd.p, 5, 4, 16)) << "more than 4 rows";
   EXPECT_TRUE(cuda::matvec_fits(odd.p, odd.p, 1, 4096, 4096)) << "one row: up to 32 MiB of weights";
-  EXPECT_FALSE(cuda::matvec_fits(odd.p, odd.p, 2, 4096, 4096)) << "two rows: up to 16 MiB";
+  EXPECT_FALSE(cuda::matvec_fits(odd.p, odd.p, 2, 4096, 4104)) << "two rows, k not streamed: up to 16 MiB";
   EXPECT_FALSE(cuda::matvec_fits(odd.p, odd.p, 1, 4104, 4104)) << "one row, past 32 MiB, k not streamed: cuBLAS's";
   EXPECT_TRUE(cuda::matvec_streams(odd.p, odd.p, 1, 28672, 4096)) << "one row of a large matrix: streamed";
   EXPECT_TRUE(cuda::matvec_fits(odd.p, odd.p, 1, 28672, 4096));
-  EXPECT_FALSE(cuda::matvec_streams(odd.p, odd.p, 2, 28672, 4096)) << "two rows of a large matrix: cuBLAS's";
+  EXPECT_TRUE(cuda::matvec_streams(odd.p, odd.p, 2, 28672, 4096)) << "two rows of a large matrix: streamed";
+  EXPECT_FALSE(cuda::matvec_streams(odd.p, odd.p, 3, 28672, 4096)) << "three rows of a large matrix: cuBLAS's";
   EXPECT_FALSE(cuda::matvec_streams(odd.p, odd.p, 1, 960, 2048)) << "small matrices: the load-based kernel";
   EXPECT_TRUE(cuda::matvec_fits(odd.p, odd.p, 1, 49152, 576)) << "one row of short rows (an LM head): any size";
   EXPECT_FALSE(cuda::matvec_fits(odd.p, odd.p, 2, 49152, 576)) << "two rows of short rows: up to 16 MiB";
@@ -213,7 +214,8 @@ TEST_F(CudaOps, MatvecRmsNormMatchesNormThenMatvec) {
   struct Shape {
     int n, k;
   };
-  for (Shape sh : {Shape{960, 576}, Shape{37, 4104}})
+  // 4100 x 4096 (32 MiB): the streaming kernel (1-2 rows; the model fuses one).
+  for (Shape sh : {Shape{960, 576}, Shape{37, 4104}, Shape{4100, 4096}})
     for (int m = 1; m <= 4; ++m)
       for (bool acc : {false, true}) {
         const int n = sh.n, k = sh.k, ldy = n + 5;

@@ -159,8 +159,9 @@ bool matvec_streams(const bf16* x, const bf16* w, int m, int n, int k);
 // matvec of the RMSNorm of x: y (+)= (x / rms(x) * norm_w) W^T for x in f32 rows of k, the
 // normalised rows rounded to bf16 as rms_norm writes them (computed per block into shared
 // memory, so the decode step launches no separate norm). Fits (what the model asks) for one row
-// where matvec does, with x and norm_w 16-byte aligned and k * 2 <= 48 KB, unless
-// IK_NO_DECODE_FUSION is 1 or norm; matvec_rms_norm itself takes 1-4 rows.
+// where matvec does, with x and norm_w 16-byte aligned and k * 2 <= 48 KB (small matrices) or
+// where the product streams (large ones), unless IK_NO_DECODE_FUSION is 1 or norm;
+// matvec_rms_norm itself takes 1-4 rows.
 bool matvec_rms_norm_fits(const float* x, const float* norm_w, const bf16* w, int m, int n, int k);
 void matvec_rms_norm(const float* x, const float* norm_w, float eps, const bf16* w, float* y, int m, int n, int k,
                      bool accumulate, int ldy);

@@ -175,16 +175,21 @@ constexpr int kStreamChunk = 2048;  // bf16 values per copy: 4 KB
 constexpr int kStreamChunkBytes = kStreamChunk * 2;
 constexpr size_t kStreamMaxXBytes = size_t(64) << 10;
 
-template <int M>
+// kNorm: x is rms_norm(norm.x) * norm.weight, which each block computes into shared memory
+// instead of copying x there (a block reduction per row: cheap beside the copies of one block
+// per SM; the separate norm kernel it replaces was 3 us a launch).
+template <int M, bool kNorm>
 __global__ void __launch_bounds__(1024) stream_matvec_kernel(const bf16* __restrict__ w, const bf16* __restrict__ x,
                                                              float* __restrict__ y, int n, int k, int ldy,
-                                                             bool accumulate, int rows_per_warp, int slots) {
+                                                             bool accumulate, int rows_per_warp, int slots,
+                                                             NormedInput norm) {
   extern __shared__ __align__(128) uint8_t smem[];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
   const size_t x_bytes = size_t(M) * k * 2;
   uint4* xs = reinterpret_cast<uint4*>(smem);
   uint8_t* ring = smem + x_bytes + size_t(warp) * slots * kStreamChunkBytes;
-  uint64_t* bars = reinterpret_cast<uint64_t*>(smem + x_bytes + size_t(warps) * slots * kStreamChunkBytes) + warp * slots;
+  uint64_t* bars =
+      reinterpret_cast<uint64_t*>(smem + x_bytes + size_t(warps) * slots * kStreamChunkBytes) + warp * slots;
   const int row0 = (blockIdx.x * warps + warp) * rows_per_warp;
   const int rows = max(0, min(n - row0, rows_per_warp));
   const int per_row = k / kStreamChunk, total = rows * per_row;
@@ -200,9 +205,13 @@ __global__ void __launch_bounds__(1024) stream_matvec_kernel(const bf16* __restr
   }
   __syncwarp();
   wait_for_previous_kernel();
-  const uint4* x4 = reinterpret_cast<const uint4*>(x);
-  for (int i = threadIdx.x; i < M * k / 8; i += blockDim.x) xs[i] = x4[i];
-  __syncthreads();
+  if constexpr (kNorm) {
+    normalise_rows<M>(norm, k, reinterpret_cast<__nv_bfloat16*>(xs));
+  } else {
+    const uint4* x4 = reinterpret_cast<const uint4*>(x);
+    for (int i = threadIdx.x; i < M * k / 8; i += blockDim.x) xs[i] = x4[i];
+    __syncthreads();
+  }
   let_next_kernel_start();
   float acc[M];
 #pragma unroll
@@ -271,44 +280,57 @@ bool stream_matvec_fits(const bf16* x, const bf16* w, int m, int n, int k) {
          aligned_to(x, 16) && aligned_to(w, 16);
 }
 
-template <int M>
+template <int M, bool kNorm>
 static void launch_stream(StreamShape sh, const bf16* x, const bf16* w, float* y, int n, int k, bool accumulate,
-                          int ldy) {
+                          int ldy, NormedInput norm) {
   // A ring too deep for x's rows beside it (IK_MATVEC_STREAM shapes) is shortened.
-  while (sh.slots > 1 && stream_smem_bytes(sh.warps, sh.slots, M, k) > size_t(max_smem_per_block())) --sh.slots;
+  const size_t limit = size_t(max_smem_per_block()) - 1024;  // less the norm's static scratch
+  while (sh.slots > 1 && stream_smem_bytes(sh.warps, sh.slots, M, k) > limit) --sh.slots;
   const size_t smem = stream_smem_bytes(sh.warps, sh.slots, M, k);
-  IK_CUDA_REQUIRE(smem <= size_t(max_smem_per_block()), "stream_matvec: the ring does not fit in shared memory");
-  static const bool opted_in = (check(cudaFuncSetAttribute(stream_matvec_kernel<M>,
-                                                           cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                           max_smem_per_block()),
-                                      "cudaFuncSetAttribute"),
-                                true);
-  (void)opted_in;
+  IK_CUDA_REQUIRE(smem <= limit, "stream_matvec: the ring does not fit in shared memory");
+  static size_t opted_in = 0;  // dynamic shared memory this kernel may use (static scratch aside)
+  if (smem > opted_in) {
+    check(cudaFuncSetAttribute(stream_matvec_kernel<M, kNorm>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
+          "cudaFuncSetAttribute");
+    opted_in = smem;
+  }
   int blocks_per_sm = 0;
-  check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks_per_sm, stream_matvec_kernel<M>, sh.warps * 32, smem),
+  const auto kernel = stream_matvec_kernel<M, kNorm>;
+  check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks_per_sm, kernel, sh.warps * 32, smem),
         "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
-  // At most one resident wave, and as few warps as give every warp the same number of rows.
+  // At most one resident wave, and as few warps as give every warp the same number of rows. (Rows
+  // dealt evenly over all SMs instead, some warps one row fewer, was no faster: 8B batch 1 equal,
+  // batch 2 1% slower.)
   const int max_warps = std::max(blocks_per_sm, 1) * ctx().device.sm_count * sh.warps;
   const int per_warp = (n + max_warps - 1) / max_warps;
   const int warps = (n + per_warp - 1) / per_warp;
-  launch_chained(stream_matvec_kernel<M>, dim3((warps + sh.warps - 1) / sh.warps), dim3(sh.warps * 32), smem, w, x,
-                 y, n, k, ldy, accumulate, per_warp, sh.slots);
+  launch_chained(kernel, dim3((warps + sh.warps - 1) / sh.warps), dim3(sh.warps * 32), smem, w, x, y, n, k, ldy,
+                 accumulate, per_warp, sh.slots, norm);
+}
+
+template <bool kNorm>
+static void dispatch_stream(const bf16* x, const bf16* w, float* y, int m, int n, int k, bool accumulate, int ldy,
+                            NormedInput norm) {
+  const StreamShape sh = stream_shape() ? *stream_shape() : StreamShape{};
+  switch (m) {
+    case 1: return launch_stream<1, kNorm>(sh, x, w, y, n, k, accumulate, ldy, norm);
+    case 2: return launch_stream<2, kNorm>(sh, x, w, y, n, k, accumulate, ldy, norm);
+    case 3: return launch_stream<3, kNorm>(sh, x, w, y, n, k, accumulate, ldy, norm);
+    default: return launch_stream<4, kNorm>(sh, x, w, y, n, k, accumulate, ldy, norm);
+  }
 }
 
 void stream_matvec(const bf16* x, const bf16* w, float* y, int m, int n, int k, bool accumulate, int ldy) {
   IK_CUDA_REQUIRE(stream_matvec_fits(x, w, m, n, k),
                   "stream_matvec: 1-4 rows, k a multiple of 2048, rows of x of at most 64 KB, 16-byte aligned");
-  const StreamShape sh = stream_shape() ? *stream_shape() : StreamShape{};
-  switch (m) {
-    case 1: return launch_stream<1>(sh, x, w, y, n, k, accumulate, ldy);
-    case 2: return launch_stream<2>(sh, x, w, y, n, k, accumulate, ldy);
-    case 3: return launch_stream<3>(sh, x, w, y, n, k, accumulate, ldy);
-    default: return launch_stream<4>(sh, x, w, y, n, k, accumulate, ldy);
-  }
+  dispatch_stream<false>(x, w, y, m, n, k, accumulate, ldy, NormedInput{});
 }
 
+// Up to 2 rows: at 2 the Llama-3-8B step gains 5% (4.70 -> 4.48 ms), at 3 it loses (4.78 -> 4.81;
+// stream_matvec_ab_h200.txt); IK_MATVEC_STREAM_ROWS=N (comparisons) streams up to N.
 bool matvec_streams(const bf16* x, const bf16* w, int m, int n, int k) {
-  return stream_shape() && m == 1 && size_t(n) * k * 2 > kMatvecMaxBytes && stream_matvec_fits(x, w, m, n, k);
+  static const int max_rows = env_setting("IK_MATVEC_STREAM_ROWS", 2);
+  return stream_shape() && m <= max_rows && size_t(n) * k * 2 > kMatvecMaxBytes && stream_matvec_fits(x, w, m, n, k);
 }
 
 // Whether one row of x against w (n x k) goes to the matvec. IK_MATVEC_ONE_ROW_MB=N (comparisons):
@@ -338,16 +360,22 @@ void matvec(const bf16* x, const bf16* w, float* y, int m, int n, int k, bool ac
 // The normalised rows sit in shared memory: at most 48 KB without opting in to more.
 constexpr size_t kMaxNormedBytes = size_t(48) << 10;
 
-// One row only: every block normalises all of its rows again, and from 2 rows on that costs more
-// than the separate norm saves (SmolLM2 shape: 0.668 against 0.715 ms at batch 1, 0.787 against
-// 0.776 at batch 2, 1.028 against 0.908 at batch 4).
+// Small matrices: one row only: every block normalises all of its rows again, and from 2 rows on
+// that costs more than the separate norm saves (SmolLM2 shape: 0.668 against 0.715 ms at batch 1,
+// 0.787 against 0.776 at batch 2, 1.028 against 0.908 at batch 4). Streamed products (one block
+// per SM): one row as well; Llama-3-8B batch 1 4.144 -> 4.125 ms, batch 2 4.41 -> 4.45 with two
+// (stream_matvec_ab_h200.txt).
 bool matvec_rms_norm_fits(const float* x, const float* norm_w, const bf16* w, int m, int n, int k) {
-  return m == 1 && !decode_fusion_off("norm") && matvec_fits(reinterpret_cast<const bf16*>(x), w, m, n, k) &&
-         size_t(n) * k * 2 <= kMatvecMaxBytes && aligned_to(norm_w, 16) && size_t(m) * k * 2 <= kMaxNormedBytes;
+  if (m != 1 || decode_fusion_off("norm") || !aligned_to(norm_w, 16) || std::getenv("IK_MATVEC_CUBLAS")) return false;
+  const bf16* xb = reinterpret_cast<const bf16*>(x);
+  if (matvec_streams(xb, w, m, n, k)) return true;
+  return matvec_fits(xb, w, m, n, k) && size_t(n) * k * 2 <= kMatvecMaxBytes && size_t(m) * k * 2 <= kMaxNormedBytes;
 }
 
 void matvec_rms_norm(const float* x, const float* norm_w, float eps, const bf16* w, float* y, int m, int n, int k,
                      bool accumulate, int ldy) {
+  if (matvec_streams(reinterpret_cast<const bf16*>(x), w, m, n, k) && aligned_to(norm_w, 16))
+    return dispatch_stream<true>(nullptr, w, y, m, n, k, accumulate, ldy, NormedInput{x, norm_w, eps});
   IK_CUDA_REQUIRE(m >= 1 && m <= kMatvecMaxRows && k % 8 == 0 && aligned_to(x, 16) && aligned_to(norm_w, 16) &&
                       aligned_to(w, 16) && size_t(m) * k * 2 <= kMaxNormedBytes,
                   "matvec_rms_norm: 1-4 rows, k a multiple of 8, 16-byte aligned operands, rows of at most 48 KB");
