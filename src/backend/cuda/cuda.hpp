@@ -136,12 +136,12 @@ void rms_norm(const float* x, const float* w, bf16* out, int rows, int n, float 
               int clear_n = 0, int ld_clear = 0);
 // y[m, n] = x[m, k] * W[n, k]^T, plus y when accumulate (the residual add, fused); rows of y
 // ldy floats apart (0: n).
-// Up to 4 rows of x against a small matrix, and one row against a large one (decode; see
+// Up to 4 rows of x against a small matrix, and 1-2 rows against a large one (decode; see
 // matvec_fits), go to matvec() when it fits, the rest to cuBLAS.
 void matmul(const bf16* x, const bf16* w, float* y, int m, int n, int k, bool accumulate, int ldy = 0);
 // matmul's kernel for decode on small matrices: m <= 4, k a multiple of 8, x and w 16-byte
 // aligned, weights of at most 16 MiB; one row: 32 MiB, or any size where k <= 1024 (small
-// models' LM heads), and one row against any larger matrix whose k is a multiple of 2048
+// models' LM heads), and 1-2 rows against any larger matrix whose k is a multiple of 2048
 // (through the streaming kernel below) (matvec_fits; IK_MATVEC_CUBLAS=1 turns it off, to
 // compare; IK_MATVEC_ONE_ROW_MB=N: one row up to N MiB, whatever k, where it does not stream).
 // A chained launch: it starts reading weights while the previous kernel still runs. matvec()
@@ -150,7 +150,7 @@ bool matvec_fits(const bf16* x, const bf16* w, int m, int n, int k);
 void matvec(const bf16* x, const bf16* w, float* y, int m, int n, int k, bool accumulate, int ldy);
 // The streaming matvec for large matrices (TMA copies into per-warp rings; each warp owns whole
 // rows, so results are deterministic): m <= 4, k a multiple of 2048, m * k * 2 <= 64 KB, x and w
-// 16-byte aligned (stream_matvec_fits). matvec() sends one row against more than 16 MiB of
+// 16-byte aligned (stream_matvec_fits). matvec() sends 1-2 rows against more than 16 MiB of
 // weights here where it fits (matvec_streams; IK_MATVEC_STREAM=off turns that off and "WxS"
 // sets warps per block x ring slots per warp, default 16x2, for comparisons).
 bool stream_matvec_fits(const bf16* x, const bf16* w, int m, int n, int k);

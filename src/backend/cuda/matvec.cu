@@ -162,15 +162,15 @@ static void dispatch_rows(const bf16* x, const bf16* w, float* y, int m, int n, 
   }
 }
 
-// ---- Streaming matvec (one row, large matrices): TMA copies instead of loads --------------
+// ---- Streaming matvec (1-2 rows, large matrices): TMA copies instead of loads -------------
 // Each warp owns a contiguous range of whole rows (so every row's sum is one warp's, written
 // once: deterministic, no atomics) and streams it through its own ring of shared-memory slots,
 // 4 KB each, filled by TMA bulk copies its lane 0 requests: the copy engine keeps more bytes in
 // flight than 16-byte loads per lane do (Llama-3-8B's matrices at one row: 84-105% of the copy
 // bandwidth against 71-93% for matvec_kernel and 63-100% for cuBLAS; bench-matvec). The first
 // ring is requested before waiting for the previous kernel (weights do not depend on it); x
-// sits in shared memory. At 4 rows the dot products from shared memory bound it (0.5-0.8x
-// cuBLAS), so it takes one row only.
+// sits in shared memory. From 3 rows on the dot products from shared memory bound it (0.5-0.8x
+// cuBLAS at 4), so matmul streams 1-2 rows (matvec_streams).
 constexpr int kStreamChunk = 2048;  // bf16 values per copy: 4 KB
 constexpr int kStreamChunkBytes = kStreamChunk * 2;
 constexpr size_t kStreamMaxXBytes = size_t(64) << 10;
@@ -327,7 +327,8 @@ void stream_matvec(const bf16* x, const bf16* w, float* y, int m, int n, int k, 
 }
 
 // Up to 2 rows: at 2 the Llama-3-8B step gains 5% (4.70 -> 4.48 ms), at 3 it loses (4.78 -> 4.81;
-// stream_matvec_ab_h200.txt); IK_MATVEC_STREAM_ROWS=N (comparisons) streams up to N.
+// bench/cuda/results/stream_rows_norm_ab_h200.txt); IK_MATVEC_STREAM_ROWS=N (comparisons) streams
+// up to N.
 bool matvec_streams(const bf16* x, const bf16* w, int m, int n, int k) {
   static const int max_rows = env_setting("IK_MATVEC_STREAM_ROWS", 2);
   return stream_shape() && m <= max_rows && size_t(n) * k * 2 > kMatvecMaxBytes && stream_matvec_fits(x, w, m, n, k);
@@ -364,7 +365,7 @@ constexpr size_t kMaxNormedBytes = size_t(48) << 10;
 // that costs more than the separate norm saves (SmolLM2 shape: 0.668 against 0.715 ms at batch 1,
 // 0.787 against 0.776 at batch 2, 1.028 against 0.908 at batch 4). Streamed products (one block
 // per SM): one row as well; Llama-3-8B batch 1 4.144 -> 4.125 ms, batch 2 4.41 -> 4.45 with two
-// (stream_matvec_ab_h200.txt).
+// (bench/cuda/results/stream_rows_norm_ab_h200.txt).
 bool matvec_rms_norm_fits(const float* x, const float* norm_w, const bf16* w, int m, int n, int k) {
   if (m != 1 || decode_fusion_off("norm") || !aligned_to(norm_w, 16) || std::getenv("IK_MATVEC_CUBLAS")) return false;
   const bf16* xb = reinterpret_cast<const bf16*>(x);
