@@ -23,7 +23,7 @@ struct MatvecArgs {
   // SmolLM2-135M then Llama-3-8B decode: q|k|v, o, gate|up, down, LM head.
   std::vector<std::string> shapes = {"960x576",   "576x576",   "3072x576",   "576x1536",   "49152x576",
                                      "6144x4096", "4096x4096", "28672x4096", "4096x14336", "128256x4096"};
-  std::vector<int> ms = {1, 4};
+  std::vector<int> ms = {1, 2, 4};
   int reps = 20;
   int device = 0;
 };

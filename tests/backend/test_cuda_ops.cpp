@@ -237,6 +237,17 @@ TEST_F(CudaOps, MatvecRmsNormMatchesNormThenMatvec) {
   EXPECT_THROW(cuda::matvec_rms_norm(f.p + 1, f.p, 1e-5f, w.p, nullptr, 1, 4, 16, false, 4), ik::Error);
 }
 
+// A failed CUDA call is reported by that call only: the next kernel's check does not inherit it
+// (it did: a failed cudaFuncSetAttribute once surfaced as "CUDA error in rope_and_store_kv").
+TEST_F(CudaOps, FailedCallIsNotBlamedOnTheNextKernel) {
+  std::vector<float> host(4, 1.0f);
+  EXPECT_THROW(cuda::upload(nullptr, host.data(), host.size() * 4), ik::Error);
+  Buf<float> x(host), w(host);
+  Buf<bf16> out(4);
+  EXPECT_NO_THROW(cuda::rms_norm(x.p, w.p, out.p, 1, 4, 1e-5f));
+  EXPECT_NO_THROW(cuda::sync());
+}
+
 TEST_F(CudaOps, RopeAndKvStoreMatchCpu) {
   for (auto layout : {ik::backend::RopeLayout::Adjacent, ik::backend::RopeLayout::Half}) {
     const int m = 6, H = 4, KVH = 2, hd = 64, n_ctx = 40, n_seq = 2;

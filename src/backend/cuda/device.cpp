@@ -18,8 +18,12 @@ Context& ctx() {
   return c;
 }
 
+// A failed call also leaves its error as the runtime's "last error"; reset it (where it is not
+// sticky), or the next kernel's check_launch would report it as its own.
 void check(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) fail("CUDA error in {}: {}", what, cudaGetErrorString(e));
+  if (e == cudaSuccess) return;
+  cudaGetLastError();
+  fail("CUDA error in {}: {}", what, cudaGetErrorString(e));
 }
 
 void check_launch(const char* kernel) { check(cudaGetLastError(), kernel); }
