@@ -24,6 +24,16 @@ __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
   return *reinterpret_cast<uint32_t*>(&v);
 }
 
+// Four 8x8 bf16 matrices from shared memory, transposed: lane l gives the address of row l % 8 of
+// matrix l / 8 and receives, from each, the pair (rows 2t, 2t+1; column g) - a B fragment of
+// m16n8k16 when the matrix rows are the k dimension.
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* row) {
+  const unsigned a = unsigned(__cvta_generic_to_shared(row));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(a));
+}
+
 __device__ __forceinline__ void mma_bf16(float* c, const uint32_t* a, uint32_t b0, uint32_t b1) {
   asm volatile(
       "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
@@ -151,13 +161,14 @@ __global__ void __launch_bounds__(kWarps * 32)
       const uint32_t pa[4] = {pack_bf16(s[2 * kk][0], s[2 * kk][1]), pack_bf16(s[2 * kk][2], s[2 * kk][3]),
                               pack_bf16(s[2 * kk + 1][0], s[2 * kk + 1][1]),
                               pack_bf16(s[2 * kk + 1][2], s[2 * kk + 1][3])};
-      const __nv_bfloat16* v0 = vs + (kk * 16 + 2 * t) * S + g;
+      // V's B fragments for two 8-column blocks at once: matrices (keys +0..7 | +8..15) x (d | d + 8).
+      const __nv_bfloat16* v0 = vs + (kk * 16 + (lane & 7) + (lane & 8)) * S + (lane >> 4) * 8;
 #pragma unroll
-      for (int nd = 0; nd < DBLK; ++nd) {
-        const __nv_bfloat16* vp = v0 + nd * 8;
-        __nv_bfloat162 lo, hi;
-        lo.x = vp[0], lo.y = vp[S], hi.x = vp[8 * S], hi.y = vp[9 * S];
-        mma_bf16(o[nd], pa, *reinterpret_cast<uint32_t*>(&lo), *reinterpret_cast<uint32_t*>(&hi));
+      for (int nd = 0; nd < DBLK; nd += 2) {
+        uint32_t vb[4];
+        ldmatrix_x4_trans(vb, v0 + nd * 8);
+        mma_bf16(o[nd], pa, vb[0], vb[1]);
+        mma_bf16(o[nd + 1], pa, vb[2], vb[3]);
       }
     }
   }
