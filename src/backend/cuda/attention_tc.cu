@@ -8,6 +8,7 @@
 // each writes its slice's max, sum and unnormalised output in the decode kernel's layout, and
 // the decode merge combines them.
 #include "backend/cuda/attention_tc.cuh"
+#include "backend/cuda/tma.cuh"
 
 #include <algorithm>
 
@@ -28,10 +29,9 @@ __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
 // matrix l / 8 and receives, from each, the pair (rows 2t, 2t+1; column g) - a B fragment of
 // m16n8k16 when the matrix rows are the k dimension.
 __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* row) {
-  const unsigned a = unsigned(__cvta_generic_to_shared(row));
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(a));
+               : "r"(smem_addr(row)));
 }
 
 __device__ __forceinline__ void mma_bf16(float* c, const uint32_t* a, uint32_t b0, uint32_t b1) {
