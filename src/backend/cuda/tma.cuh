@@ -1,7 +1,8 @@
 #pragma once
 // mbarriers and TMA bulk copies (sm_90): a copy from global to shared memory signals an
 // mbarrier when its bytes have landed; a thread waits on the barrier's phase parity.
-// Used by the lookup-table GEMM and the streaming matvec.
+// Used by the lookup-table GEMM and the streaming matvec (smem_addr also by the prefill
+// attention's ldmatrix).
 #include <cstdint>
 
 namespace ik::backend::cuda {
