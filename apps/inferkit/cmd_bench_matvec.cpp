@@ -1,5 +1,5 @@
 // inferkit bench-matvec: our decode matrix-vector kernels (bf16 weights, a few rows of
-// activations: matvec(), which streams one row of a large matrix) beside cuBLAS on the same
+// activations: matvec(), which streams 1-2 rows of a large matrix) beside cuBLAS on the same
 // shapes, with the memory-bandwidth floor (weight bytes over the device-to-device copy bandwidth
 // measured in the same run), and which kernel matmul uses for the shape.
 #include <fmt/format.h>

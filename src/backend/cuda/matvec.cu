@@ -345,8 +345,9 @@ static bool one_row_fits(int n, int k) {
 
 bool matvec_fits(const bf16* x, const bf16* w, int m, int n, int k) {
   static const bool off = std::getenv("IK_MATVEC_CUBLAS") != nullptr;  // to compare with cuBLAS
-  if (!off && matvec_streams(x, w, m, n, k)) return true;
-  return !off && m >= 1 && m <= kMatvecMaxRows && k % 8 == 0 &&
+  if (off) return false;
+  if (matvec_streams(x, w, m, n, k)) return true;
+  return m >= 1 && m <= kMatvecMaxRows && k % 8 == 0 &&
          (m == 1 ? one_row_fits(n, k) : size_t(n) * k * 2 <= kMatvecMaxBytes) && aligned_to(x, 16) &&
          aligned_to(w, 16);
 }
@@ -367,10 +368,10 @@ constexpr size_t kMaxNormedBytes = size_t(48) << 10;
 // per SM): one row as well; Llama-3-8B batch 1 4.144 -> 4.125 ms, batch 2 4.41 -> 4.45 with two
 // (bench/cuda/results/stream_rows_norm_ab_h200.txt).
 bool matvec_rms_norm_fits(const float* x, const float* norm_w, const bf16* w, int m, int n, int k) {
-  if (m != 1 || decode_fusion_off("norm") || !aligned_to(norm_w, 16) || std::getenv("IK_MATVEC_CUBLAS")) return false;
   const bf16* xb = reinterpret_cast<const bf16*>(x);
-  if (matvec_streams(xb, w, m, n, k)) return true;
-  return matvec_fits(xb, w, m, n, k) && size_t(n) * k * 2 <= kMatvecMaxBytes && size_t(m) * k * 2 <= kMaxNormedBytes;
+  if (m != 1 || decode_fusion_off("norm") || !aligned_to(norm_w, 16) || !matvec_fits(xb, w, m, n, k)) return false;
+  return matvec_streams(xb, w, m, n, k) ||
+         (size_t(n) * k * 2 <= kMatvecMaxBytes && size_t(m) * k * 2 <= kMaxNormedBytes);
 }
 
 void matvec_rms_norm(const float* x, const float* norm_w, float eps, const bf16* w, float* y, int m, int n, int k,
