@@ -19,6 +19,7 @@ namespace {
 constexpr int kQ = 64;      // queries per block (16 per warp)
 constexpr int kKeys = 64;   // keys per tile
 constexpr int kWarps = 4;
+constexpr float kLn2 = 0.6931471805599453f;
 
 __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
   __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
@@ -46,21 +47,52 @@ __device__ __forceinline__ void mma_bf16(float* c, const uint32_t* a, uint32_t b
 // 2t+8, 2t+9. B: k rows 2t, 2t+1 and 2t+8, 2t+9; column g. C: rows g, g+8; columns 2t, 2t+1.
 enum class Output { Bf16, Normalised, Slices };  // out; o_f32 + lse; slices (key splits)
 
+// 16-byte asynchronous copy global -> shared; src_bytes 0 fills the 16 bytes with zeros.
+__device__ __forceinline__ void cp_async_16(void* dst, const void* src, int src_bytes) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src), "r"(src_bytes)
+               : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+// Four 8x8 bf16 matrices from shared memory, not transposed: lane l gives the address of row
+// l % 8 of matrix l / 8 and receives, from each, row g's pair (2t, 2t+1) - K's B fragments of
+// S = Q K^T when the matrix rows are keys.
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* row) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr(row)));
+}
+__device__ __forceinline__ float exp2_approx(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
+// Shared memory of one block: two stages of (K tile, V tile), rows padded to HD + 8 values
+// (conflict-free fragment reads).
+__host__ __device__ constexpr int tile_stride(int hd) { return hd + 8; }
+constexpr int tc_smem_bytes(int hd) { return 2 * 2 * kKeys * tile_stride(hd) * 2; }
+
 template <int HD, Output kOut>
 __global__ void __launch_bounds__(kWarps * 32)
     prefill_tc_kernel(const float* q, int q_stride, const __nv_bfloat16* k_cache, const __nv_bfloat16* v_cache,
                       __nv_bfloat16* out, int m, int n_past, int n_head, int n_kv, const uint8_t* mask, int diag,
                       float* o_f32, float* lse, const int32_t* n_past_dev) {
   if (n_past_dev) n_past = *n_past_dev;
-  constexpr int S = HD + 8;  // shared row stride in bf16: conflict-free fragment reads
+  constexpr int S = tile_stride(HD), TILE = kKeys * S;
   constexpr int KSTEPS = HD / 16, DBLK = HD / 8, NBLK = kKeys / 8;
-  __shared__ __align__(16) __nv_bfloat16 ks[kKeys * S];
-  __shared__ __align__(16) __nv_bfloat16 vs[kKeys * S];
+  extern __shared__ __align__(16) __nv_bfloat16 tiles[];  // [stage][K, V][kKeys][S]
   const int h = blockIdx.y, kvh = h / (n_head / n_kv), kv_dim = n_kv * HD;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-  const int q0 = blockIdx.x * kQ + warp * 16;  // this warp's first query
+  // Under a causal mask the last queries see the most keys: their blocks go first.
+  const int qb = gridDim.x - 1 - blockIdx.x;
+  const int q0 = qb * kQ + warp * 16;  // this warp's first query
   const int rows[2] = {q0 + g, q0 + g + 8};
-  const float scale = rsqrtf(float(HD));
+  // Scores in log2 units (the softmax takes exp2): 1/sqrt(HD) * log2(e) folded into Q.
+  const float scale = rsqrtf(float(HD)) * 1.4426950408889634f;
 
   // Q fragments for every k step, scaled and rounded to bf16 once.
   uint32_t qa[KSTEPS][4];
@@ -83,94 +115,118 @@ __global__ void __launch_bounds__(kWarps * 32)
   float run_max[2] = {-INFINITY, -INFINITY}, run_sum[2] = {0.0f, 0.0f};
 
   // Keys past the block's last query (+ diag) are invisible under a causal mask.
-  const int last_q = min(m, int(blockIdx.x + 1) * kQ) - 1;
+  const int last_q = min(m, (qb + 1) * kQ) - 1;
   const int n_keys = n_past + (mask ? m : max(0, min(m, last_q + 1 + diag)));
   // This block's slice of the key tiles (all of them without a split).
-  const int tiles = (n_keys + kKeys - 1) / kKeys, per_slice = (tiles + gridDim.z - 1) / gridDim.z;
+  const int n_tiles = (n_keys + kKeys - 1) / kKeys, per_slice = (n_tiles + gridDim.z - 1) / gridDim.z;
   const int k_begin = blockIdx.z * per_slice * kKeys, k_end = min(n_keys, k_begin + per_slice * kKeys);
 
-  for (int k0 = k_begin; k0 < k_end; k0 += kKeys) {
-    __syncthreads();
-    // 64 rows x HD bf16 of K and of V, 16-byte pieces; rows past n_keys are zero.
+  // 64 rows x HD bf16 of K and of V into a stage, 16-byte pieces; rows past k_end are zero.
+  auto load_tile = [&](int k0, int stage) {
+    __nv_bfloat16* ks = tiles + stage * 2 * TILE;
     constexpr int PIECES = kKeys * HD / 8;
     for (int e = threadIdx.x; e < PIECES; e += blockDim.x) {
       const int j = e / (HD / 8), d = (e % (HD / 8)) * 8, row = k0 + j;
-      uint4 kv4 = make_uint4(0, 0, 0, 0), vv4 = make_uint4(0, 0, 0, 0);
-      if (row < k_end) {
-        const size_t src = size_t(row) * kv_dim + size_t(kvh) * HD + d;
-        kv4 = *reinterpret_cast<const uint4*>(k_cache + src);
-        vv4 = *reinterpret_cast<const uint4*>(v_cache + src);
-      }
-      *reinterpret_cast<uint4*>(ks + j * S + d) = kv4;
-      *reinterpret_cast<uint4*>(vs + j * S + d) = vv4;
+      const size_t src = row < k_end ? size_t(row) * kv_dim + size_t(kvh) * HD + d : 0;
+      const int bytes = row < k_end ? 16 : 0;
+      cp_async_16(ks + j * S + d, k_cache + src, bytes);
+      cp_async_16(ks + TILE + j * S + d, v_cache + src, bytes);
+    }
+    cp_async_commit();
+  };
+
+  if (k_begin < k_end) load_tile(k_begin, 0);
+  int stage = 0;
+  for (int k0 = k_begin; k0 < k_end; k0 += kKeys, stage ^= 1) {
+    // The next tile streams in while this one is used (its stage was released by the
+    // __syncthreads that ended the previous tile).
+    if (k0 + kKeys < k_end) {
+      load_tile(k0 + kKeys, stage ^ 1);
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
     }
     __syncthreads();
-    if (q0 >= m) continue;  // a warp past the last query only helps load
-
-    float s[NBLK][4];
+    const __nv_bfloat16* ks = tiles + stage * 2 * TILE;
+    const __nv_bfloat16* vs = ks + TILE;
+    if (q0 < m) {  // a warp past the last query only helps load
+      float s[NBLK][4];
+      // K's B fragments for two k steps at once: matrices (keys nb*8..+7) x (d + 0, 8, 16, 24).
+      const __nv_bfloat16* k_lane = ks + (lane & 7) * S + (lane >> 3) * 8;
 #pragma unroll
-    for (int nb = 0; nb < NBLK; ++nb) {
-      s[nb][0] = s[nb][1] = s[nb][2] = s[nb][3] = 0.0f;
-      const __nv_bfloat16* krow = ks + (nb * 8 + g) * S + 2 * t;
+      for (int nb = 0; nb < NBLK; ++nb) {
+        s[nb][0] = s[nb][1] = s[nb][2] = s[nb][3] = 0.0f;
 #pragma unroll
-      for (int kk = 0; kk < KSTEPS; ++kk) {
-        const uint32_t b0 = *reinterpret_cast<const uint32_t*>(krow + kk * 16);
-        const uint32_t b1 = *reinterpret_cast<const uint32_t*>(krow + kk * 16 + 8);
-        mma_bf16(s[nb], qa[kk], b0, b1);
-      }
-    }
-    // Visibility, then the online softmax per row (rows g and g+8; a quad shares a row).
-    float tile_max[2] = {-INFINITY, -INFINITY};
-#pragma unroll
-    for (int nb = 0; nb < NBLK; ++nb)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int r = e / 2, qi = rows[r], key = k0 + nb * 8 + 2 * t + (e % 2);
-        bool visible = qi < m && key < k_end;
-        if (visible && key >= n_past) {
-          const int jn = key - n_past;
-          visible = mask ? mask[size_t(qi) * m + jn] != 0 : jn <= qi + diag;
+        for (int kk = 0; kk < KSTEPS; kk += 2) {
+          uint32_t kb[4];
+          ldmatrix_x4(kb, k_lane + nb * 8 * S + kk * 16);
+          mma_bf16(s[nb], qa[kk], kb[0], kb[1]);
+          mma_bf16(s[nb], qa[kk + 1], kb[2], kb[3]);
         }
-        s[nb][e] = visible ? s[nb][e] : -INFINITY;
-        tile_max[r] = fmaxf(tile_max[r], s[nb][e]);
       }
-    float corr[2];
+      // Visibility: only tiles that reach past k_end, the causal diagonal, into a masked tree
+      // or hold rows past m need it per score; the rest is fully visible.
+      const bool whole = k0 + kKeys <= k_end && q0 + 16 <= m &&
+                         (k0 + kKeys <= n_past || (!mask && k0 + kKeys - 1 - n_past <= q0 + diag));
+      if (!whole) {
 #pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 1));
-      tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 2));
-      const float new_max = fmaxf(run_max[r], tile_max[r]);
-      corr[r] = new_max == -INFINITY ? 1.0f : __expf(run_max[r] - new_max);
-      run_max[r] = new_max;
-      run_sum[r] *= corr[r];
+        for (int nb = 0; nb < NBLK; ++nb)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const int qi = rows[e / 2], key = k0 + nb * 8 + 2 * t + (e % 2);
+            bool visible = qi < m && key < k_end;
+            if (visible && key >= n_past) {
+              const int jn = key - n_past;
+              visible = mask ? mask[size_t(qi) * m + jn] != 0 : jn <= qi + diag;
+            }
+            s[nb][e] = visible ? s[nb][e] : -INFINITY;
+          }
+      }
+      // The online softmax per row (rows g and g+8; a quad shares a row).
+      float tile_max[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+      for (int nb = 0; nb < NBLK; ++nb)
+        tile_max[0] = fmaxf(tile_max[0], fmaxf(s[nb][0], s[nb][1])),
+        tile_max[1] = fmaxf(tile_max[1], fmaxf(s[nb][2], s[nb][3]));
+      float corr[2], base[2];
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 1));
+        tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 2));
+        const float new_max = fmaxf(run_max[r], tile_max[r]);
+        corr[r] = new_max == -INFINITY ? 1.0f : exp2_approx(run_max[r] - new_max);
+        base[r] = new_max == -INFINITY ? 0.0f : new_max;  // a row with nothing visible yet: p = exp2(-inf) = 0
+        run_max[r] = new_max;
+        run_sum[r] *= corr[r];
+      }
+#pragma unroll
+      for (int i = 0; i < DBLK; ++i) o[i][0] *= corr[0], o[i][1] *= corr[0], o[i][2] *= corr[1], o[i][3] *= corr[1];
+#pragma unroll
+      for (int nb = 0; nb < NBLK; ++nb)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const float p = exp2_approx(s[nb][e] - base[e / 2]);
+          s[nb][e] = p;
+          run_sum[e / 2] += p;  // this thread's share; the quad is summed at the end
+        }
+      // O += P V: P's A fragment for keys [16 kk, 16 kk + 16) is S's C fragments of blocks 2kk, 2kk+1.
+#pragma unroll
+      for (int kk = 0; kk < kKeys / 16; ++kk) {
+        const uint32_t pa[4] = {pack_bf16(s[2 * kk][0], s[2 * kk][1]), pack_bf16(s[2 * kk][2], s[2 * kk][3]),
+                                pack_bf16(s[2 * kk + 1][0], s[2 * kk + 1][1]),
+                                pack_bf16(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+        // V's B fragments for two 8-column blocks at once: matrices (keys +0..7 | +8..15) x (d | d + 8).
+        const __nv_bfloat16* v0 = vs + (kk * 16 + (lane & 7) + (lane & 8)) * S + (lane >> 4) * 8;
+#pragma unroll
+        for (int nd = 0; nd < DBLK; nd += 2) {
+          uint32_t vb[4];
+          ldmatrix_x4_trans(vb, v0 + nd * 8);
+          mma_bf16(o[nd], pa, vb[0], vb[1]);
+          mma_bf16(o[nd + 1], pa, vb[2], vb[3]);
+        }
+      }
     }
-#pragma unroll
-    for (int i = 0; i < DBLK; ++i) o[i][0] *= corr[0], o[i][1] *= corr[0], o[i][2] *= corr[1], o[i][3] *= corr[1];
-#pragma unroll
-    for (int nb = 0; nb < NBLK; ++nb)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int r = e / 2;
-        const float p = s[nb][e] == -INFINITY ? 0.0f : __expf(s[nb][e] - run_max[r]);
-        s[nb][e] = p;
-        run_sum[r] += p;  // this thread's share; the quad is summed at the end
-      }
-    // O += P V: P's A fragment for keys [16 kk, 16 kk + 16) is S's C fragments of blocks 2kk, 2kk+1.
-#pragma unroll
-    for (int kk = 0; kk < kKeys / 16; ++kk) {
-      const uint32_t pa[4] = {pack_bf16(s[2 * kk][0], s[2 * kk][1]), pack_bf16(s[2 * kk][2], s[2 * kk][3]),
-                              pack_bf16(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-                              pack_bf16(s[2 * kk + 1][2], s[2 * kk + 1][3])};
-      // V's B fragments for two 8-column blocks at once: matrices (keys +0..7 | +8..15) x (d | d + 8).
-      const __nv_bfloat16* v0 = vs + (kk * 16 + (lane & 7) + (lane & 8)) * S + (lane >> 4) * 8;
-#pragma unroll
-      for (int nd = 0; nd < DBLK; nd += 2) {
-        uint32_t vb[4];
-        ldmatrix_x4_trans(vb, v0 + nd * 8);
-        mma_bf16(o[nd], pa, vb[0], vb[1]);
-        mma_bf16(o[nd + 1], pa, vb[2], vb[3]);
-      }
-    }
+    __syncthreads();  // this stage is free for the tile after next
   }
   if (q0 >= m) return;
   float total[2];
@@ -185,7 +241,7 @@ __global__ void __launch_bounds__(kWarps * 32)
     if (qi >= m) continue;
     if constexpr (kOut == Output::Slices) {  // [row][head][slice]: max, sum, unnormalised output
       float* p = o_f32 + ((size_t(qi) * n_head + h) * gridDim.z + blockIdx.z) * (HD + 2);
-      if (t == 0) p[0] = total[r] > 0 ? run_max[r] : -INFINITY, p[1] = total[r];
+      if (t == 0) p[0] = total[r] > 0 ? run_max[r] * kLn2 : -INFINITY, p[1] = total[r];  // natural log units
 #pragma unroll
       for (int nd = 0; nd < DBLK; ++nd)
         *reinterpret_cast<float2*>(p + 2 + nd * 8 + 2 * t) = make_float2(o[nd][2 * r], o[nd][2 * r + 1]);
@@ -204,8 +260,20 @@ __global__ void __launch_bounds__(kWarps * 32)
       }
     }
     if constexpr (kOut == Output::Normalised)
-      if (t == 0) lse[size_t(qi) * n_head + h] = total[r] > 0 ? run_max[r] + __logf(total[r]) : -INFINITY;
+      if (t == 0) lse[size_t(qi) * n_head + h] = total[r] > 0 ? run_max[r] * kLn2 + __logf(total[r]) : -INFINITY;
   }
+}
+
+template <int HD, Output kOut, typename... Args>
+void launch_hd(dim3 grid, Args... args) {
+  constexpr int smem = tc_smem_bytes(HD);
+  static const bool opted_in = smem <= 48 * 1024 ||  // past 48 KB a kernel must ask, once
+                               (check(cudaFuncSetAttribute(prefill_tc_kernel<HD, kOut>,
+                                                           cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
+                                      "cudaFuncSetAttribute"),
+                                true);
+  (void)opted_in;
+  prefill_tc_kernel<HD, kOut><<<grid, kWarps * 32, smem, ctx().stream>>>(args...);
 }
 
 template <Output kOut>
@@ -217,11 +285,9 @@ void launch_tc(const float* q, int q_stride, const bf16* k, const bf16* v, bf16*
   auto vb = reinterpret_cast<const __nv_bfloat16*>(v);
   auto ob = reinterpret_cast<__nv_bfloat16*>(out);
   if (head_dim == 64)
-    prefill_tc_kernel<64, kOut><<<grid, kWarps * 32, 0, ctx().stream>>>(q, q_stride, kb, vb, ob, m, n_past, n_head,
-                                                                        n_kv, mask, diag, o, lse, n_past_dev);
+    launch_hd<64, kOut>(grid, q, q_stride, kb, vb, ob, m, n_past, n_head, n_kv, mask, diag, o, lse, n_past_dev);
   else
-    prefill_tc_kernel<128, kOut><<<grid, kWarps * 32, 0, ctx().stream>>>(q, q_stride, kb, vb, ob, m, n_past, n_head,
-                                                                         n_kv, mask, diag, o, lse, n_past_dev);
+    launch_hd<128, kOut>(grid, q, q_stride, kb, vb, ob, m, n_past, n_head, n_kv, mask, diag, o, lse, n_past_dev);
   check_launch("attention (tensor cores)");
 }
 
