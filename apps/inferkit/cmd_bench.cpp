@@ -29,6 +29,7 @@ struct EngineBenchArgs {
   std::vector<int> batches = {1, 4, 16, 64};  // GPU decode batch sizes
   std::vector<int> tree_nodes;                // GPU: time a draft tree's verification pass
   int prefill_tokens = 2048;                  // GPU prefill measurement
+  int max_rows = 512;                         // GPU rows per forward call (prefill chunks)
   int prompt_tokens = 512;
   int gen_tokens = 128;
   int reps = 3;
@@ -45,7 +46,7 @@ static void run_gpu_bench(const EngineBenchArgs& a) {
   opt.n_seq = *std::max_element(a.batches.begin(), a.batches.end());
   const int max_nodes = a.tree_nodes.empty() ? 0 : *std::max_element(a.tree_nodes.begin(), a.tree_nodes.end());
   opt.n_ctx = std::max(a.prompt_tokens + a.gen_tokens + 2 + max_nodes, a.prefill_tokens + 1);
-  opt.max_rows = 512;
+  opt.max_rows = a.max_rows;
   std::unique_ptr<llm::GpuLlama> g;
   double load_s = 0;
   {
@@ -267,6 +268,9 @@ static void add_bench(CLI::App& app) {
       ->delimiter(',')
       ->check(CLI::Range(1, 256));
   c->add_option("--prefill-tokens", a->prefill_tokens, "GPU prefill measurement length")->check(CLI::Range(1, 1 << 20));
+  c->add_option("--max-rows", a->max_rows, "GPU rows per forward call (longer prefills run in chunks of this many)")
+      ->check(CLI::Range(1, 1 << 16))
+      ->capture_default_str();
   c->add_option("--prompt-tokens", a->prompt_tokens, "prompt length")->check(CLI::Range(1, 1 << 20));
   c->add_option("--gen-tokens", a->gen_tokens, "tokens to decode")->check(CLI::Range(1, 1 << 20));
   c->add_option("--reps", a->reps, "repetitions (the best is reported)")->check(CLI::Range(1, 100));
