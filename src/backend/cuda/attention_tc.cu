@@ -1,12 +1,14 @@
 // Prefill attention on tensor cores (flash-attention 2 style): a block owns 64 queries of one
-// head, four warps of 16; key/value tiles of 64 rows go to shared memory; S = Q K^T and O += P V
-// are bf16 mma.sync.m16n8k16 with fp32 accumulation; the online softmax stays in registers (the
-// S accumulators become P's A fragments without leaving them). Same contract as the CUDA-core
-// kernel in attention.cu (visibility rule, mask, diag, bf16 or f32 + log-sum-exp output), which
-// stays for short passes. A pass of few queries over a long cache (a draft tree's verification)
-// would occupy one block per head, so it splits the keys over gridDim.z blocks (flash decoding):
-// each writes its slice's max, sum and unnormalised output in the decode kernel's layout, and
-// the decode merge combines them.
+// head, four warps of 16; key/value tiles of 64 rows stream through two shared-memory stages by
+// cp.async (the next tile loads while this one is used); S = Q K^T and O += P V are bf16
+// mma.sync.m16n8k16 with fp32 accumulation, K's and V's fragments read by ldmatrix; the online
+// softmax stays in registers (the S accumulators become P's A fragments without leaving them),
+// in log2 units (exp2), and checks visibility per score only on tiles that need it. Same
+// contract as the CUDA-core kernel in attention.cu (visibility rule, mask, diag, bf16 or f32 +
+// log-sum-exp output), which stays for short passes. A pass of few queries over a long cache (a
+// draft tree's verification) would occupy one block per head, so it splits the keys over
+// gridDim.z blocks (flash decoding): each writes its slice's max, sum and unnormalised output
+// in the decode kernel's layout, and the decode merge combines them.
 #include "backend/cuda/attention_tc.cuh"
 #include "backend/cuda/tma.cuh"
 
