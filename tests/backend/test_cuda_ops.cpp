@@ -434,6 +434,37 @@ TEST_F(CudaOps, DecodeAttentionMatchesCpuPerSequence) {
     }
 }
 
+// The tensor-core decode kernel (a GQA group's heads as MMA rows): groups of 4, 3 and 8 query
+// heads, 1, 7 and 32 key slices (some empty, the last partial), against the CPU reference.
+TEST_F(CudaOps, DecodeAttentionTensorCoresMatchCpu) {
+  const std::vector<int32_t> n_past = {0, 1, 100, 2999, 777, 64, 63};
+  const int n = int(n_past.size()), n_ctx = 3000;
+  for (int hd : {64, 128})
+    for (auto [H, KVH] : {std::pair{8, 2}, std::pair{9, 3}, std::pair{32, 4}})
+      for (int splits : {1, 7, 32}) {
+        const int Q = H * hd, KV = KVH * hd, W = Q + 2 * KV;
+        auto q = random_vec(size_t(n) * W, 16, 2.0f);
+        auto k = bf16_round(random_vec(size_t(n) * n_ctx * KV, 17, 2.0f));
+        auto v = bf16_round(random_vec(size_t(n) * n_ctx * KV, 18));
+        Buf<float> dq(q), scratch(cuda::attention_decode_scratch_floats(n, H, hd));
+        Buf<bf16> dk(to_bf16(k)), dv(to_bf16(v)), out(size_t(n) * Q);
+        Buf<int32_t> dn(n_past);
+        cuda::attention_decode_tc(dq.p, W, dk.p, dv.p, out.p, n, dn.p, n_ctx, H, KVH, hd, scratch.p, splits);
+        const auto got = to_f32(out.get());
+        for (int b = 0; b < n; ++b) {
+          std::vector<float> ref(Q);
+          ik::backend::attention(q.data() + size_t(b) * W, k.data() + size_t(b) * n_ctx * KV,
+                                 v.data() + size_t(b) * n_ctx * KV, ref.data(), 1, n_past[b], H, KVH, hd);
+          std::vector<float> g(got.begin() + size_t(b) * Q, got.begin() + size_t(b + 1) * Q);
+          EXPECT_LT(rel_err(g, ref), 2e-2) << "hd " << hd << " heads " << H << "/" << KVH << " splits " << splits
+                                           << " n_past " << n_past[b];
+        }
+      }
+  Buf<float> dummy(1);
+  EXPECT_THROW(cuda::attention_decode_tc(dummy.p, 1, nullptr, nullptr, nullptr, 1, nullptr, 1, 18, 2, 128, dummy.p, 1),
+               ik::Error);  // 9 query heads per KV head
+}
+
 // The decode step's fused form: RoPE of the new rows and their K/V store inside the attention
 // kernel, against rope_and_store_kv followed by attention_decode on the same inputs, for both
 // RoPE layouts, few sequences (split keys) and many (one block each): same outputs and the same

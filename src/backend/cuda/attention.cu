@@ -119,8 +119,6 @@ static void launch_prefill(const float* q, int q_stride, const bf16* k_cache, co
   check_launch("attention (CUDA cores)");
 }
 
-// The key slices' partial results in scratch merged into out (decode merge kernel, below).
-static void merge_key_slices(const float* scratch, bf16* out, int rows, int n_head, int head_dim, int slices);
 
 void attention_prefill(const float* q, int q_stride, const bf16* k_cache, const bf16* v_cache, bf16* out, int m,
                        int n_past, int n_head, int n_kv, int head_dim, const uint8_t* mask, int diag,
@@ -515,7 +513,7 @@ __global__ void decode_merge_kernel(const float* partial, __nv_bfloat16* out, in
   out[(size_t(b) * n_head + h) * head_dim + d] = to_bf16(l > 0 ? acc / l : 0.0f);
 }
 
-static void merge_key_slices(const float* scratch, bf16* out, int rows, int n_head, int head_dim, int slices) {
+void merge_key_slices(const float* scratch, bf16* out, int rows, int n_head, int head_dim, int slices) {
   launch_chained(decode_merge_kernel, dim3(n_head, rows), dim3(head_dim), 0, scratch,
                  reinterpret_cast<__nv_bfloat16*>(out), n_head, head_dim, slices);
   check_launch("attention merge of key slices");
@@ -548,6 +546,9 @@ static void launch_decode(const float* q, int q_stride, bf16* k_cache, bf16* v_c
 
 void attention_decode(const float* q, int q_stride, const bf16* k_cache, const bf16* v_cache, bf16* out, int n,
                       const int32_t* n_past, int n_ctx, int n_head, int n_kv, int head_dim, float* scratch) {
+  if (decode_tensor_cores(n))
+    return attention_decode_tc(q, q_stride, k_cache, v_cache, out, n, n_past, n_ctx, n_head, n_kv, head_dim, scratch,
+                               decode_splits(n, n_kv));
   // Without RoPE the kernel only reads the caches.
   launch_decode<false>(q, q_stride, const_cast<bf16*>(k_cache), const_cast<bf16*>(v_cache), out, n, n_past, n_ctx,
                        n_head, n_kv, head_dim, scratch, DecodeRope{});
@@ -556,7 +557,7 @@ void attention_decode(const float* q, int q_stride, const bf16* k_cache, const b
 void rope_store_attention_decode(float* qkv, int qkv_stride, bf16* k_cache, bf16* v_cache, bf16* out, int n,
                                  const int32_t* n_past, int n_ctx, int n_head, int n_kv, int head_dim, float* scratch,
                                  const float* inv_freq, bool half_layout) {
-  if (decode_fusion_off("rope")) {
+  if (decode_fusion_off("rope") || decode_tensor_cores(n)) {  // the tensor-core kernel has no fused RoPE
     rope_and_store_kv(qkv, n, n_head, n_kv, head_dim, n_past, nullptr, n_past, inv_freq, half_layout, k_cache, v_cache,
                       n_ctx);
     return attention_decode(qkv, qkv_stride, k_cache, v_cache, out, n, n_past, n_ctx, n_head, n_kv, head_dim, scratch);

@@ -266,6 +266,160 @@ __global__ void __launch_bounds__(kWarps * 32)
   }
 }
 
+// Decode attention on tensor cores: block (kv head, split, sequence), four warps. The group's
+// query heads are the rows of one 16-row MMA tile (rows g < group; rows g + 8 stay empty), so
+// every K and V element read serves all of them through the tensor cores instead of a warp's
+// dot product and shuffle sum per key and head. 64-key tiles of the split stream through two
+// stages (cp.async); warp w takes keys 16 w .. 16 w + 15 of each tile with its own online
+// softmax, and the warps merge through shared memory at the end. Output as decode_kernel's:
+// with one split the normalised row, else the split's max (natural log units), sum and
+// unnormalised output for the decode merge.
+template <int HD>
+__global__ void __launch_bounds__(kWarps * 32)
+    decode_tc_kernel(const float* q, int q_stride, const __nv_bfloat16* k_cache, const __nv_bfloat16* v_cache,
+                     const int32_t* n_past, int n_ctx, int n_head, int n_kv, float* partial, __nv_bfloat16* out) {
+  constexpr int S = tile_stride(HD), TILE = kKeys * S;
+  constexpr int KSTEPS = HD / 16, DBLK = HD / 8;
+  extern __shared__ __align__(16) __nv_bfloat16 tiles[];  // [stage][K, V][kKeys][S]; then the merge
+  let_next_kernel_start();
+  wait_for_previous_kernel();
+  const int kvh = blockIdx.x, split = blockIdx.y, b = blockIdx.z, splits = gridDim.y;
+  const int group = n_head / n_kv, kv_dim = n_kv * HD;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  const float scale = rsqrtf(float(HD)) * 1.4426950408889634f;  // scores in log2 units
+
+  // Row g of the A fragments: query head kvh * group + g, scaled and rounded to bf16 once.
+  const float* qrow = q + size_t(b) * q_stride + (size_t(kvh) * group + g) * HD;
+  uint32_t qa[KSTEPS][4];
+#pragma unroll
+  for (int kk = 0; kk < KSTEPS; ++kk)
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      const int d = kk * 16 + 2 * t + 8 * half;
+      qa[kk][2 * half] = g < group ? pack_bf16(qrow[d] * scale, qrow[d + 1] * scale) : 0u;
+      qa[kk][2 * half + 1] = 0u;  // row g + 8
+    }
+  float o[DBLK][4];
+#pragma unroll
+  for (int i = 0; i < DBLK; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
+  float run_max = -INFINITY, run_sum = 0.0f;  // row g
+
+  const int n_keys = n_past[b] + 1;
+  const int chunk = (n_keys + splits - 1) / splits;
+  const int k_begin = split * chunk, k_end = min(n_keys, k_begin + chunk);
+  const size_t seq = size_t(b) * n_ctx * kv_dim + size_t(kvh) * HD;
+  auto load_tile = [&](int k0, int stage) {  // rows past k_end are zero
+    __nv_bfloat16* ks = tiles + stage * 2 * TILE;
+    for (int e = threadIdx.x; e < kKeys * HD / 8; e += blockDim.x) {
+      const int j = e / (HD / 8), d = (e % (HD / 8)) * 8, row = k0 + j;
+      const size_t src = row < k_end ? seq + size_t(row) * kv_dim + d : 0;
+      const int bytes = row < k_end ? 16 : 0;
+      cp_async_16(ks + j * S + d, k_cache + src, bytes);
+      cp_async_16(ks + TILE + j * S + d, v_cache + src, bytes);
+    }
+    cp_async_commit();
+  };
+  // This warp's 16 keys of a tile: K's B fragments (keys +0..7 | +8..15 x d +0 | +8), V's
+  // (transposed: keys +0..7 | +8..15 x d | d + 8).
+  const int k_lane = (warp * 16 + (lane & 7) + ((lane >> 4) << 3)) * S + (lane & 8);
+  const int v_lane = (warp * 16 + (lane & 7) + (lane & 8)) * S + (lane >> 4) * 8;
+
+  if (k_begin < k_end) load_tile(k_begin, 0);
+  int stage = 0;
+  for (int k0 = k_begin; k0 < k_end; k0 += kKeys, stage ^= 1) {
+    if (k0 + kKeys < k_end) {
+      load_tile(k0 + kKeys, stage ^ 1);
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
+    __syncthreads();
+    const __nv_bfloat16* ks = tiles + stage * 2 * TILE;
+    if (k0 + warp * 16 < k_end) {  // warp-uniform: a warp past the slice's last key waits
+      float s[2][4] = {};
+#pragma unroll
+      for (int kk = 0; kk < KSTEPS; ++kk) {
+        uint32_t kb[4];
+        ldmatrix_x4(kb, ks + k_lane + kk * 16);
+        mma_bf16(s[0], qa[kk], kb[0], kb[1]);
+        mma_bf16(s[1], qa[kk], kb[2], kb[3]);
+      }
+      float tile_max = -INFINITY;
+#pragma unroll
+      for (int nb = 0; nb < 2; ++nb)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int key = k0 + warp * 16 + nb * 8 + 2 * t + (e & 1);
+          s[nb][e] = e < 2 && key < k_end ? s[nb][e] : -INFINITY;  // e >= 2: row g + 8
+          tile_max = fmaxf(tile_max, s[nb][e]);
+        }
+      tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
+      tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
+      const float new_max = fmaxf(run_max, tile_max);
+      const float corr = new_max == -INFINITY ? 1.0f : exp2_approx(run_max - new_max);
+      const float base = new_max == -INFINITY ? 0.0f : new_max;
+      run_max = new_max;
+      run_sum *= corr;
+#pragma unroll
+      for (int i = 0; i < DBLK; ++i) o[i][0] *= corr, o[i][1] *= corr;
+#pragma unroll
+      for (int nb = 0; nb < 2; ++nb)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          s[nb][e] = exp2_approx(s[nb][e] - base);
+          run_sum += s[nb][e];  // 0 for e >= 2
+        }
+      const uint32_t pa[4] = {pack_bf16(s[0][0], s[0][1]), pack_bf16(s[0][2], s[0][3]), pack_bf16(s[1][0], s[1][1]),
+                              pack_bf16(s[1][2], s[1][3])};
+      const __nv_bfloat16* vs = ks + TILE;
+#pragma unroll
+      for (int nd = 0; nd < DBLK; nd += 2) {
+        uint32_t vb[4];
+        ldmatrix_x4_trans(vb, vs + v_lane + nd * 8);
+        mma_bf16(o[nd], pa, vb[0], vb[1]);
+        mma_bf16(o[nd + 1], pa, vb[2], vb[3]);
+      }
+    }
+    __syncthreads();  // this stage is free for the tile after next
+  }
+  cp_async_wait<0>();
+  __syncthreads();  // the tiles' shared memory now holds the warps' results
+
+  // Merge the warps: row g of each, then every (head, dim) of the group by one thread.
+  float* s_max = reinterpret_cast<float*>(tiles);  // [kWarps][8]
+  float* s_sum = s_max + kWarps * 8;               // [kWarps][8]
+  float* s_out = s_sum + kWarps * 8;               // [kWarps][8][HD]
+  const float total = run_sum + __shfl_xor_sync(0xffffffffu, run_sum, 1);
+  const float total4 = total + __shfl_xor_sync(0xffffffffu, total, 2);
+  if (g < group) {
+    if (t == 0) s_max[warp * 8 + g] = run_max, s_sum[warp * 8 + g] = total4;
+#pragma unroll
+    for (int nd = 0; nd < DBLK; ++nd)
+      s_out[(warp * 8 + g) * HD + nd * 8 + 2 * t] = o[nd][0], s_out[(warp * 8 + g) * HD + nd * 8 + 2 * t + 1] = o[nd][1];
+  }
+  __syncthreads();
+  for (int e = threadIdx.x; e < group * HD; e += blockDim.x) {
+    const int gg = e / HD, d = e % HD;
+    float m_all = -INFINITY;
+    for (int w = 0; w < kWarps; ++w) m_all = fmaxf(m_all, s_max[w * 8 + gg]);
+    float l = 0.0f, acc = 0.0f;
+    if (m_all != -INFINITY)
+      for (int w = 0; w < kWarps; ++w) {
+        const float c = exp2_approx(s_max[w * 8 + gg] - m_all);
+        l += s_sum[w * 8 + gg] * c;
+        acc += s_out[(w * 8 + gg) * HD + d] * c;
+      }
+    const int head = kvh * group + gg;
+    if (splits == 1) {
+      out[(size_t(b) * n_head + head) * HD + d] = __float2bfloat16(l > 0 ? acc / l : 0.0f);
+      continue;
+    }
+    float* p = partial + ((size_t(b) * n_head + head) * splits + split) * (HD + 2);
+    p[2 + d] = acc;
+    if (d == 0) p[0] = m_all == -INFINITY ? -INFINITY : m_all * kLn2, p[1] = l;
+  }
+}
+
 template <int HD, Output kOut, typename... Args>
 void launch_hd(dim3 grid, Args... args) {
   constexpr int smem = tc_smem_bytes(HD);
@@ -276,6 +430,18 @@ void launch_hd(dim3 grid, Args... args) {
                                 true);
   (void)opted_in;
   prefill_tc_kernel<HD, kOut><<<grid, kWarps * 32, smem, ctx().stream>>>(args...);
+}
+
+template <int HD, typename... Args>
+void launch_decode_tc(dim3 grid, Args... args) {
+  constexpr int smem = tc_smem_bytes(HD);
+  static const bool opted_in = smem <= 48 * 1024 ||
+                               (check(cudaFuncSetAttribute(decode_tc_kernel<HD>,
+                                                           cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
+                                      "cudaFuncSetAttribute"),
+                                true);
+  (void)opted_in;
+  launch_chained(decode_tc_kernel<HD>, grid, dim3(kWarps * 32), smem, args...);
 }
 
 template <Output kOut>
@@ -294,6 +460,29 @@ void launch_tc(const float* q, int q_stride, const bf16* k, const bf16* v, bf16*
 }
 
 }  // namespace
+
+bool decode_tensor_cores(int n) {
+  static const int setting = env_setting("IK_DECODE_TC", -1);  // 1: always, 0: never, unset: n >= 2
+  return setting < 0 ? n >= 2 : setting != 0;
+}
+
+void attention_decode_tc(const float* q, int q_stride, const bf16* k_cache, const bf16* v_cache, bf16* out, int n,
+                         const int32_t* n_past, int n_ctx, int n_head, int n_kv, int head_dim, float* scratch,
+                         int splits) {
+  IK_CUDA_REQUIRE((head_dim == 64 || head_dim == 128) && n_head % n_kv == 0 && n_head / n_kv <= 8 && splits >= 1 &&
+                      splits <= kMaxKeySlices,
+                  "tensor-core decode attention: head_dim 64 or 128, at most 8 query heads per KV head, 1-32 splits");
+  auto kb = reinterpret_cast<const __nv_bfloat16*>(k_cache);
+  auto vb = reinterpret_cast<const __nv_bfloat16*>(v_cache);
+  auto ob = reinterpret_cast<__nv_bfloat16*>(out);
+  const dim3 grid(n_kv, splits, n);
+  if (head_dim == 64)
+    launch_decode_tc<64>(grid, q, q_stride, kb, vb, n_past, n_ctx, n_head, n_kv, scratch, ob);
+  else
+    launch_decode_tc<128>(grid, q, q_stride, kb, vb, n_past, n_ctx, n_head, n_kv, scratch, ob);
+  check_launch("attention_decode (tensor cores)");
+  if (splits > 1) merge_key_slices(scratch, out, n, n_head, head_dim, splits);
+}
 
 bool tensor_core_attention(int m, int head_dim) {
   static const bool off = std::getenv("IK_ATTN_CUDA_CORES") != nullptr;  // for comparisons

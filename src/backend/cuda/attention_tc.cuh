@@ -19,6 +19,15 @@ int attention_key_slices(int m, int n_head);
 void attention_prefill_tc(const float* q, int q_stride, const bf16* k, const bf16* v, bf16* out, int m, int n_past,
                           int n_head, int n_kv, int head_dim, const uint8_t* mask, int diag,
                           const int32_t* n_past_dev = nullptr, float* scratch = nullptr, int slices = 1);
+// The key slices' partial results in scratch (the decode layout) merged into out, normalised
+// (the decode merge kernel, attention.cu).
+void merge_key_slices(const float* scratch, bf16* out, int rows, int n_head, int head_dim, int slices);
+// Whether attention_decode of n sequences takes the tensor-core kernel (attention_decode_tc,
+// cuda.hpp): from two sequences on. At one it keeps the CUDA-core kernel, whose fused RoPE and
+// cache store save a launch per layer, which wins at short contexts (Llama-3-8B context 512
+// 4.13 against 4.23 ms; at 16k the tensor cores win, 4.83 against 5.77 ms:
+// bench/cuda/results/decode_tc_ab_h200.txt). IK_DECODE_TC=1 / 0: always / never.
+bool decode_tensor_cores(int n);
 void attention_block_tc(const float* q, int q_stride, const bf16* k, const bf16* v, int m, int n_past, int n_head,
                         int n_kv, int head_dim, int diag, float* o, float* lse);
 

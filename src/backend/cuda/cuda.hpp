@@ -208,6 +208,13 @@ void attention_merge(float* acc_o, float* acc_lse, const float* o, const float* 
 // attention_decode_scratch_floats.
 void attention_decode(const float* q, int q_stride, const bf16* k_cache, const bf16* v_cache, bf16* out, int n,
                       const int32_t* n_past, int n_ctx, int n_head, int n_kv, int head_dim, float* scratch);
+// attention_decode on tensor cores (a GQA group's query heads as the rows of MMA tiles) with
+// `splits` (1-32) key slices per (sequence, KV head), their partial results in scratch, merged.
+// attention_decode (and rope_store_attention_decode, with its RoPE and store unfused) takes it
+// for two sequences or more (IK_DECODE_TC=1 / 0: always / never).
+void attention_decode_tc(const float* q, int q_stride, const bf16* k_cache, const bf16* v_cache, bf16* out, int n,
+                         const int32_t* n_past, int n_ctx, int n_head, int n_kv, int head_dim, float* scratch,
+                         int splits);
 // attention_decode with rope_and_store_kv fused in (one launch less per layer): qkv holds the n
 // rows' q | k | v as the projection left them (not rotated); each block rotates its query heads
 // at position n_past[b], and the block whose slice holds that row rotates its key and writes it
