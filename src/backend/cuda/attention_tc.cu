@@ -78,6 +78,41 @@ __device__ __forceinline__ float exp2_approx(float x) {
 __host__ __device__ constexpr int tile_stride(int hd) { return hd + 8; }
 constexpr int tc_smem_bytes(int hd) { return 2 * 2 * kKeys * tile_stride(hd) * 2; }
 
+// One stage of the K/V pipeline: kKeys rows x HD bf16 of K and of V, rows k0.. of the caches (row
+// r at element base + r * kv_dim), in 16-byte cp.async pieces, one commit group; rows past k_end
+// are zero.
+template <int HD>
+__device__ __forceinline__ void load_kv_tile(__nv_bfloat16* stage, const __nv_bfloat16* k_cache,
+                                             const __nv_bfloat16* v_cache, size_t base, int kv_dim, int k0, int k_end) {
+  constexpr int S = tile_stride(HD), TILE = kKeys * S;
+  for (int e = threadIdx.x; e < kKeys * HD / 8; e += blockDim.x) {
+    const int j = e / (HD / 8), d = (e % (HD / 8)) * 8, row = k0 + j;
+    const size_t src = row < k_end ? base + size_t(row) * kv_dim + d : 0;
+    const int bytes = row < k_end ? 16 : 0;
+    cp_async_16(stage + j * S + d, k_cache + src, bytes);
+    cp_async_16(stage + TILE + j * S + d, v_cache + src, bytes);
+  }
+  cp_async_commit();
+}
+// The tile at k0 (in `stage` of tiles: [2][K, V][kKeys][S]) ready for the whole block; the next
+// one, if any, requested into the other stage first, so it streams in while this one is used
+// (that stage was released by the __syncthreads that ended the previous tile).
+template <int HD>
+__device__ __forceinline__ const __nv_bfloat16* next_kv_tile(__nv_bfloat16* tiles, int stage,
+                                                             const __nv_bfloat16* k_cache,
+                                                             const __nv_bfloat16* v_cache, size_t base, int kv_dim,
+                                                             int k0, int k_end) {
+  constexpr int TILE = kKeys * tile_stride(HD);
+  if (k0 + kKeys < k_end) {
+    load_kv_tile<HD>(tiles + (stage ^ 1) * 2 * TILE, k_cache, v_cache, base, kv_dim, k0 + kKeys, k_end);
+    cp_async_wait<1>();
+  } else {
+    cp_async_wait<0>();
+  }
+  __syncthreads();
+  return tiles + stage * 2 * TILE;
+}
+
 template <int HD, Output kOut>
 __global__ void __launch_bounds__(kWarps * 32)
     prefill_tc_kernel(const float* q, int q_stride, const __nv_bfloat16* k_cache, const __nv_bfloat16* v_cache,
@@ -123,33 +158,11 @@ __global__ void __launch_bounds__(kWarps * 32)
   const int n_tiles = (n_keys + kKeys - 1) / kKeys, per_slice = (n_tiles + gridDim.z - 1) / gridDim.z;
   const int k_begin = blockIdx.z * per_slice * kKeys, k_end = min(n_keys, k_begin + per_slice * kKeys);
 
-  // 64 rows x HD bf16 of K and of V into a stage, 16-byte pieces; rows past k_end are zero.
-  auto load_tile = [&](int k0, int stage) {
-    __nv_bfloat16* ks = tiles + stage * 2 * TILE;
-    constexpr int PIECES = kKeys * HD / 8;
-    for (int e = threadIdx.x; e < PIECES; e += blockDim.x) {
-      const int j = e / (HD / 8), d = (e % (HD / 8)) * 8, row = k0 + j;
-      const size_t src = row < k_end ? size_t(row) * kv_dim + size_t(kvh) * HD + d : 0;
-      const int bytes = row < k_end ? 16 : 0;
-      cp_async_16(ks + j * S + d, k_cache + src, bytes);
-      cp_async_16(ks + TILE + j * S + d, v_cache + src, bytes);
-    }
-    cp_async_commit();
-  };
-
-  if (k_begin < k_end) load_tile(k_begin, 0);
+  const size_t kv_base = size_t(kvh) * HD;  // element offset of row 0 of this KV head
+  if (k_begin < k_end) load_kv_tile<HD>(tiles, k_cache, v_cache, kv_base, kv_dim, k_begin, k_end);
   int stage = 0;
   for (int k0 = k_begin; k0 < k_end; k0 += kKeys, stage ^= 1) {
-    // The next tile streams in while this one is used (its stage was released by the
-    // __syncthreads that ended the previous tile).
-    if (k0 + kKeys < k_end) {
-      load_tile(k0 + kKeys, stage ^ 1);
-      cp_async_wait<1>();
-    } else {
-      cp_async_wait<0>();
-    }
-    __syncthreads();
-    const __nv_bfloat16* ks = tiles + stage * 2 * TILE;
+    const __nv_bfloat16* ks = next_kv_tile<HD>(tiles, stage, k_cache, v_cache, kv_base, kv_dim, k0, k_end);
     const __nv_bfloat16* vs = ks + TILE;
     if (q0 < m) {  // a warp past the last query only helps load
       float s[NBLK][4];
@@ -307,34 +320,16 @@ __global__ void __launch_bounds__(kWarps * 32)
   const int n_keys = n_past[b] + 1;
   const int chunk = (n_keys + splits - 1) / splits;
   const int k_begin = split * chunk, k_end = min(n_keys, k_begin + chunk);
-  const size_t seq = size_t(b) * n_ctx * kv_dim + size_t(kvh) * HD;
-  auto load_tile = [&](int k0, int stage) {  // rows past k_end are zero
-    __nv_bfloat16* ks = tiles + stage * 2 * TILE;
-    for (int e = threadIdx.x; e < kKeys * HD / 8; e += blockDim.x) {
-      const int j = e / (HD / 8), d = (e % (HD / 8)) * 8, row = k0 + j;
-      const size_t src = row < k_end ? seq + size_t(row) * kv_dim + d : 0;
-      const int bytes = row < k_end ? 16 : 0;
-      cp_async_16(ks + j * S + d, k_cache + src, bytes);
-      cp_async_16(ks + TILE + j * S + d, v_cache + src, bytes);
-    }
-    cp_async_commit();
-  };
+  const size_t seq = size_t(b) * n_ctx * kv_dim + size_t(kvh) * HD;  // row 0 of this sequence and KV head
   // This warp's 16 keys of a tile: K's B fragments (keys +0..7 | +8..15 x d +0 | +8), V's
   // (transposed: keys +0..7 | +8..15 x d | d + 8).
   const int k_lane = (warp * 16 + (lane & 7) + ((lane >> 4) << 3)) * S + (lane & 8);
   const int v_lane = (warp * 16 + (lane & 7) + (lane & 8)) * S + (lane >> 4) * 8;
 
-  if (k_begin < k_end) load_tile(k_begin, 0);
+  if (k_begin < k_end) load_kv_tile<HD>(tiles, k_cache, v_cache, seq, kv_dim, k_begin, k_end);
   int stage = 0;
   for (int k0 = k_begin; k0 < k_end; k0 += kKeys, stage ^= 1) {
-    if (k0 + kKeys < k_end) {
-      load_tile(k0 + kKeys, stage ^ 1);
-      cp_async_wait<1>();
-    } else {
-      cp_async_wait<0>();
-    }
-    __syncthreads();
-    const __nv_bfloat16* ks = tiles + stage * 2 * TILE;
+    const __nv_bfloat16* ks = next_kv_tile<HD>(tiles, stage, k_cache, v_cache, seq, kv_dim, k0, k_end);
     if (k0 + warp * 16 < k_end) {  // warp-uniform: a warp past the slice's last key waits
       float s[2][4] = {};
 #pragma unroll
