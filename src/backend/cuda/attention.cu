@@ -119,7 +119,6 @@ static void launch_prefill(const float* q, int q_stride, const bf16* k_cache, co
   check_launch("attention (CUDA cores)");
 }
 
-
 void attention_prefill(const float* q, int q_stride, const bf16* k_cache, const bf16* v_cache, bf16* out, int m,
                        int n_past, int n_head, int n_kv, int head_dim, const uint8_t* mask, int diag,
                        const int32_t* n_past_dev, float* scratch) {
