@@ -406,7 +406,7 @@ __global__ void __launch_bounds__(kWarps * 32)
       }
     const int head = kvh * group + gg;
     if (splits == 1) {
-      out[(size_t(b) * n_head + head) * HD + d] = __float2bfloat16(l > 0 ? acc / l : 0.0f);
+      out[(size_t(b) * n_head + head) * HD + d] = to_bf16(l > 0 ? acc / l : 0.0f);
       continue;
     }
     float* p = partial + ((size_t(b) * n_head + head) * splits + split) * (HD + 2);
@@ -415,28 +415,28 @@ __global__ void __launch_bounds__(kWarps * 32)
   }
 }
 
+// Both kernels take tc_smem_bytes(HD) of dynamic shared memory: past 48 KB a kernel must be
+// allowed it, once.
+template <auto kKernel, int HD>
+void allow_tc_smem() {
+  constexpr int smem = tc_smem_bytes(HD);
+  static const bool allowed =
+      smem <= 48 * 1024 ||
+      (check(cudaFuncSetAttribute(kKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem), "cudaFuncSetAttribute"),
+       true);
+  (void)allowed;
+}
+
 template <int HD, Output kOut, typename... Args>
 void launch_hd(dim3 grid, Args... args) {
-  constexpr int smem = tc_smem_bytes(HD);
-  static const bool opted_in = smem <= 48 * 1024 ||  // past 48 KB a kernel must ask, once
-                               (check(cudaFuncSetAttribute(prefill_tc_kernel<HD, kOut>,
-                                                           cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
-                                      "cudaFuncSetAttribute"),
-                                true);
-  (void)opted_in;
-  prefill_tc_kernel<HD, kOut><<<grid, kWarps * 32, smem, ctx().stream>>>(args...);
+  allow_tc_smem<prefill_tc_kernel<HD, kOut>, HD>();
+  prefill_tc_kernel<HD, kOut><<<grid, kWarps * 32, tc_smem_bytes(HD), ctx().stream>>>(args...);
 }
 
 template <int HD, typename... Args>
 void launch_decode_tc(dim3 grid, Args... args) {
-  constexpr int smem = tc_smem_bytes(HD);
-  static const bool opted_in = smem <= 48 * 1024 ||
-                               (check(cudaFuncSetAttribute(decode_tc_kernel<HD>,
-                                                           cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
-                                      "cudaFuncSetAttribute"),
-                                true);
-  (void)opted_in;
-  launch_chained(decode_tc_kernel<HD>, grid, dim3(kWarps * 32), smem, args...);
+  allow_tc_smem<decode_tc_kernel<HD>, HD>();
+  launch_chained(decode_tc_kernel<HD>, grid, dim3(kWarps * 32), tc_smem_bytes(HD), args...);
 }
 
 template <Output kOut>
