@@ -8,7 +8,9 @@
 // log-sum-exp output), which stays for short passes. A pass of few queries over a long cache (a
 // draft tree's verification) would occupy one block per head, so it splits the keys over
 // gridDim.z blocks (flash decoding): each writes its slice's max, sum and unnormalised output
-// in the decode kernel's layout, and the decode merge combines them.
+// in the decode kernel's layout, and the decode merge combines them. Below it, decode attention
+// on tensor cores (decode_tc_kernel: a GQA group's query heads as the rows of an MMA tile), which
+// shares the K/V tile pipeline.
 #include "backend/cuda/attention_tc.cuh"
 #include "backend/cuda/tma.cuh"
 
