@@ -29,7 +29,7 @@ struct EngineBenchArgs {
   std::vector<int> batches = {1, 4, 16, 64};  // GPU decode batch sizes
   std::vector<int> tree_nodes;                // GPU: time a draft tree's verification pass
   int prefill_tokens = 2048;                  // GPU prefill measurement
-  int max_rows = 512;                         // GPU rows per forward call (prefill chunks)
+  int max_rows = llm::GpuOptions{}.max_rows;  // GPU rows per forward call (prefill chunks)
   int prompt_tokens = 512;
   int gen_tokens = 128;
   int reps = 3;

@@ -427,9 +427,8 @@ static void expect_decode_matches_cpu(const std::vector<int32_t>& n_past, int n_
   }
 }
 
-// attention_decode as the model calls it: one sequence (the CUDA-core kernel, keys split over
-// many blocks), few sequences, and 150 sequences x 2 KV heads that fill the GPU (from two
-// sequences on it takes the tensor-core kernel, decode_tensor_cores).
+// attention_decode as the model calls it, on either kernel: one sequence (keys split over many
+// blocks), few sequences, and 150 sequences x 2 KV heads that fill the GPU.
 TEST_F(CudaOps, DecodeAttentionMatchesCpuPerSequence) {
   struct Case {
     int n_ctx;
@@ -438,14 +437,20 @@ TEST_F(CudaOps, DecodeAttentionMatchesCpuPerSequence) {
   std::vector<int32_t> many(150);
   for (int b = 0; b < 150; ++b) many[b] = (b * 37) % 64;
   for (const Case& cs : {Case{3000, {2999}}, Case{3000, {0, 1, 100, 2999, 777}}, Case{64, many}})
-    for (int hd : {64, 128}) {
-      const int n = int(cs.n_past.size()), H = 8, KVH = 2;
-      expect_decode_matches_cpu(cs.n_past, cs.n_ctx, H, KVH, hd, 13, "attention_decode",
-                                [&](const float* q, int W, const bf16* k, const bf16* v, bf16* out,
-                                    const int32_t* n_past, float* scratch) {
-                                  cuda::attention_decode(q, W, k, v, out, n, n_past, cs.n_ctx, H, KVH, hd, scratch);
-                                });
-    }
+    for (int hd : {64, 128})
+      for (bool tc : {false, true}) {
+        const int n = int(cs.n_past.size()), H = 8, KVH = 2;
+        expect_decode_matches_cpu(cs.n_past, cs.n_ctx, H, KVH, hd, 13, tc ? "tensor cores" : "CUDA cores",
+                                  [&](const float* q, int W, const bf16* k, const bf16* v, bf16* out,
+                                      const int32_t* n_past, float* scratch) {
+                                    cuda::attention_decode(q, W, k, v, out, n, n_past, cs.n_ctx, H, KVH, hd, scratch,
+                                                           tc);
+                                  });
+      }
+  // The kernel choice: tensor cores from two sequences on, or from kDecodeTensorCoreKeys keys.
+  EXPECT_FALSE(cuda::decode_tensor_cores(1, cuda::kDecodeTensorCoreKeys - 1));
+  EXPECT_TRUE(cuda::decode_tensor_cores(1, cuda::kDecodeTensorCoreKeys));
+  EXPECT_TRUE(cuda::decode_tensor_cores(2, 1));
 }
 
 // The tensor-core decode kernel (a GQA group's heads as MMA rows): groups of 4, 3 and 8 query
@@ -468,16 +473,15 @@ TEST_F(CudaOps, DecodeAttentionTensorCoresMatchCpu) {
 }
 
 // The decode step's fused form: RoPE of the new rows and their K/V store inside the attention
-// kernel, against rope_and_store_kv followed by attention_decode on the same inputs, for both
-// RoPE layouts: one sequence (the fused CUDA-core kernel; from two sequences on both sides take
-// rope_and_store_kv and the tensor-core kernel, decode_tensor_cores), few sequences and many:
-// same outputs and the same cache rows written.
+// kernel, against rope_and_store_kv followed by attention_decode on the same inputs, on each
+// kernel, for both RoPE layouts: one sequence, few sequences and many: same outputs and the same
+// cache rows written.
 TEST_F(CudaOps, FusedRopeStoreDecodeMatchesSeparateKernels) {
   std::vector<int32_t> many(150);
   for (int b = 0; b < 150; ++b) many[b] = (b * 37) % 64;
   for (const std::vector<int32_t>& n_past : {std::vector<int32_t>{2998}, std::vector<int32_t>{0, 1, 100, 2998, 777}, many})
     for (int hd : {64, 128})
-      for (bool half : {false, true}) {
+      for (auto [half, tc] : {std::pair{false, false}, {true, false}, {false, true}, {true, true}}) {
         const int n = int(n_past.size()), H = 8, KVH = 2, n_ctx = n > 100 ? 64 : 3000, Q = H * hd, KV = KVH * hd;
         const int W = Q + 2 * KV;
         auto qkv = random_vec(size_t(n) * W, 13, 2.0f);
@@ -493,10 +497,11 @@ TEST_F(CudaOps, FusedRopeStoreDecodeMatchesSeparateKernels) {
         Buf<bf16> k_ref(cache), v_ref(vcache), k_fused(cache), v_fused(vcache), out_ref(size_t(n) * Q),
             out_fused(size_t(n) * Q);
         cuda::rope_and_store_kv(q_ref.p, n, H, KVH, hd, dn.p, dseq.p, dn.p, d_inv.p, half, k_ref.p, v_ref.p, n_ctx);
-        cuda::attention_decode(q_ref.p, W, k_ref.p, v_ref.p, out_ref.p, n, dn.p, n_ctx, H, KVH, hd, scratch.p);
+        cuda::attention_decode(q_ref.p, W, k_ref.p, v_ref.p, out_ref.p, n, dn.p, n_ctx, H, KVH, hd, scratch.p, tc);
         cuda::rope_store_attention_decode(q_fused.p, W, k_fused.p, v_fused.p, out_fused.p, n, dn.p, n_ctx, H, KVH, hd,
-                                          scratch.p, d_inv.p, half);
-        const std::string what = "hd " + std::to_string(hd) + " half " + std::to_string(half) + " n " + std::to_string(n);
+                                          scratch.p, d_inv.p, half, tc);
+        const std::string what = "hd " + std::to_string(hd) + " half " + std::to_string(half) + " n " +
+                                 std::to_string(n) + (tc ? " tensor cores" : " CUDA cores");
         EXPECT_LT(rel_err(to_f32(out_fused.get()), to_f32(out_ref.get())), 1e-2) << what;
         EXPECT_LT(rel_err(to_f32(k_fused.get()), to_f32(k_ref.get())), 1e-2) << what;
         EXPECT_EQ(to_f32(v_fused.get()), to_f32(v_ref.get())) << what;

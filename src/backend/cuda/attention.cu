@@ -184,15 +184,6 @@ struct DecodeTree {
   const uint8_t* mask = nullptr;
 };
 
-// RoPE angle of a position at one frequency: formed and reduced to [-pi, pi] in double (as
-// exact as the CPU backend's double sincos), then sincosf (a double sincos per lane and dimension
-// was a third of the decode kernel's time).
-__device__ __forceinline__ void rope_sincos(int position, float inv_freq, float* s, float* c) {
-  const double angle = double(position) * double(inv_freq);
-  constexpr double kTwoPi = 6.283185307179586476925286766559;
-  sincosf(float(angle - kTwoPi * rint(angle / kTwoPi)), s, c);
-}
-
 static int decode_splits(int n, int n_kv) {
   static const int max_splits = std::clamp(env_setting("IK_DECODE_SPLITS", kMaxSplits), 1, kMaxSplits);
   const int want = (2 * ctx().device.sm_count + n * n_kv - 1) / (n * n_kv);
@@ -544,8 +535,9 @@ static void launch_decode(const float* q, int q_stride, bf16* k_cache, bf16* v_c
 }
 
 void attention_decode(const float* q, int q_stride, const bf16* k_cache, const bf16* v_cache, bf16* out, int n,
-                      const int32_t* n_past, int n_ctx, int n_head, int n_kv, int head_dim, float* scratch) {
-  if (decode_tensor_cores(n))
+                      const int32_t* n_past, int n_ctx, int n_head, int n_kv, int head_dim, float* scratch,
+                      bool tensor_cores) {
+  if (tensor_cores)
     return attention_decode_tc(q, q_stride, k_cache, v_cache, out, n, n_past, n_ctx, n_head, n_kv, head_dim, scratch,
                                decode_splits(n, n_kv));
   // Without RoPE the kernel only reads the caches.
@@ -555,12 +547,16 @@ void attention_decode(const float* q, int q_stride, const bf16* k_cache, const b
 
 void rope_store_attention_decode(float* qkv, int qkv_stride, bf16* k_cache, bf16* v_cache, bf16* out, int n,
                                  const int32_t* n_past, int n_ctx, int n_head, int n_kv, int head_dim, float* scratch,
-                                 const float* inv_freq, bool half_layout) {
-  if (decode_fusion_off("rope") || decode_tensor_cores(n)) {  // the tensor-core kernel has no fused RoPE
+                                 const float* inv_freq, bool half_layout, bool tensor_cores) {
+  if (decode_fusion_off("rope")) {
     rope_and_store_kv(qkv, n, n_head, n_kv, head_dim, n_past, nullptr, n_past, inv_freq, half_layout, k_cache, v_cache,
                       n_ctx);
-    return attention_decode(qkv, qkv_stride, k_cache, v_cache, out, n, n_past, n_ctx, n_head, n_kv, head_dim, scratch);
+    return attention_decode(qkv, qkv_stride, k_cache, v_cache, out, n, n_past, n_ctx, n_head, n_kv, head_dim, scratch,
+                            tensor_cores);
   }
+  if (tensor_cores)
+    return rope_store_attention_decode_tc(qkv, qkv_stride, k_cache, v_cache, out, n, n_past, n_ctx, n_head, n_kv,
+                                          head_dim, scratch, decode_splits(n, n_kv), inv_freq, half_layout);
   launch_decode<true>(qkv, qkv_stride, k_cache, v_cache, out, n, n_past, n_ctx, n_head, n_kv, head_dim, scratch,
                       DecodeRope{inv_freq, half_layout});
 }

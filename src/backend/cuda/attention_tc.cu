@@ -291,8 +291,9 @@ __global__ void __launch_bounds__(kWarps * 32)
 // unnormalised output for the decode merge.
 template <int HD>
 __global__ void __launch_bounds__(kWarps * 32)
-    decode_tc_kernel(const float* q, int q_stride, const __nv_bfloat16* k_cache, const __nv_bfloat16* v_cache,
-                     const int32_t* n_past, int n_ctx, int n_head, int n_kv, float* partial, __nv_bfloat16* out) {
+    decode_tc_kernel(const float* q, int q_stride, __nv_bfloat16* k_cache, __nv_bfloat16* v_cache,
+                     const int32_t* n_past, int n_ctx, int n_head, int n_kv, float* partial, __nv_bfloat16* out,
+                     const float* inv_freq, bool half_layout) {
   constexpr int S = tile_stride(HD), TILE = kKeys * S;
   constexpr int KSTEPS = HD / 16, DBLK = HD / 8;
   extern __shared__ __align__(16) __nv_bfloat16 tiles[];  // [stage][K, V][kKeys][S]; then the merge
@@ -302,6 +303,32 @@ __global__ void __launch_bounds__(kWarps * 32)
   const int group = n_head / n_kv, kv_dim = n_kv * HD;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
   const float scale = rsqrtf(float(HD)) * 1.4426950408889634f;  // scores in log2 units
+  const int n_keys = n_past[b] + 1;
+  const int chunk = (n_keys + splits - 1) / splits;
+  const int k_begin = split * chunk, k_end = min(n_keys, k_begin + chunk);
+  const size_t seq = size_t(b) * n_ctx * kv_dim + size_t(kvh) * HD;  // row 0 of this sequence and KV head
+
+  // Fused RoPE (inv_freq not null): the angles at the new row's position, once per block; a
+  // row's dim d as the rotation leaves it.
+  const bool rope = inv_freq != nullptr;
+  __shared__ float s_cos[HD / 2], s_sin[HD / 2];
+  if (rope) {
+    if (threadIdx.x < HD / 2) rope_sincos(n_keys - 1, inv_freq[threadIdx.x], &s_sin[threadIdx.x], &s_cos[threadIdx.x]);
+    __syncthreads();
+  }
+  auto value = [&](const float* row, int d) { return rope ? rotated_dim<HD>(row, d, s_cos, s_sin, half_layout) : row[d]; };
+  // The block whose slice holds the new row rotates its key and writes it and its value into the
+  // cache before the first tile reads it (no other block reads that row).
+  const int new_row = n_keys - 1;
+  if (rope && k_begin <= new_row && new_row < k_end) {  // block-uniform
+    const float* k_new = q + size_t(b) * q_stride + (size_t(n_head) + kvh) * HD;
+    const size_t dst = seq + size_t(new_row) * kv_dim;
+    for (int d = threadIdx.x; d < HD; d += blockDim.x) {
+      k_cache[dst + d] = to_bf16(value(k_new, d));
+      v_cache[dst + d] = to_bf16(k_new[kv_dim + d]);
+    }
+    __syncthreads();
+  }
 
   // Row g of the A fragments: query head kvh * group + g, scaled and rounded to bf16 once.
   const float* qrow = q + size_t(b) * q_stride + (size_t(kvh) * group + g) * HD;
@@ -311,18 +338,13 @@ __global__ void __launch_bounds__(kWarps * 32)
 #pragma unroll
     for (int half = 0; half < 2; ++half) {
       const int d = kk * 16 + 2 * t + 8 * half;
-      qa[kk][2 * half] = g < group ? pack_bf16(qrow[d] * scale, qrow[d + 1] * scale) : 0u;
+      qa[kk][2 * half] = g < group ? pack_bf16(value(qrow, d) * scale, value(qrow, d + 1) * scale) : 0u;
       qa[kk][2 * half + 1] = 0u;  // row g + 8
     }
   float o[DBLK][4];
 #pragma unroll
   for (int i = 0; i < DBLK; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
   float run_max = -INFINITY, run_sum = 0.0f;  // row g
-
-  const int n_keys = n_past[b] + 1;
-  const int chunk = (n_keys + splits - 1) / splits;
-  const int k_begin = split * chunk, k_end = min(n_keys, k_begin + chunk);
-  const size_t seq = size_t(b) * n_ctx * kv_dim + size_t(kvh) * HD;  // row 0 of this sequence and KV head
   // This warp's 16 keys of a tile: K's B fragments (keys +0..7 | +8..15 x d +0 | +8), V's
   // (transposed: keys +0..7 | +8..15 x d | d + 8).
   const int k_lane = (warp * 16 + (lane & 7) + ((lane >> 4) << 3)) * S + (lane & 8);
@@ -435,10 +457,30 @@ void launch_hd(dim3 grid, Args... args) {
   prefill_tc_kernel<HD, kOut><<<grid, kWarps * 32, tc_smem_bytes(HD), ctx().stream>>>(args...);
 }
 
-template <int HD, typename... Args>
-void launch_decode_tc(dim3 grid, Args... args) {
-  allow_tc_smem<decode_tc_kernel<HD>, HD>();
-  launch_chained(decode_tc_kernel<HD>, grid, dim3(kWarps * 32), tc_smem_bytes(HD), args...);
+// inv_freq null: no RoPE (the caches are only read).
+void launch_decode_tc(const float* q, int q_stride, bf16* k_cache, bf16* v_cache, bf16* out, int n,
+                      const int32_t* n_past, int n_ctx, int n_head, int n_kv, int head_dim, float* scratch, int splits,
+                      const float* inv_freq, bool half_layout) {
+  IK_CUDA_REQUIRE((head_dim == 64 || head_dim == 128) && n_head % n_kv == 0 && n_head / n_kv <= 8 && splits >= 1 &&
+                      splits <= kMaxKeySlices,
+                  "tensor-core decode attention: head_dim 64 or 128, at most 8 query heads per KV head, 1-32 splits");
+  auto kb = reinterpret_cast<__nv_bfloat16*>(k_cache);
+  auto vb = reinterpret_cast<__nv_bfloat16*>(v_cache);
+  auto ob = reinterpret_cast<__nv_bfloat16*>(out);
+  const dim3 grid(n_kv, splits, n);
+  auto launch = [&](auto kernel, int smem) {
+    launch_chained(kernel, grid, dim3(kWarps * 32), smem, q, q_stride, kb, vb, n_past, n_ctx, n_head, n_kv, scratch, ob,
+                   inv_freq, half_layout);
+  };
+  if (head_dim == 64) {
+    allow_tc_smem<decode_tc_kernel<64>, 64>();
+    launch(decode_tc_kernel<64>, tc_smem_bytes(64));
+  } else {
+    allow_tc_smem<decode_tc_kernel<128>, 128>();
+    launch(decode_tc_kernel<128>, tc_smem_bytes(128));
+  }
+  check_launch("attention_decode (tensor cores)");
+  if (splits > 1) merge_key_slices(scratch, out, n, n_head, head_dim, splits);
 }
 
 template <Output kOut>
@@ -458,27 +500,23 @@ void launch_tc(const float* q, int q_stride, const bf16* k, const bf16* v, bf16*
 
 }  // namespace
 
-bool decode_tensor_cores(int n) {
-  static const int setting = env_setting("IK_DECODE_TC", -1);  // 1: always, 0: never, unset: n >= 2
-  return setting < 0 ? n >= 2 : setting != 0;
+bool decode_tensor_cores(int n, int64_t keys) {
+  static const int setting = env_setting("IK_DECODE_TC", -1);  // 1: always, 0: never, unset: the rule
+  return setting < 0 ? n >= 2 || keys >= kDecodeTensorCoreKeys : setting != 0;
 }
 
 void attention_decode_tc(const float* q, int q_stride, const bf16* k_cache, const bf16* v_cache, bf16* out, int n,
                          const int32_t* n_past, int n_ctx, int n_head, int n_kv, int head_dim, float* scratch,
                          int splits) {
-  IK_CUDA_REQUIRE((head_dim == 64 || head_dim == 128) && n_head % n_kv == 0 && n_head / n_kv <= 8 && splits >= 1 &&
-                      splits <= kMaxKeySlices,
-                  "tensor-core decode attention: head_dim 64 or 128, at most 8 query heads per KV head, 1-32 splits");
-  auto kb = reinterpret_cast<const __nv_bfloat16*>(k_cache);
-  auto vb = reinterpret_cast<const __nv_bfloat16*>(v_cache);
-  auto ob = reinterpret_cast<__nv_bfloat16*>(out);
-  const dim3 grid(n_kv, splits, n);
-  if (head_dim == 64)
-    launch_decode_tc<64>(grid, q, q_stride, kb, vb, n_past, n_ctx, n_head, n_kv, scratch, ob);
-  else
-    launch_decode_tc<128>(grid, q, q_stride, kb, vb, n_past, n_ctx, n_head, n_kv, scratch, ob);
-  check_launch("attention_decode (tensor cores)");
-  if (splits > 1) merge_key_slices(scratch, out, n, n_head, head_dim, splits);
+  launch_decode_tc(q, q_stride, const_cast<bf16*>(k_cache), const_cast<bf16*>(v_cache), out, n, n_past, n_ctx, n_head,
+                   n_kv, head_dim, scratch, splits, nullptr, false);
+}
+
+void rope_store_attention_decode_tc(const float* qkv, int qkv_stride, bf16* k_cache, bf16* v_cache, bf16* out, int n,
+                                    const int32_t* n_past, int n_ctx, int n_head, int n_kv, int head_dim,
+                                    float* scratch, int splits, const float* inv_freq, bool half_layout) {
+  launch_decode_tc(qkv, qkv_stride, k_cache, v_cache, out, n, n_past, n_ctx, n_head, n_kv, head_dim, scratch, splits,
+                   inv_freq, half_layout);
 }
 
 bool tensor_core_attention(int m, int head_dim) {

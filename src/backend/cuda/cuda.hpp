@@ -205,13 +205,22 @@ void attention_merge(float* acc_o, float* acc_lse, const float* o, const float* 
 // Decode attention (split-K flash decoding) for n sequences with one query each: query b is
 // sequence b's row n_past[b] (device) and sees rows 0..n_past[b]. Reads n_past from device
 // memory, so a captured graph stays valid as the sequences grow. scratch: see
-// attention_decode_scratch_floats.
+// attention_decode_scratch_floats. tensor_cores: the kernel (decode_tensor_cores) - the
+// tensor-core one (a GQA group's query heads as the rows of MMA tiles, attention_decode_tc) or
+// the CUDA-core one (a warp's dot product per key and head).
 void attention_decode(const float* q, int q_stride, const bf16* k_cache, const bf16* v_cache, bf16* out, int n,
-                      const int32_t* n_past, int n_ctx, int n_head, int n_kv, int head_dim, float* scratch);
-// attention_decode on tensor cores (a GQA group's query heads as the rows of MMA tiles) with
-// `splits` (1-32) key slices per (sequence, KV head), their partial results in scratch, merged.
-// attention_decode (and rope_store_attention_decode, with its RoPE and store unfused) takes it
-// for two sequences or more (IK_DECODE_TC=1 / 0: always / never).
+                      const int32_t* n_past, int n_ctx, int n_head, int n_kv, int head_dim, float* scratch,
+                      bool tensor_cores);
+// The faster decode attention kernel for n sequences whose longest has `keys` keys: tensor cores
+// from two sequences on, and for one from kDecodeTensorCoreKeys keys on; below that the CUDA-core
+// kernel, whose per-key work costs less than the tensor-core kernel's tiles and merge at short
+// contexts (one H200: bench/cuda/results/decode_tc_routing_h200.txt). IK_DECODE_TC=1 / 0:
+// always / never. A captured decode graph fixes the kernel, so its owner captures again when
+// the answer changes as the sequences grow.
+constexpr int64_t kDecodeTensorCoreKeys = 1536;
+bool decode_tensor_cores(int n, int64_t keys);
+// attention_decode on tensor cores with `splits` (1-32) key slices per (sequence, KV head),
+// their partial results in scratch, merged.
 void attention_decode_tc(const float* q, int q_stride, const bf16* k_cache, const bf16* v_cache, bf16* out, int n,
                          const int32_t* n_past, int n_ctx, int n_head, int n_kv, int head_dim, float* scratch,
                          int splits);
@@ -220,9 +229,10 @@ void attention_decode_tc(const float* q, int q_stride, const bf16* k_cache, cons
 // at position n_past[b], and the block whose slice holds that row rotates its key and writes it
 // and the value (bf16) into row n_past[b] of sequence b's cache before reading it.
 // IK_NO_DECODE_FUSION=1 runs the two kernels instead (and rotates q in qkv), to compare.
+// tensor_cores: as attention_decode (both kernels fuse the RoPE and the store).
 void rope_store_attention_decode(float* qkv, int qkv_stride, bf16* k_cache, bf16* v_cache, bf16* out, int n,
                                  const int32_t* n_past, int n_ctx, int n_head, int n_kv, int head_dim, float* scratch,
-                                 const float* inv_freq, bool half_layout);
+                                 const float* inv_freq, bool half_layout, bool tensor_cores);
 size_t attention_decode_scratch_floats(int n, int n_head, int head_dim);
 // A draft tree's verification pass through the fused decode kernel: m rows of one sequence
 // (k_cache, v_cache: its caches) at cache rows n_past[0] + i, row i rotated at pos[i] and seeing

@@ -67,11 +67,12 @@ void attention_prefill(const float*, int, const bf16*, const bf16*, bf16*, int, 
   no_cuda();
 }
 void attention_decode(const float*, int, const bf16*, const bf16*, bf16*, int, const int32_t*, int, int, int, int,
-                      float*) {
+                      float*, bool) {
   no_cuda();
 }
+bool decode_tensor_cores(int, int64_t) { return false; }
 void rope_store_attention_decode(float*, int, bf16*, bf16*, bf16*, int, const int32_t*, int, int, int, int, float*,
-                                 const float*, bool) {
+                                 const float*, bool, bool) {
   no_cuda();
 }
 void attention_block(const float*, int, const bf16*, const bf16*, int, int, int, int, int, int, float*, float*) {

@@ -122,7 +122,7 @@ void GpuLlama::attention(const Layer& L, int m, const std::vector<SlotRun>* deco
       const size_t cache = size_t(r.slot) * opt_.n_ctx * c.kv_dim();
       cuda::rope_store_attention_decode(q, QKV, L.k + cache, L.v + cache, attn_ + size_t(r.row) * c.q_dim(), r.count,
                                         n_past, int(opt_.n_ctx), c.n_head, c.n_head_kv, c.head_dim, attn_scratch_,
-                                        inv_freq_, half);
+                                        inv_freq_, half, decode_tensor_cores_);
     }
     return;
   }
@@ -133,8 +133,10 @@ void GpuLlama::attention(const Layer& L, int m, const std::vector<SlotRun>* deco
     return;
   }
   store_rows_kv(L, m);
+  // The key-slice scratch holds logits_cap_ rows: longer passes have blocks enough unsplit.
   cuda::attention_prefill(qkv_, QKV, L.k + seq_offset, L.v + seq_offset, attn_, m, int(n_past_[seq]), c.n_head,
-                          c.n_head_kv, c.head_dim, mask, 0, capturing_tree_ ? d_n_past_ + seq : nullptr, attn_scratch_);
+                          c.n_head_kv, c.head_dim, mask, 0, capturing_tree_ ? d_n_past_ + seq : nullptr,
+                          m <= logits_cap_ ? attn_scratch_ : nullptr);
 }
 
 void GpuLlama::mlp(const Layer& L, int m, float* y, bool accumulate) {
@@ -235,11 +237,12 @@ void GpuLlama::forward(int seq, const int32_t* tokens, int64_t m, float* logits,
   IK_CHECK(m > 0, "forward: no tokens");
   IK_CHECK(n_past_[seq] + m <= opt_.n_ctx, "context full: {} + {} tokens exceed the context of {}", n_past_[seq], m,
            opt_.n_ctx);
-  IK_CHECK(!tree_mask || m <= rows_cap_, "a tree of {} nodes exceeds the {} rows of one GPU pass", m, rows_cap_);
-  IK_CHECK(!all_logits || m <= rows_cap_ || !logits, "all logits of {} rows: run at most {} rows per call", m, rows_cap_);
+  IK_CHECK(!tree_mask || m <= logits_cap_, "a tree of {} nodes exceeds the {} rows of one GPU pass", m, logits_cap_);
   check_tokens(tokens, m, c.n_vocab);
+  // Passes whose every row's logits are kept are as long as the logits buffer.
+  const int chunk = all_logits ? logits_cap_ : rows_cap_;
   for (int64_t done = 0; done < m;) {
-    const int rows = int(std::min<int64_t>(rows_cap_, m - done));
+    const int rows = int(std::min<int64_t>(chunk, m - done));
     embed_rows(rows, seq, [&](int i) {
       const int32_t row = int32_t(n_past_[seq] + i);
       return RowSpec{tokens[done + i], positions ? positions[done + i] : row, row};
@@ -266,10 +269,12 @@ void GpuLlama::forward(int seq, const int32_t* tokens, int64_t m, float* logits,
 // One decode step for a slot list as a graph: the token copy in, the layers, the LM head,
 // sampling, the copy out, and the advance of the sequence lengths. The slots are baked into
 // the graph (the per-sequence kernels address sequence b at row b): one launch of each per
-// run of consecutive slots, so a full or contiguous batch costs what 0..n-1 does.
-void GpuLlama::capture_decode(const std::vector<int32_t>& slots) {
+// run of consecutive slots, so a full or contiguous batch costs what 0..n-1 does. So is the
+// attention kernel (tensor_cores: see cuda::decode_tensor_cores).
+void GpuLlama::capture_decode(const std::vector<int32_t>& slots, bool tensor_cores) {
   const LlamaConfig& c = cfg_;
   const int n = int(slots.size());
+  decode_tensor_cores_ = tensor_cores;
   std::vector<SlotRun> runs;
   for (int i = 0; i < n; ++i) {
     if (!runs.empty() && runs.back().slot + runs.back().count == slots[i]) ++runs.back().count;
@@ -284,7 +289,7 @@ void GpuLlama::capture_decode(const std::vector<int32_t>& slots) {
     cuda::sample(logits_ + size_t(r.row) * c.n_vocab, r.count, int(c.n_vocab), d_params_ + r.slot, d_next_ + r.row);
   cuda::copy_async(pinned_next_, d_next_, size_t(n) * 4);
   for (const SlotRun& r : runs) cuda::increment(d_n_past_ + r.slot, r.count);
-  decode_graphs_[slots] = cuda::end_capture();
+  decode_graphs_[{slots, tensor_cores}] = cuda::end_capture();
 }
 
 void GpuLlama::decode(const int32_t* tokens, int n, int32_t* next) {
@@ -294,33 +299,36 @@ void GpuLlama::decode(const int32_t* tokens, int n, int32_t* next) {
   decode_slots(slots.data(), tokens, n, next);
 }
 
-// Graphs kept at most (one per slot list seen; 2^n_seq - 1 lists exist): beyond, start over.
+// Graphs kept at most (one per slot list and kernel seen; 2^n_seq - 1 lists exist): beyond, start over.
 constexpr size_t kMaxDecodeGraphs = 64;
 
 void GpuLlama::decode_slots(const int32_t* slots, const int32_t* tokens, int n, int32_t* next) {
   IK_CHECK(n >= 1 && n <= opt_.n_seq, "decode: {} sequences, {} slots", n, opt_.n_seq);
   check_tokens(tokens, n, cfg_.n_vocab);
-  std::vector<int32_t> key(slots, slots + n);
+  const std::vector<int32_t> list(slots, slots + n);
   std::vector<bool> seen(opt_.n_seq, false);
-  for (int32_t s : key) {
+  int64_t longest = 0;  // keys of the longest sequence after this step
+  for (int32_t s : list) {
     IK_CHECK(s >= 0 && s < opt_.n_seq && !seen[s], "decode: slot {} out of range ({} slots) or repeated", s, opt_.n_seq);
     seen[s] = true;
     IK_CHECK(n_past_[s] < opt_.n_ctx, "context full for sequence {} ({} positions)", s, opt_.n_ctx);
+    longest = std::max(longest, n_past_[s] + 1);
   }
+  const DecodeGraphKey key{list, cuda::decode_tensor_cores(n, longest)};
   auto graph = decode_graphs_.find(key);
   if (graph == decode_graphs_.end()) {
     if (decode_graphs_.size() >= kMaxDecodeGraphs) {
-      for (auto& [list, g] : decode_graphs_) cuda::destroy(g);
+      for (auto& [k, g] : decode_graphs_) cuda::destroy(g);
       decode_graphs_.clear();
     }
-    capture_decode(key);
+    capture_decode(key.first, key.second);
     graph = decode_graphs_.find(key);
   }
   std::copy(tokens, tokens + n, pinned_tokens_);
   cuda::launch(graph->second);
   cuda::sync();
   std::copy(pinned_next_, pinned_next_ + n, next);
-  for (int32_t s : key) ++n_past_[s];
+  for (int32_t s : list) ++n_past_[s];
   last_rows_ = n;
 }
 

@@ -31,7 +31,11 @@ struct GpuOptions {
   int device = 0;
   int n_seq = 1;            // sequences with a KV cache slot
   int64_t n_ctx = 4096;     // positions per sequence
-  int max_rows = 512;       // rows per forward call (longer prompts run in chunks)
+  int max_rows = 2048;      // rows per forward pass (longer prompts run in chunks)
+  // Rows whose logits one pass keeps (f32, n_vocab each: ~0.5 MB a row for Llama-3): passes
+  // that return every row's logits (all_logits, draft trees) run in chunks of this many; a
+  // decode batch of n_seq rows always fits.
+  int logit_rows = 512;
   // Tensor parallelism: this process is comm->rank() of comm->size() (null: one GPU). The
   // communicator's device is used (device above is ignored).
   dist::NcclComm* comm = nullptr;
@@ -171,7 +175,7 @@ class GpuLlama {
   void reduce(int b, int m, bool async);
   void settle(int b, int m);
   void lm_head(const float* x, int n);  // logits_ [n, n_vocab] for n rows of the stream
-  void capture_decode(const std::vector<int32_t>& slots);
+  void capture_decode(const std::vector<int32_t>& slots, bool tensor_cores);
 
   LlamaConfig cfg_;
   LlamaConfig shard_;  // this rank's slice: heads and MLP width divided by the TP size
@@ -190,8 +194,9 @@ class GpuLlama {
   size_t weight_bytes_ = 0;
   std::vector<int64_t> n_past_;
 
-  // Activations for up to R = max(max_rows, n_seq) rows.
-  int rows_cap_ = 0;
+  // Activations for up to R = max(max_rows, n_seq) rows; logits (and the tree mask, the
+  // attention's key-slice scratch) for up to L = max(min(logit_rows, R), n_seq).
+  int rows_cap_ = 0, logits_cap_ = 0;
   float *x_ = nullptr, *qkv_ = nullptr, *gu_ = nullptr, *logits_ = nullptr, *attn_scratch_ = nullptr;
   backend::cuda::bf16 *xn_ = nullptr, *attn_ = nullptr, *h_ = nullptr;
   int32_t *d_tokens_ = nullptr, *d_pos_ = nullptr, *d_seq_ = nullptr, *d_row_ = nullptr, *d_next_ = nullptr;
@@ -200,7 +205,10 @@ class GpuLlama {
   backend::cuda::SamplingParams* d_params_ = nullptr;
   std::vector<backend::cuda::SamplingParams> params_;
   int32_t *pinned_tokens_ = nullptr, *pinned_next_ = nullptr;
-  std::map<std::vector<int32_t>, backend::cuda::Graph> decode_graphs_;  // by slot list
+  // Decode graphs by slot list and attention kernel (true: tensor cores).
+  using DecodeGraphKey = std::pair<std::vector<int32_t>, bool>;
+  std::map<DecodeGraphKey, backend::cuda::Graph> decode_graphs_;
+  bool decode_tensor_cores_ = false;  // the kernel of the decode graph being captured
   int last_rows_ = 0;  // rows whose logits the last call left in logits_
   int last_forward_rows_ = 0;  // rows of the last forward chunk (in x_)
   // Speculative decoding: graphs of tree verification passes (by mask), their pinned inputs and

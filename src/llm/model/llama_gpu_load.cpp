@@ -18,7 +18,7 @@ namespace cuda = backend::cuda;
 using cuda::bf16;
 
 GpuLlama::GpuLlama(const LlamaConfig& cfg, const GpuOptions& opt) : cfg_(cfg), opt_(opt) {
-  IK_CHECK(opt.n_seq >= 1 && opt.n_ctx >= 1 && opt.max_rows >= 1, "GPU options out of range");
+  IK_CHECK(opt.n_seq >= 1 && opt.n_ctx >= 1 && opt.max_rows >= 1 && opt.logit_rows >= 1, "GPU options out of range");
   IK_CHECK(cfg.head_dim == 64 || cfg.head_dim == 128, "the CUDA backend supports head dimensions 64 and 128, not {}",
            cfg.head_dim);
   IK_CHECK(!(opt.parallel_block && opt.ladder_last > 0), "the parallel block and Ladder Residual do not combine");
@@ -65,15 +65,16 @@ size_t GpuLlama::kv_bytes_per_position() const { return size_t(shard_.n_layer) *
 void GpuLlama::allocate(size_t layer_bytes) {
   const LlamaConfig& c = shard_;
   const int64_t E = c.n_embd, F = c.n_ff, V = c.n_vocab, Q = c.q_dim(), KV = c.kv_dim(), QKV = Q + 2 * KV;
-  const int64_t Vl = vocab_local_, V_split = Vl < V ? V : 0;  // gather buffers when split
+  const int64_t Vl = vocab_local_, V_split = Vl < V ? Vl + V : 0;  // the part and gather buffers when split
   rows_cap_ = std::max(opt_.max_rows, opt_.n_seq);
-  const int64_t R = rows_cap_;
+  logits_cap_ = std::max(std::min(opt_.logit_rows, rows_cap_), opt_.n_seq);
+  const int64_t R = rows_cap_, L = logits_cap_;
   const size_t head = c.tied_embeddings ? 0 : size_t(Vl * E) * sizeof(bf16);
   const size_t weights = size_t(V * E) * sizeof(bf16) + head + c.n_layer * layer_bytes;
   const size_t kv = kv_bytes_per_position() * opt_.n_seq * opt_.n_ctx;
-  const size_t scratch_floats = cuda::attention_decode_scratch_floats(int(R), c.n_head, c.head_dim);
-  const size_t acts = size_t(R) * (3 * E + QKV + 2 * F + V + Vl + V_split) * sizeof(float) +
-                      size_t(R) * (std::max(E, Q) + Q + F) * 2 + scratch_floats * sizeof(float) + size_t(R) * R;
+  const size_t scratch_floats = cuda::attention_decode_scratch_floats(int(L), c.n_head, c.head_dim);
+  const size_t acts = size_t(R) * (3 * E + QKV + 2 * F) * sizeof(float) + size_t(L) * (V + V_split) * sizeof(float) +
+                      size_t(R) * (std::max(E, Q) + Q + F) * 2 + scratch_floats * sizeof(float) + size_t(L) * L;
   const size_t need = weights + kv + acts;
   if (need > dev_.free_bytes)
     fail("out of device memory on {}: the model needs {} MiB (weights {} MiB, KV cache {} MiB for {} x {} positions, "
@@ -99,11 +100,11 @@ void GpuLlama::allocate(size_t layer_bytes) {
   x_ = static_cast<float*>(get(R * E * sizeof(float), "activations"));
   qkv_ = static_cast<float*>(get(R * QKV * sizeof(float), "activations"));
   gu_ = static_cast<float*>(get(R * 2 * F * sizeof(float), "activations"));
-  logits_ = static_cast<float*>(get(R * V * sizeof(float), "logits"));
+  logits_ = static_cast<float*>(get(L * V * sizeof(float), "logits"));
   for (auto& y : y_) y = static_cast<float*>(get(R * E * sizeof(float), "activations"));
   if (Vl < V) {
-    logits_part_ = static_cast<float*>(get(R * Vl * sizeof(float), "logits"));
-    logits_gather_ = static_cast<float*>(get(R * V * sizeof(float), "logits"));
+    logits_part_ = static_cast<float*>(get(L * Vl * sizeof(float), "logits"));
+    logits_gather_ = static_cast<float*>(get(L * V * sizeof(float), "logits"));
   }
   for (int b = 0; b < 2; ++b) ready_[b] = cuda::create_event(), reduced_[b] = cuda::create_event();
   if (opt_.context_parallel) {
@@ -123,7 +124,7 @@ void GpuLlama::allocate(size_t layer_bytes) {
   d_row_ = d_tokens_ + 3 * R;
   d_next_ = static_cast<int32_t*>(get(R * 4, "sampled tokens"));
   d_n_past_ = static_cast<int32_t*>(get(opt_.n_seq * 4, "sequence lengths"));
-  d_mask_ = static_cast<uint8_t*>(get(size_t(R) * R, "the tree mask"));
+  d_mask_ = static_cast<uint8_t*>(get(size_t(L) * L, "the tree mask"));
   d_params_ = static_cast<cuda::SamplingParams*>(get(opt_.n_seq * sizeof(cuda::SamplingParams), "sampling parameters"));
   pinned_tokens_ = static_cast<int32_t*>(cuda::alloc_pinned(R * 4));
   pinned_next_ = static_cast<int32_t*>(cuda::alloc_pinned(R * 4));

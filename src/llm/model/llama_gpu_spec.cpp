@@ -73,19 +73,19 @@ const backend::cuda::bf16* GpuLlama::lm_head_weights() const {
 void GpuLlama::verify_tree(const int32_t* tokens, int m, const int32_t* positions, const uint8_t* mask,
                            int32_t* greedy, float* hidden) {
   const LlamaConfig& c = cfg_;
-  const int64_t R = rows_cap_, E = c.n_embd;
+  const int64_t R = rows_cap_, L = logits_cap_, E = c.n_embd;
   IK_CHECK(tp_size_ == 1 && !opt_.context_parallel, "verify_tree runs on one GPU");
-  IK_CHECK(m >= 1 && m <= R, "a tree of {} nodes exceeds the {} rows of one GPU pass", m, R);
+  IK_CHECK(m >= 1 && m <= L, "a tree of {} nodes exceeds the {} rows of one GPU pass", m, L);
   IK_CHECK(n_past_[0] + m <= opt_.n_ctx, "context full: {} + {} tokens exceed the context of {}", n_past_[0], m,
            opt_.n_ctx);
   check_tokens(tokens, m, c.n_vocab);
-  if (!pinned_tree_) {  // [ids | positions | sequences | rows] (4 R int32), mask (R R), states (R E bf16)
-    pinned_tree_ = static_cast<uint8_t*>(cuda::alloc_pinned(size_t(R) * (16 + R + 2 * E)));
+  if (!pinned_tree_) {  // [ids | positions | sequences | rows] (4 R int32), mask (L L), states (L E bf16)
+    pinned_tree_ = static_cast<uint8_t*>(cuda::alloc_pinned(size_t(R) * 16 + size_t(L) * (L + 2 * E)));
     std::memset(pinned_tree_, 0, size_t(R) * 16);  // sequence ids: 0
   }
   auto* rows = reinterpret_cast<int32_t*>(pinned_tree_);
   uint8_t* pinned_mask = pinned_tree_ + R * 16;
-  auto* states = reinterpret_cast<bf16*>(pinned_mask + R * R);
+  auto* states = reinterpret_cast<bf16*>(pinned_mask + L * L);
   for (int i = 0; i < m; ++i) {
     rows[i] = tokens[i];
     rows[R + i] = positions[i];

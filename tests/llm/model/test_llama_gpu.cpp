@@ -78,21 +78,28 @@ int greedy_steps_agreeing(LlamaModel& cpu, KVCache& cache, std::vector<float> cp
 TEST_P(GpuModel, PrefillLogitsMatchCpu) {
   const LlamaConfig c = config();
   LlamaModel cpu = LlamaModel::random(c, 11, WeightMode::Reference);
-  auto gpu = GpuLlama::upload(cpu, GpuOptions{0, 1, 256, 64});
   std::vector<int32_t> prompt(150);
   for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = int32_t((i * 37 + 5) % c.n_vocab);
   const int64_t m = int64_t(prompt.size());
-  std::vector<float> ref(m * c.n_vocab), got(m * c.n_vocab, NAN);
+  std::vector<float> ref(m * c.n_vocab);
   KVCache cache(c.n_layer, 256, c.kv_dim());
   cpu.forward(prompt.data(), m, cache, ref.data(), true);
-  // 150 rows in chunks of 64: all logits come back in order.
-  for (int64_t i = 0; i < m; i += 64) {
-    const int64_t n = std::min<int64_t>(64, m - i);
-    gpu->forward(0, prompt.data() + i, n, got.data() + i * c.n_vocab, true);
+  // All 150 rows' logits in one call: passes of 64 rows, or of 16 when only 16 rows' logits fit
+  // (logit_rows); the last row alone after a prefill of 96-row passes.
+  for (const auto& [max_rows, logit_rows] : {std::pair{64, 64}, {64, 16}, {96, 8}}) {
+    GpuOptions opt{0, 1, 256, max_rows};
+    opt.logit_rows = logit_rows;
+    auto gpu = GpuLlama::upload(cpu, opt);
+    std::vector<float> got(m * c.n_vocab, NAN);
+    gpu->forward(0, prompt.data(), m, got.data(), true);
+    EXPECT_EQ(gpu->n_past(0), m);
+    // bf16 activations between the matmuls: about 2^-8 relative per step.
+    EXPECT_LT(max_rel_diff(got.data(), ref.data(), m * c.n_vocab), 0.03) << max_rows << " / " << logit_rows;
+    gpu->set_n_past(0, 0);
+    std::vector<float> last(c.n_vocab, NAN);
+    gpu->forward(0, prompt.data(), m, last.data());
+    EXPECT_LT(max_rel_diff(last.data(), ref.data() + (m - 1) * c.n_vocab, c.n_vocab), 0.03);
   }
-  EXPECT_EQ(gpu->n_past(0), m);
-  // bf16 activations between the matmuls: about 2^-8 relative per step.
-  EXPECT_LT(max_rel_diff(got.data(), ref.data(), m * c.n_vocab), 0.03);
 }
 
 TEST_P(GpuModel, GreedyDecodeMatchesCpuExceptNearTies) {
@@ -109,6 +116,32 @@ TEST_P(GpuModel, GreedyDecodeMatchesCpuExceptNearTies) {
   const int compared = greedy_steps_agreeing(cpu, cache, logits, *gpu, cpu_tok, gpu_tok, 48);
   EXPECT_GT(compared, 8);
   EXPECT_EQ(gpu->n_past(0), int64_t(prompt.size()) + compared);
+}
+
+// One sequence decoding across kDecodeTensorCoreKeys keys: the decode graph is captured again
+// for the other attention kernel (cuda::decode_tensor_cores), and every step's logits still
+// match the CPU's on the same tokens.
+TEST_P(GpuModel, DecodeAcrossTheAttentionKernelSwitchMatchesCpu) {
+  const LlamaConfig c = config();
+  LlamaModel cpu = LlamaModel::random(c, 15, WeightMode::Reference);
+  const int n_ctx = int(cuda::kDecodeTensorCoreKeys) + 16;
+  auto gpu = GpuLlama::upload(cpu, GpuOptions{0, 1, n_ctx, 512});
+  std::vector<int32_t> prompt(cuda::kDecodeTensorCoreKeys - 4);
+  for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = int32_t((i * 53 + 11) % c.n_vocab);
+  KVCache cache(c.n_layer, n_ctx, c.kv_dim());
+  std::vector<float> ref(c.n_vocab), got(c.n_vocab);
+  cpu.forward(prompt.data(), int64_t(prompt.size()), cache, ref.data());
+  gpu->forward(0, prompt.data(), int64_t(prompt.size()), nullptr);
+  int32_t token = argmax(ref.data(), c.n_vocab), next = -1;
+  for (int step = 0; step < 8; ++step) {  // K - 3 .. K + 4 keys with each step's token: the switch at step 3
+    ASSERT_EQ(cuda::decode_tensor_cores(1, gpu->n_past(0) + 1), gpu->n_past(0) + 1 >= cuda::kDecodeTensorCoreKeys);
+    gpu->decode(&token, 1, &next);
+    gpu->last_logits(got.data(), 1);
+    cpu.forward(&token, 1, cache, ref.data());
+    EXPECT_LT(max_rel_diff(got.data(), ref.data(), c.n_vocab), 0.03) << "step " << step;
+    token = argmax(ref.data(), c.n_vocab);
+  }
+  EXPECT_EQ(gpu->n_past(0), int64_t(prompt.size()) + 8);
 }
 
 // Matrices past 16 MiB at one row go through the streaming matvec (TMA rings) in the decode
@@ -191,6 +224,11 @@ TEST(GpuModelErrors, BadInputIsAClearError) {
   std::vector<int32_t> too_long(17, 1), bad = {1, 99999};
   EXPECT_THROW(gpu->forward(0, too_long.data(), 17, nullptr), ik::Error);
   EXPECT_THROW(gpu->forward(0, bad.data(), 2, nullptr), ik::Error);
+  // A draft tree longer than the rows whose logits a pass keeps (8 here).
+  std::vector<int32_t> nodes(9, 1), pos(9, 0);
+  std::vector<uint8_t> mask(81, 1);
+  EXPECT_THROW(gpu->forward(0, nodes.data(), 9, nullptr, true, pos.data(), mask.data()), ik::Error);
+  EXPECT_EQ(gpu->n_past(0), 0);
   // Far more memory than the device has: the message names the device and the bytes.
   try {
     GpuLlama::random(preset_config("llama3-8b"), 1, GpuOptions{0, 64, 1 << 20, 512});
