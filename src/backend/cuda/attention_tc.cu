@@ -288,7 +288,9 @@ __global__ void __launch_bounds__(kWarps * 32)
 // stages (cp.async); warp w takes keys 16 w .. 16 w + 15 of each tile with its own online
 // softmax, and the warps merge through shared memory at the end. Output as decode_kernel's:
 // with one split the normalised row, else the split's max (natural log units), sum and
-// unnormalised output for the decode merge.
+// unnormalised output for the decode merge. With inv_freq (rope_store_attention_decode), the
+// new row's RoPE and cache store happen here as in decode_kernel; without, q is rotated and the
+// caches are only read.
 template <int HD>
 __global__ void __launch_bounds__(kWarps * 32)
     decode_tc_kernel(const float* q, int q_stride, __nv_bfloat16* k_cache, __nv_bfloat16* v_cache,
