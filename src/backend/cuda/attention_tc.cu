@@ -290,9 +290,9 @@ __global__ void __launch_bounds__(kWarps * 32)
 // with one split the normalised row, else the split's max (natural log units), sum and
 // unnormalised output for the decode merge. With inv_freq (rope_store_attention_decode), the
 // new row's RoPE and cache store happen here as in decode_kernel; without, q is rotated and the
-// caches are only read.
-template <int HD>
-__global__ void __launch_bounds__(kWarps * 32)
+// caches are only read. kStages 1: one tile stage and four blocks per SM (launch_decode_tc).
+template <int HD, int kStages>
+__global__ void __launch_bounds__(kWarps * 32, kStages == 1 ? 4 : 1)
     decode_tc_kernel(const float* q, int q_stride, __nv_bfloat16* k_cache, __nv_bfloat16* v_cache,
                      const int32_t* n_past, int n_ctx, int n_head, int n_kv, float* partial, __nv_bfloat16* out,
                      const float* inv_freq, bool half_layout) {
@@ -355,7 +355,14 @@ __global__ void __launch_bounds__(kWarps * 32)
   if (k_begin < k_end) load_kv_tile<HD>(tiles, k_cache, v_cache, seq, kv_dim, k_begin, k_end);
   int stage = 0;
   for (int k0 = k_begin; k0 < k_end; k0 += kKeys, stage ^= 1) {
-    const __nv_bfloat16* ks = next_kv_tile<HD>(tiles, stage, k_cache, v_cache, seq, kv_dim, k0, k_end);
+    const __nv_bfloat16* ks = tiles;
+    if constexpr (kStages == 2) {
+      ks = next_kv_tile<HD>(tiles, stage, k_cache, v_cache, seq, kv_dim, k0, k_end);
+    } else {  // one stage: the block waits for each tile; other resident blocks cover the wait
+      if (k0 != k_begin) load_kv_tile<HD>(tiles, k_cache, v_cache, seq, kv_dim, k0, k_end);
+      cp_async_wait<0>();
+      __syncthreads();
+    }
     if (k0 + warp * 16 < k_end) {  // warp-uniform: a warp past the slice's last key waits
       float s[2][4] = {};
 #pragma unroll
@@ -441,8 +448,8 @@ __global__ void __launch_bounds__(kWarps * 32)
   }
 }
 
-// Both kernels take tc_smem_bytes(HD) of dynamic shared memory: past 48 KB a kernel must be
-// allowed it, once.
+// Both kernels take tc_smem_bytes(HD) of dynamic shared memory (the decode kernel's one-stage
+// form half): past 48 KB a kernel must be allowed it, once.
 template <auto kKernel, int HD>
 void allow_tc_smem() {
   constexpr int smem = tc_smem_bytes(HD);
@@ -457,6 +464,20 @@ template <int HD, Output kOut, typename... Args>
 void launch_hd(dim3 grid, Args... args) {
   allow_tc_smem<prefill_tc_kernel<HD, kOut>, HD>();
   prefill_tc_kernel<HD, kOut><<<grid, kWarps * 32, tc_smem_bytes(HD), ctx().stream>>>(args...);
+}
+
+// Blocks of the two-stage decode kernel resident on the GPU at once.
+template <int HD>
+long long decode_tc_resident() {
+  static const long long resident = [] {
+    allow_tc_smem<decode_tc_kernel<HD, 2>, HD>();
+    int per_sm = 0;
+    check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, decode_tc_kernel<HD, 2>, kWarps * 32,
+                                                        tc_smem_bytes(HD)),
+          "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
+    return (long long)std::max(per_sm, 1) * ctx().device.sm_count;
+  }();
+  return resident;
 }
 
 // inv_freq null: no RoPE (the caches are only read).
@@ -474,12 +495,19 @@ void launch_decode_tc(const float* q, int q_stride, bf16* k_cache, bf16* v_cache
     launch_chained(kernel, grid, dim3(kWarps * 32), smem, q, q_stride, kb, vb, n_past, n_ctx, n_head, n_kv, scratch, ob,
                    inv_freq, half_layout);
   };
+  // More blocks than the two-stage kernel keeps resident (three per SM at head_dim 128): the
+  // one-stage form, half the shared memory and at most 128 registers, fits four per SM, so the
+  // blocks run in one wave instead of leaving a second one part full (Llama-3-8B batch 64: 512
+  // blocks).
+  const long long blocks = (long long)n * n_kv * splits;
   if (head_dim == 64) {
-    allow_tc_smem<decode_tc_kernel<64>, 64>();
-    launch(decode_tc_kernel<64>, tc_smem_bytes(64));
+    allow_tc_smem<decode_tc_kernel<64, 2>, 64>();
+    if (blocks > decode_tc_resident<64>()) launch(decode_tc_kernel<64, 1>, tc_smem_bytes(64) / 2);
+    else launch(decode_tc_kernel<64, 2>, tc_smem_bytes(64));
   } else {
-    allow_tc_smem<decode_tc_kernel<128>, 128>();
-    launch(decode_tc_kernel<128>, tc_smem_bytes(128));
+    allow_tc_smem<decode_tc_kernel<128, 2>, 128>();
+    if (blocks > decode_tc_resident<128>()) launch(decode_tc_kernel<128, 1>, tc_smem_bytes(128) / 2);
+    else launch(decode_tc_kernel<128, 2>, tc_smem_bytes(128));
   }
   check_launch("attention_decode (tensor cores)");
   if (splits > 1) merge_key_slices(scratch, out, n, n_head, head_dim, splits);
