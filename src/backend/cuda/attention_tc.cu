@@ -309,19 +309,19 @@ __global__ void __launch_bounds__(kWarps * 32, kStages == 1 ? 4 : 1)
   const int chunk = (n_keys + splits - 1) / splits;
   const int k_begin = split * chunk, k_end = min(n_keys, k_begin + chunk);
   const size_t seq = size_t(b) * n_ctx * kv_dim + size_t(kvh) * HD;  // row 0 of this sequence and KV head
+  const int new_row = n_keys - 1;  // the step's row: its position, and where its key and value go
 
   // Fused RoPE (inv_freq not null): the angles at the new row's position, once per block; a
   // row's dim d as the rotation leaves it.
   const bool rope = inv_freq != nullptr;
   __shared__ float s_cos[HD / 2], s_sin[HD / 2];
   if (rope) {
-    if (threadIdx.x < HD / 2) rope_sincos(n_keys - 1, inv_freq[threadIdx.x], &s_sin[threadIdx.x], &s_cos[threadIdx.x]);
+    if (threadIdx.x < HD / 2) rope_sincos(new_row, inv_freq[threadIdx.x], &s_sin[threadIdx.x], &s_cos[threadIdx.x]);
     __syncthreads();
   }
   auto value = [&](const float* row, int d) { return rope ? rotated_dim<HD>(row, d, s_cos, s_sin, half_layout) : row[d]; };
   // The block whose slice holds the new row rotates its key and writes it and its value into the
   // cache before the first tile reads it (no other block reads that row).
-  const int new_row = n_keys - 1;
   if (rope && k_begin <= new_row && new_row < k_end) {  // block-uniform
     const float* k_new = q + size_t(b) * q_stride + (size_t(n_head) + kvh) * HD;
     const size_t dst = seq + size_t(new_row) * kv_dim;
