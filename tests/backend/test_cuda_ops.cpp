@@ -477,8 +477,10 @@ TEST_F(CudaOps, DecodeAttentionTensorCoresMatchCpu) {
 // kernel, for both RoPE layouts: one sequence, few sequences and many: same outputs and the same
 // cache rows written.
 TEST_F(CudaOps, FusedRopeStoreDecodeMatchesSeparateKernels) {
-  std::vector<int32_t> many(150);
-  for (int b = 0; b < 150; ++b) many[b] = (b * 37) % 64;
+  // 250 sequences x 2 KV heads: more blocks than the two-stage tensor-core kernel keeps resident
+  // at head_dim 128, so its one-stage form runs (launch_decode_tc).
+  std::vector<int32_t> many(250);
+  for (int b = 0; b < 250; ++b) many[b] = (b * 37) % 64;
   for (const std::vector<int32_t>& n_past : {std::vector<int32_t>{2998}, std::vector<int32_t>{0, 1, 100, 2998, 777}, many})
     for (int hd : {64, 128})
       for (auto [half, tc] : {std::pair{false, false}, {true, false}, {false, true}, {true, true}}) {
