@@ -79,13 +79,14 @@ void GpuLlama::verify_tree(const int32_t* tokens, int m, const int32_t* position
   IK_CHECK(n_past_[0] + m <= opt_.n_ctx, "context full: {} + {} tokens exceed the context of {}", n_past_[0], m,
            opt_.n_ctx);
   check_tokens(tokens, m, c.n_vocab);
+  const size_t mask_bytes = (size_t(L) * L + 15) / 16 * 16;  // the states after it stay aligned
   if (!pinned_tree_) {  // [ids | positions | sequences | rows] (4 R int32), mask (L L), states (L E bf16)
-    pinned_tree_ = static_cast<uint8_t*>(cuda::alloc_pinned(size_t(R) * 16 + size_t(L) * (L + 2 * E)));
+    pinned_tree_ = static_cast<uint8_t*>(cuda::alloc_pinned(size_t(R) * 16 + mask_bytes + size_t(L) * 2 * E));
     std::memset(pinned_tree_, 0, size_t(R) * 16);  // sequence ids: 0
   }
   auto* rows = reinterpret_cast<int32_t*>(pinned_tree_);
   uint8_t* pinned_mask = pinned_tree_ + R * 16;
-  auto* states = reinterpret_cast<bf16*>(pinned_mask + L * L);
+  auto* states = reinterpret_cast<bf16*>(pinned_mask + mask_bytes);
   for (int i = 0; i < m; ++i) {
     rows[i] = tokens[i];
     rows[R + i] = positions[i];
