@@ -19,5 +19,5 @@ python3 bench/cuda/ncu_between.py "$OUTDIR/ncu_decode_${CFG}_b$B.csv" sample_ker
 if [ -n "${DETAIL:-}" ]; then
   ncu ${NCU_SECTIONS:---set full} --kernel-name "regex:$DETAIL" --launch-skip 40 --launch-count 1 \
     $BIN bench --device cuda --random-weights --config $CFG --batch $B --prompt-tokens 512 --gen-tokens 3 \
-    --prefill-tokens 8 --reps 1 2>&1 | grep -vE "^\s*$|^==PROF==" | tee "$OUTDIR/ncu_detail_$CFG.txt" | head -150
+    --prefill-tokens 8 --reps 1 2>&1 | grep -vE "^\s*$|^==PROF==" | tee "$OUTDIR/ncu_detail_${CFG}_b$B.txt" | head -150
 fi

@@ -466,7 +466,8 @@ void launch_hd(dim3 grid, Args... args) {
   prefill_tc_kernel<HD, kOut><<<grid, kWarps * 32, tc_smem_bytes(HD), ctx().stream>>>(args...);
 }
 
-// Blocks of the two-stage decode kernel resident on the GPU at once.
+// Blocks of the two-stage decode kernel resident on the GPU at once (asked once, after letting
+// the kernel have its shared memory).
 template <int HD>
 long long decode_tc_resident() {
   static const long long resident = [] {
@@ -478,6 +479,16 @@ long long decode_tc_resident() {
     return (long long)std::max(per_sm, 1) * ctx().device.sm_count;
   }();
   return resident;
+}
+
+// More blocks than the two-stage kernel keeps resident (three per SM at head_dim 128): the
+// one-stage form, half the shared memory and at most 128 registers, fits four per SM, so the
+// blocks run in one wave instead of leaving a second one part full (Llama-3-8B batch 64: 512
+// blocks). launch(kernel, shared memory bytes).
+template <int HD, typename Launch>
+void launch_decode_hd(long long blocks, Launch launch) {
+  if (blocks > decode_tc_resident<HD>()) launch(decode_tc_kernel<HD, 1>, tc_smem_bytes(HD) / 2);
+  else launch(decode_tc_kernel<HD, 2>, tc_smem_bytes(HD));
 }
 
 // inv_freq null: no RoPE (the caches are only read).
@@ -495,20 +506,8 @@ void launch_decode_tc(const float* q, int q_stride, bf16* k_cache, bf16* v_cache
     launch_chained(kernel, grid, dim3(kWarps * 32), smem, q, q_stride, kb, vb, n_past, n_ctx, n_head, n_kv, scratch, ob,
                    inv_freq, half_layout);
   };
-  // More blocks than the two-stage kernel keeps resident (three per SM at head_dim 128): the
-  // one-stage form, half the shared memory and at most 128 registers, fits four per SM, so the
-  // blocks run in one wave instead of leaving a second one part full (Llama-3-8B batch 64: 512
-  // blocks).
   const long long blocks = (long long)n * n_kv * splits;
-  if (head_dim == 64) {
-    allow_tc_smem<decode_tc_kernel<64, 2>, 64>();
-    if (blocks > decode_tc_resident<64>()) launch(decode_tc_kernel<64, 1>, tc_smem_bytes(64) / 2);
-    else launch(decode_tc_kernel<64, 2>, tc_smem_bytes(64));
-  } else {
-    allow_tc_smem<decode_tc_kernel<128, 2>, 128>();
-    if (blocks > decode_tc_resident<128>()) launch(decode_tc_kernel<128, 1>, tc_smem_bytes(128) / 2);
-    else launch(decode_tc_kernel<128, 2>, tc_smem_bytes(128));
-  }
+  head_dim == 64 ? launch_decode_hd<64>(blocks, launch) : launch_decode_hd<128>(blocks, launch);
   check_launch("attention_decode (tensor cores)");
   if (splits > 1) merge_key_slices(scratch, out, n, n_head, head_dim, splits);
 }
